@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine; each makes its own virtual environment in .venv.
+#   make demo   set up, migrate the bundled example, show the diff, then prove it numerically
+#   make test   set up (including PyTorch and MindSpore) and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[verify,lsp,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf build/demo && mkdir -p build/demo
+	$(VENV)/bin/torch2ms migrate --diff examples/ ; test $$? -le 1
+	$(VENV)/bin/torch2ms migrate examples/ --out build/demo --report build/demo/report.md
+	@echo "--- migrated copy written to build/demo/, report in build/demo/report.md"
+	$(VENV)/bin/torch2ms verify examples/
+
+test: $(STAMP)
+	TORCH2MS_REQUIRE_FRAMEWORKS=1 $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,14 @@
+"""torch2ms: migrate PyTorch normalization layers to MindSpore.
+
+The public API other tools build on::
+
+    from codemod import migrate_source
+    result = migrate_source(source, path="model.py")
+    result.code, result.findings, result.changed
+"""
+
+from .engine import Config, MigrationError, MigrationResult, Site, migrate_source
+from .findings import Finding
+
+__all__ = ["Config", "Finding", "MigrationError", "MigrationResult", "Site", "migrate_source"]
+__version__ = "0.1.0"

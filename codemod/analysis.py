@@ -1,0 +1,470 @@
+"""Name resolution on Python's ``ast``: which expressions in a module mean torch names.
+
+One recursive walk sets parent links, builds scopes with their bindings and records the loads of
+every name. Resolution then follows Python's scoping rules (function scopes see enclosing
+functions and the module, never class bodies; ``global`` declarations), so a local class named
+``nn``, a parameter ``nn`` or ``from mindspore import nn`` are never mistaken for torch.
+
+LibCST's ScopeProvider would give the same answers, but building LibCST trees for whole files
+costs many times the analysis itself (see benchmarks/); the rewrite uses LibCST only on the
+expressions and statements it changes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+# Nodes that carry no names and have no children worth visiting.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+class Binding:
+    __slots__ = ("name", "kind", "node", "scope", "qual", "stmt", "value", "style")
+
+    def __init__(self, name, kind, node, scope, qual=None, stmt=None, value=None, style=None):
+        self.name = name
+        self.kind = kind  # import | assign | param | def | class | for | with | except | other
+        self.node = node
+        self.scope = scope
+        self.qual = qual  # imports: the dotted name bound (e.g. "torch.nn")
+        self.stmt = stmt  # imports: the Import/ImportFrom statement; assignments: the statement
+        self.value = value  # simple assignments: the assigned expression; for loops: the iterable
+        self.style = style  # imports: "import" | "from"
+
+    def __repr__(self) -> str:
+        return f"Binding({self.name!r}, {self.kind}, qual={self.qual!r})"
+
+
+class Scope:
+    __slots__ = ("kind", "node", "parent", "bindings", "globals", "star_imports")
+
+    def __init__(self, kind: str, node: ast.AST, parent: "Scope | None"):
+        self.kind = kind  # module | class | function | comprehension
+        self.node = node
+        self.parent = parent
+        self.bindings: dict[str, list[Binding]] = {}
+        self.globals: set[str] = set()
+        self.star_imports: list[str] = []
+
+    def bind(self, b: Binding) -> None:
+        self.bindings.setdefault(b.name, []).append(b)
+
+    def module(self) -> "Scope":
+        s = self
+        while s.parent is not None:
+            s = s.parent
+        return s
+
+    def resolve(self, name: str) -> "tuple[Scope, list[Binding]] | None":
+        """The scope that binds ``name`` as seen from here, and its bindings there."""
+        if name in self.globals:
+            mod = self.module()
+            return (mod, mod.bindings[name]) if name in mod.bindings else None
+        if name in self.bindings:
+            return self, self.bindings[name]
+        s = self.parent
+        while s is not None:
+            if s.kind != "class" and name in s.bindings:
+                return s, s.bindings[name]
+            s = s.parent
+        return None
+
+    def __repr__(self) -> str:
+        name = getattr(self.node, "name", "")
+        return f"Scope({self.kind} {name})"
+
+
+class Index:
+    """Everything the rewrite needs to know about one module, from a single walk."""
+
+    def __init__(self, tree: ast.Module):
+        self.tree = tree
+        self.module_scope = Scope("module", tree, None)
+        self.loads: dict[str, list[tuple[ast.Name, Scope]]] = {}
+        self.attributes: list[tuple[ast.Attribute, Scope]] = []
+        self.imports: list[Binding] = []
+        self.classes: list[tuple[ast.ClassDef, Scope]] = []
+        self.functions: list[tuple[ast.AST, Scope]] = []
+        self.scope_of: dict[int, Scope] = {}  # id(scope node) -> the scope it opens
+        self.names: set[str] = set()  # every identifier bound or loaded anywhere
+        self._walk_body(tree.body, tree, self.module_scope)
+
+    # -- the walk ------------------------------------------------------------------------------
+
+    def _visit(self, node: ast.AST, parent: ast.AST, scope: Scope) -> None:
+        node.parent = parent  # type: ignore[attr-defined]
+        t = type(node)
+        if t is ast.Name:
+            if type(node.ctx) is ast.Load:
+                self.loads.setdefault(node.id, []).append((node, scope))
+            else:
+                target = scope.module() if node.id in scope.globals else scope
+                target.bind(Binding(node.id, "assign", node, target))
+                self.names.add(node.id)
+            return
+        if t is ast.Attribute:
+            self.attributes.append((node, scope))
+            self._visit(node.value, node, scope)
+            return
+        handler = _HANDLERS.get(t)
+        if handler is not None:
+            handler(self, node, scope)
+            return
+        self._children(node, scope)
+
+    def _children(self, node: ast.AST, scope: Scope) -> None:
+        visit = self._visit
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for child in value:
+                    if isinstance(child, ast.AST) and not isinstance(child, _LEAVES):
+                        visit(child, node, scope)
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                visit(value, node, scope)
+
+    def _walk_body(self, body: Iterable[ast.AST], parent: ast.AST, scope: Scope) -> None:
+        for stmt in body:
+            self._visit(stmt, parent, scope)
+
+    def _new_scope(self, kind: str, node: ast.AST, parent: Scope) -> Scope:
+        s = Scope(kind, node, parent)
+        self.scope_of[id(node)] = s
+        return s
+
+    # handlers ---------------------------------------------------------------------------------
+
+    def _import(self, node: ast.Import, scope: Scope) -> None:
+        for alias in node.names:
+            alias.parent = node
+            if alias.asname:
+                b = Binding(alias.asname, "import", alias, scope, qual=alias.name, stmt=node, style="import")
+            else:
+                first = alias.name.split(".", 1)[0]
+                b = Binding(first, "import", alias, scope, qual=first, stmt=node, style="import")
+            scope.bind(b)
+            self.imports.append(b)
+            self.names.add(b.name)
+
+    def _import_from(self, node: ast.ImportFrom, scope: Scope) -> None:
+        module = node.module if not node.level else None
+        for alias in node.names:
+            alias.parent = node
+            if alias.name == "*":
+                if module:
+                    scope.star_imports.append(module)
+                continue
+            name = alias.asname or alias.name
+            qual = f"{module}.{alias.name}" if module else None
+            b = Binding(name, "import", alias, scope, qual=qual, stmt=node, style="from")
+            scope.bind(b)
+            self.imports.append(b)
+            self.names.add(name)
+
+    def _function(self, node: ast.FunctionDef, scope: Scope) -> None:
+        scope.bind(Binding(node.name, "def", node, scope, stmt=node))
+        self.names.add(node.name)
+        for d in node.decorator_list:
+            self._visit(d, node, scope)
+        self._arguments_outside(node.args, node, scope)
+        if node.returns is not None:
+            self._visit(node.returns, node, scope)
+        inner = self._new_scope("function", node, scope)
+        self._bind_arguments(node.args, inner)
+        self.functions.append((node, scope))
+        self._walk_body(node.body, node, inner)
+
+    def _lambda(self, node: ast.Lambda, scope: Scope) -> None:
+        self._arguments_outside(node.args, node, scope)
+        inner = self._new_scope("function", node, scope)
+        self._bind_arguments(node.args, inner)
+        self._visit(node.body, node, inner)
+
+    def _arguments_outside(self, args: ast.arguments, owner: ast.AST, scope: Scope) -> None:
+        args.parent = owner
+        for d in args.defaults:
+            self._visit(d, args, scope)
+        for d in args.kw_defaults:
+            if d is not None:
+                self._visit(d, args, scope)
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                a.parent = args
+                if a.annotation is not None:
+                    self._visit(a.annotation, a, scope)
+
+    def _bind_arguments(self, args: ast.arguments, inner: Scope) -> None:
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                inner.bind(Binding(a.arg, "param", a, inner))
+                self.names.add(a.arg)
+
+    def _class(self, node: ast.ClassDef, scope: Scope) -> None:
+        scope.bind(Binding(node.name, "class", node, scope, stmt=node))
+        self.names.add(node.name)
+        for d in node.decorator_list:
+            self._visit(d, node, scope)
+        for b in node.bases:
+            self._visit(b, node, scope)
+        for k in node.keywords:
+            k.parent = node
+            self._visit(k.value, k, scope)
+        inner = self._new_scope("class", node, scope)
+        self.classes.append((node, scope))
+        self._walk_body(node.body, node, inner)
+
+    def _comprehension(self, node: ast.AST, scope: Scope) -> None:
+        gens = node.generators
+        # The first iterable is evaluated in the enclosing scope.
+        gens[0].parent = node
+        self._visit(gens[0].iter, gens[0], scope)
+        inner = self._new_scope("comprehension", node, scope)
+        for i, g in enumerate(gens):
+            g.parent = node
+            if i:
+                self._visit(g.iter, g, inner)
+            self._visit(g.target, g, inner)
+            for cond in g.ifs:
+                self._visit(cond, g, inner)
+        if isinstance(node, ast.DictComp):
+            self._visit(node.key, node, inner)
+            self._visit(node.value, node, inner)
+        else:
+            self._visit(node.elt, node, inner)
+
+    def _global(self, node: ast.Global, scope: Scope) -> None:
+        scope.globals.update(node.names)
+
+    def _assign(self, node: ast.Assign, scope: Scope) -> None:
+        self._visit(node.value, node, scope)
+        for target in node.targets:
+            self._visit(target, node, scope)
+        if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+            # Keep the assigned value with the binding, for module inference.
+            b = _last_binding(scope, node.targets[0].id)
+            b.stmt, b.value = node, node.value
+
+    def _ann_assign(self, node: ast.AnnAssign, scope: Scope) -> None:
+        self._visit(node.annotation, node, scope)
+        if node.value is not None:
+            self._visit(node.value, node, scope)
+        self._visit(node.target, node, scope)
+        if node.value is not None and type(node.target) is ast.Name:
+            b = _last_binding(scope, node.target.id)
+            b.stmt, b.value = node, node.value
+
+    def _for(self, node: ast.For, scope: Scope) -> None:
+        self._visit(node.iter, node, scope)
+        self._visit(node.target, node, scope)
+        if type(node.target) is ast.Name:
+            b = _last_binding(scope, node.target.id)
+            b.kind, b.stmt, b.value = "for", node, node.iter
+        self._walk_body(node.body, node, scope)
+        self._walk_body(node.orelse, node, scope)
+
+    def _except(self, node: ast.ExceptHandler, scope: Scope) -> None:
+        if node.name:
+            scope.bind(Binding(node.name, "except", node, scope))
+        self._children(node, scope)
+
+    def _match_name(self, node: ast.AST, scope: Scope) -> None:
+        name = getattr(node, "name", None) or getattr(node, "rest", None)
+        if name:
+            scope.bind(Binding(name, "other", node, scope))
+        self._children(node, scope)
+
+    # -- queries -------------------------------------------------------------------------------
+
+
+def _last_binding(scope: Scope, name: str) -> Binding:
+    target = scope.module() if name in scope.globals else scope
+    return target.bindings[name][-1]
+
+
+_HANDLERS = {
+    ast.Import: Index._import,
+    ast.ImportFrom: Index._import_from,
+    ast.FunctionDef: Index._function,
+    ast.AsyncFunctionDef: Index._function,
+    ast.Lambda: Index._lambda,
+    ast.ClassDef: Index._class,
+    ast.ListComp: Index._comprehension,
+    ast.SetComp: Index._comprehension,
+    ast.GeneratorExp: Index._comprehension,
+    ast.DictComp: Index._comprehension,
+    ast.Global: Index._global,
+    ast.Nonlocal: Index._global,
+    ast.Assign: Index._assign,
+    ast.AnnAssign: Index._ann_assign,
+    ast.For: Index._for,
+    ast.AsyncFor: Index._for,
+    ast.ExceptHandler: Index._except,
+}
+for _name in ("MatchAs", "MatchStar", "MatchMapping"):
+    if hasattr(ast, _name):
+        _HANDLERS[getattr(ast, _name)] = Index._match_name
+
+
+# ---------------------------------------------------------------------------------------------
+# Parents and statements
+
+
+def parent(node: ast.AST) -> ast.AST | None:
+    return getattr(node, "parent", None)
+
+
+def enclosing_statement(node: ast.AST) -> ast.stmt:
+    while not isinstance(node, ast.stmt):
+        node = node.parent  # type: ignore[attr-defined]
+    return node
+
+
+def ancestors(node: ast.AST) -> Iterator[ast.AST]:
+    p = getattr(node, "parent", None)
+    while p is not None:
+        yield p
+        p = getattr(p, "parent", None)
+
+
+def dotted_chain(node: ast.expr) -> list[str] | None:
+    """``a.b.c`` -> ["a", "b", "c"]; None for anything that is not a plain dotted name."""
+    parts = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)
+        node = node.value
+    if type(node) is not ast.Name:
+        return None
+    parts.append(node.id)
+    parts.reverse()
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# torch references
+
+
+@dataclass
+class TorchRef:
+    """An expression that names a torch object: ``node`` spells ``qual`` (canonical)."""
+
+    node: ast.expr
+    root: ast.Name
+    qual: str
+    group: "ImportGroup"
+    scope: Scope
+
+
+@dataclass
+class AmbiguousRef:
+    node: ast.expr
+    qual: str
+    scope: Scope
+
+
+class ImportGroup:
+    """The torch import bindings of one name in one scope (``import torch`` twice is one group)."""
+
+    def __init__(self, name: str, qual: str, scope: Scope, bindings: list[Binding]):
+        self.name = name
+        self.qual = qual
+        self.scope = scope
+        self.bindings = bindings
+        self.refs: list[TorchRef] = []
+        self.ambiguous_uses = 0
+
+    @property
+    def first(self) -> Binding:
+        return self.bindings[0]
+
+    def __repr__(self) -> str:
+        return f"ImportGroup({self.name!r} -> {self.qual!r})"
+
+
+def is_torch(qual: str | None) -> bool:
+    return bool(qual) and (qual == "torch" or qual.startswith("torch."))
+
+
+def is_mindspore(qual: str | None) -> bool:
+    return bool(qual) and (qual == "mindspore" or qual.startswith("mindspore."))
+
+
+def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], list[AmbiguousRef], list[ImportGroup]]:
+    """Every load in the module that resolves to a torch import.
+
+    ``canonical`` maps re-export paths to public names; ``known(qual)`` says whether a qualified
+    name is one the rules know, so that ``nn.SyncBatchNorm.convert_sync_batchnorm`` yields the
+    class reference and not the whole chain.
+    """
+    groups: dict[tuple[int, str], ImportGroup] = {}
+    for b in index.imports:
+        if is_torch(b.qual):
+            key = (id(b.scope), b.name)
+            if key not in groups:
+                bindings = b.scope.bindings[b.name]
+                torch_bindings = [x for x in bindings if x.kind == "import" and is_torch(x.qual)]
+                groups[key] = ImportGroup(b.name, b.qual, b.scope, torch_bindings)
+    star_scopes = [s for s in [index.module_scope, *index.scope_of.values()] if any(is_torch(m) for m in s.star_imports)]
+
+    refs: list[TorchRef] = []
+    ambiguous: list[AmbiguousRef] = []
+    names = {g.name for g in groups.values()}
+    for name in names:
+        for node, scope in index.loads.get(name, ()):
+            found = scope.resolve(name)
+            if found is None:
+                continue
+            where, bindings = found
+            group = groups.get((id(where), name))
+            if group is None:
+                continue
+            chain_node, qual = _longest_known(node, group.qual, canonical, known)
+            if len(group.bindings) != len(bindings) or len({canonical(b.qual) for b in group.bindings}) > 1:
+                # Bound to torch and to something else in the same scope: flow decides; we do not guess.
+                group.ambiguous_uses += 1
+                ambiguous.append(AmbiguousRef(chain_node, qual, scope))
+                continue
+            ref = TorchRef(chain_node, node, qual, group, scope)
+            group.refs.append(ref)
+            refs.append(ref)
+    # `from torch.nn import *`: names the rules know, not bound otherwise.
+    for scope in star_scopes:
+        for module in scope.star_imports:
+            if not is_torch(module):
+                continue
+            for name, loads in index.loads.items():
+                qual = canonical(f"{module}.{name}")
+                if not known(qual):
+                    continue
+                for node, s in loads:
+                    if s.resolve(name) is None:
+                        key = (id(scope), name)
+                        group = groups.setdefault(key, ImportGroup(name, qual, scope, []))
+                        chain_node, q = _longest_known(node, qual, canonical, known)
+                        ref = TorchRef(chain_node, node, q, group, s)
+                        group.refs.append(ref)
+                        refs.append(ref)
+    return refs, ambiguous, list(groups.values())
+
+
+def _longest_known(name_node: ast.Name, base_qual: str, canonical, known) -> tuple[ast.expr, str]:
+    node: ast.expr = name_node
+    raw = base_qual
+    qual = canonical(raw)
+    best = (node, qual)
+    found = known(qual)
+    while True:
+        p = getattr(node, "parent", None)
+        if type(p) is not ast.Attribute or p.value is not node:
+            break
+        node = p
+        raw = f"{raw}.{p.attr}"
+        qual = canonical(raw)
+        if known(qual):
+            best, found = (node, qual), True
+        elif found:
+            break
+    return best if found else (node, qual)

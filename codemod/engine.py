@@ -1,0 +1,300 @@
+"""The pure core: ``migrate_source``. Every front end (CLI, pre-commit, language server, verify)
+calls it, so a fix proven in one is the fix shipped in all."""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable
+
+from .analysis import Index, TorchRef, torch_references
+from .findings import Finding
+from .ruleset import LayerRule, RuleSet, default_rules, parse_version
+from .source import Edit, EditConflict, SourceText, apply_edits, rewrite
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a migration should do. ``only`` restricts the edits to the sites with these ids (the
+    language server's quick-fix for one site); findings are always reported for every site."""
+
+    markers: bool = True
+    mindspore_version: str | None = None
+    rules: RuleSet | None = None
+    only: frozenset[str] | None = None
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.rules or default_rules()
+
+    def target_version(self) -> tuple[int, ...]:
+        if self.mindspore_version:
+            return parse_version(self.mindspore_version)
+        return self.ruleset.newest_version()
+
+
+@dataclass
+class Site:
+    """One place the tool changes (or would change, or cannot change): the unit of a quick-fix."""
+
+    id: str
+    kind: str  # construct | reference | mode | set_train | skeleton | attribute | function | partial
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    rule: str | None = None
+    converted: bool = True
+    message: str = ""
+    original: str = ""
+    replacement: str | None = None
+    target: str | None = None  # the name a construction is assigned to, if any
+    edits: list[Edit] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "kind": self.kind, "line": self.line, "column": self.column,
+            "end_line": self.end_line, "end_column": self.end_column, "rule": self.rule,
+            "converted": self.converted, "message": self.message, "original": self.original,
+            "replacement": self.replacement, "target": self.target,
+        }
+
+
+@dataclass
+class MigrationResult:
+    code: str
+    findings: list[Finding]
+    changed: bool
+    sites: list[Site] = field(default_factory=list)
+    remaining_torch: list[str] = field(default_factory=list)
+    path: str | None = None
+
+    @property
+    def converted_sites(self) -> list[Site]:
+        return [s for s in self.sites if s.converted]
+
+
+class MigrationError(Exception):
+    """The source could not be migrated at all (it does not parse). Nothing was changed."""
+
+    def __init__(self, message: str, path: str | None = None, line: int = 1, column: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = f"{self.path}:" if self.path else ""
+        return f"{where}{self.line}:{self.column + 1}: {self.message}"
+
+
+@dataclass
+class RefConversion:
+    """A torch reference that will spell a MindSpore name; how it is spelled depends on the
+    imports, decided once every site is planned."""
+
+    ref: TorchRef
+    target: str
+    site: Site
+    text: str | None = None  # filled by the import planner
+
+
+class Migration:
+    """The state of one migration: the analysis, and the sites, edits and findings it plans."""
+
+    def __init__(self, source: str, tree: ast.Module, path: str | None, config: Config):
+        self.source = source
+        self.text = SourceText(source)
+        self.tree = tree
+        self.path = path
+        self.config = config
+        self.rules = config.ruleset
+        self.target_version = config.target_version()
+        self.index = Index(tree)
+        self.refs, self.ambiguous, self.import_groups = torch_references(
+            self.index, self.rules.canonical, self.is_known
+        )
+        self.ref_by_node: dict[int, TorchRef] = {id(r.node): r for r in self.refs}
+        self.sites: list[Site] = []
+        self._site_by_id: dict[str, Site] = {}
+        self.findings: list[Finding] = []
+        self.conversions: list[RefConversion] = []
+        self.converted_refs: set[int] = set()  # id(ref.node) of references a site converts
+        self.handled: set[int] = set()  # id(node) of call/reference nodes a pass took care of
+        self.post_statements: dict[int, list[tuple[Site, Callable[[], str]]]] = {}
+        self.types = None  # set by modules.infer_modules
+
+    # -- facts -----------------------------------------------------------------------------------
+
+    def is_known(self, qual: str) -> bool:
+        r = self.rules
+        return qual in r.layers or qual in r.names or qual in r.dtypes
+
+    def layer_rule(self, qual: str | None) -> LayerRule | None:
+        return self.rules.layers.get(qual) if qual else None
+
+    def ref(self, node: ast.AST) -> TorchRef | None:
+        return self.ref_by_node.get(id(node))
+
+    @property
+    def in_scope(self) -> bool:
+        """A file is migrated when it references a name a rule converts."""
+        return any(r.qual in self.rules.layers for r in self.refs)
+
+    # -- sites, edits, findings ------------------------------------------------------------------
+
+    def site(self, kind: str, node: ast.AST, rule: str | None = None, message: str = "") -> Site:
+        line, col = node.lineno, self.text.char_col(node.lineno, node.col_offset)
+        end_line, end_col = node.end_lineno, self.text.char_col(node.end_lineno, node.end_col_offset)
+        site_id = f"{line}:{col}:{kind}"
+        existing = self._site_by_id.get(site_id)
+        if existing is not None:
+            return existing
+        s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
+                 original=self.text.segment(node))
+        s.span = self.text.span(node)  # type: ignore[attr-defined]
+        self.sites.append(s)
+        self._site_by_id[site_id] = s
+        return s
+
+    def site_of(self, node: ast.AST) -> Site | None:
+        """The construction/function site planned for a call node, if any."""
+        for kind in ("construct", "function", "partial"):
+            s = self._site_by_id.get(f"{node.lineno}:{self.text.char_col(node.lineno, node.col_offset)}:{kind}")
+            if s is not None:
+                return s
+        return None
+
+    def site_at(self, kind: str, line: int, column: int) -> Site:
+        """A site that belongs to no single node (the import statements of the file)."""
+        site_id = f"{line}:{column}:{kind}"
+        existing = self._site_by_id.get(site_id)
+        if existing is None:
+            existing = Site(site_id, kind, line, column, line, column)
+            self.sites.append(existing)
+            self._site_by_id[site_id] = existing
+        return existing
+
+    def active(self, site: Site) -> bool:
+        # Import edits follow from the active sites, so they always apply.
+        return self.config.only is None or site.id in self.config.only or site.kind == "imports"
+
+    def edit(self, site: Site, start: int, end: int, text, *, is_rewrite: bool = False) -> Edit:
+        if is_rewrite:
+            text = rewrite(text)
+        e = Edit(start, end, text, site=site.id, order=len(site.edits))
+        site.edits.append(e)
+        return e
+
+    def replace_node(self, site: Site, node: ast.AST, text) -> Edit:
+        start, end = self.text.span(node)
+        return self.edit(site, start, end, text)
+
+    def convert_ref(self, site: Site, ref: TorchRef, target: str) -> RefConversion:
+        conv = RefConversion(ref, target, site)
+        self.conversions.append(conv)
+        self.converted_refs.add(id(ref.node))
+
+        def spell() -> str:
+            return conv.text if conv.text is not None else self.text.segment(ref.node)
+
+        self.replace_node(site, ref.node, spell)
+        return conv
+
+    def insert_after_statement(self, site: Site, stmt: ast.stmt, render: Callable[[], str]) -> None:
+        """Queue a statement to insert after ``stmt`` (one line, same indentation)."""
+        self.post_statements.setdefault(id(stmt), []).append((site, render))
+        site._post_stmt = stmt  # type: ignore[attr-defined]
+
+    def finding(self, code: str, node: ast.AST | None, message: str | None = None, *,
+                line: int | None = None, column: int | None = None) -> Finding:
+        spec = self.rules.findings[code]
+        if node is not None:
+            line = node.lineno
+            column = self.text.char_col(node.lineno, node.col_offset)
+            end_line = getattr(node, "end_lineno", None)
+            end_col = self.text.char_col(node.end_lineno, node.end_col_offset) if end_line else None
+        else:
+            end_line = end_col = None
+        f = Finding(code, spec.severity, line or 1, column or 0, message or spec.title, self.path,
+                    end_line, end_col)
+        self.findings.append(f)
+        return f
+
+    def unconverted(self, site: Site, code: str, node: ast.AST, message: str) -> None:
+        """The site stays as torch: an error finding, and a marker comment in the file."""
+        site.converted = False
+        site.message = message
+        # Whatever the site planned before it found out is withdrawn.
+        site.edits.clear()
+        withdrawn = [c for c in self.conversions if c.site is site]
+        for c in withdrawn:
+            self.conversions.remove(c)
+            self.converted_refs.discard(id(c.ref.node))
+        for stmt_id, queued in list(self.post_statements.items()):
+            self.post_statements[stmt_id] = [(s, r) for s, r in queued if s is not site]
+        self.finding(code, node, message)
+        site._marker = (code, message, node)  # type: ignore[attr-defined]
+
+    # -- result --------------------------------------------------------------------------------
+
+    def active_edits(self) -> list[Edit]:
+        out = []
+        for s in self.sites:
+            if self.active(s):
+                out.extend(s.edits)
+        return out
+
+
+def _strip_bom(source: str) -> tuple[str, str]:
+    if source.startswith("\ufeff"):
+        return "\ufeff", source[1:]
+    return "", source
+
+
+def parse_source(source: str, path: str | None = None) -> ast.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like are not ours
+            return ast.parse(source, filename=path or "<source>")
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        col = max((exc.offset or 1) - 1, 0)
+        raise MigrationError(f"syntax error: {exc.msg} (not Python 3 source?)", path, line, col) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise MigrationError(f"cannot parse: {exc}", path) from None
+
+
+def migrate_source(source: str, *, path: str | None = None, config: Config | None = None) -> MigrationResult:
+    """Migrate one module's source. Raises MigrationError when it cannot be parsed."""
+    from . import passes  # the passes import the engine's types
+
+    config = config or Config()
+    bom, body = _strip_bom(source)
+    rules = config.ruleset
+    if not rules.prefilter.search(body):
+        return MigrationResult(source, [], False, path=path)
+    tree = parse_source(body, path)
+    mig = Migration(body, tree, path, config)
+    if not mig.refs and not mig.ambiguous:
+        return MigrationResult(source, [], False, path=path)
+    for step in passes.PIPELINE:
+        step(mig)
+    try:
+        code = apply_edits(body, mig.active_edits())
+    except EditConflict as exc:  # a bug in a pass; never write a half-migrated file
+        raise MigrationError(f"internal error: {exc}", path) from exc
+    for site in mig.sites:
+        if site.kind == "construct" and site.converted and site.edits:
+            site.replacement = passes.render_site(mig, site)
+    findings = sorted(mig.findings, key=Finding.sort_key)
+    remaining = sorted({r.qual for r in mig.refs if id(r.node) not in mig.converted_refs})
+    code = bom + code
+    return MigrationResult(code, findings, code != source, sorted(mig.sites, key=lambda s: (s.line, s.column)),
+                           remaining, path)
+
+
+def with_path(findings: Iterable[Finding], path: str) -> list[Finding]:
+    return [replace(f, path=path) for f in findings]

@@ -1,0 +1,490 @@
+"""Which expressions are modules, and which are normalization layers.
+
+A small abstract interpretation over the ``ast``: constructions of torch layers and containers,
+same-file ``nn.Module`` subclasses (directly or through each other), ``self.<attr>`` assigned in
+``__init__``, loop variables over containers, names narrowed by ``isinstance``, factories
+(``functools.partial(nn.BatchNorm2d, ...)``, aliases of the class) and same-file functions that
+return modules. Anything else is unknown, and unknown is never guessed to be a module.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from .analysis import Binding, Scope, ancestors
+
+if TYPE_CHECKING:
+    from .engine import Migration
+    from .ruleset import LayerRule
+
+
+# -- the lattice ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModuleT:
+    """Certainly a module. ``rules``: the normalization layers it may be (empty = not one);
+    ``cls``: its same-file class; ``container``: Sequential/ModuleList/ModuleDict."""
+
+    rules: frozenset = frozenset()
+    cls: "ClassInfo | None" = None
+    container: bool = False
+
+    @property
+    def is_layer(self) -> bool:
+        return bool(self.rules)
+
+
+@dataclass(frozen=True)
+class MaybeLayerT:
+    """Possibly a normalization layer (built by a factory the file does not pin down)."""
+
+    rules: frozenset
+
+
+@dataclass(frozen=True)
+class FactoryT:
+    """A callable that builds normalization layers: the class itself, an alias, a partial.
+    ``certain`` is False for parameters that default to a layer class (``norm_layer=nn.BatchNorm2d``)."""
+
+    rules: frozenset
+    certain: bool
+    partial: ast.Call | None = None
+
+
+@dataclass(frozen=True)
+class ClassT:
+    cls: "ClassInfo"
+
+
+_PENDING = object()  # recursion guard: contributes nothing to a join
+
+# Methods that return the module they are called on.
+SELF_RETURNING = frozenset({
+    "train", "eval", "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type",
+    "requires_grad_", "set_train", "apply", "zero_grad", "share_memory",
+})
+
+
+class ClassInfo:
+    def __init__(self, node: ast.ClassDef, scope: Scope):
+        self.node = node
+        self.name = node.name
+        self.scope = scope
+        self.local_bases: list[ClassInfo] = []
+        self.torch_bases: list[str] = []
+        self.is_module = False
+        self.norm_rule: "LayerRule | None" = None
+        self.methods: dict[str, ast.FunctionDef] = {
+            s.name: s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        self.init = self.methods.get("__init__")
+        self.init_assigns: dict[str, list[ast.expr]] = {}
+        if self.init is not None:
+            for stmt in _own_statements(self.init):
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    for t in targets:
+                        if (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                                and t.value.id == _first_param(self.init)):
+                            self.init_assigns.setdefault(t.attr, []).append(stmt.value)
+
+    def mro(self) -> Iterator["ClassInfo"]:
+        seen = set()
+        stack = [self]
+        while stack:
+            c = stack.pop(0)
+            if id(c) in seen:
+                continue
+            seen.add(id(c))
+            yield c
+            stack.extend(c.local_bases)
+
+    def overrides_init(self) -> bool:
+        """Whether this class (or a same-file base between it and the torch class) defines __init__."""
+        return any(c.init is not None for c in self.mro())
+
+    def __repr__(self) -> str:
+        return f"ClassInfo({self.name})"
+
+
+def _first_param(fn: ast.FunctionDef) -> str | None:
+    args = fn.args.posonlyargs + fn.args.args
+    return args[0].arg if args else None
+
+
+def _own_statements(fn: ast.AST) -> Iterator[ast.stmt]:
+    """Statements of a function body, nested blocks included, nested functions/classes excluded."""
+    stack = list(reversed(fn.body))
+    while stack:
+        s = stack.pop()
+        yield s
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(s, name, None)
+            if block:
+                stack.extend(reversed(block))
+        if isinstance(s, ast.Match):
+            for case in s.cases:
+                stack.extend(reversed(case.body))
+
+
+def own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
+    """Every node inside a function, not descending into nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(fn))
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+
+
+class Types:
+    """Type queries for one migration, memoised."""
+
+    def __init__(self, mig: "Migration"):
+        self.mig = mig
+        self.classes: dict[int, ClassInfo] = {}
+        self._memo: dict[tuple[int, int], object] = {}
+        self._returns: dict[int, object] = {}
+        for node, scope in mig.index.classes:
+            self.classes[id(node)] = ClassInfo(node, scope)
+        self._resolve_hierarchy()
+
+    # -- classes ---------------------------------------------------------------------------------
+
+    def _resolve_hierarchy(self) -> None:
+        rules = self.mig.rules
+        for info in self.classes.values():
+            for base in info.node.bases:
+                ref = self.mig.ref(base)
+                if ref is not None:
+                    info.torch_bases.append(ref.qual)
+                    continue
+                local = self.class_of(base, info.scope)
+                if local is not None:
+                    info.local_bases.append(local)
+        # Propagate "is a module" / "is a norm layer" through same-file bases to a fixed point.
+        changed = True
+        while changed:
+            changed = False
+            for info in self.classes.values():
+                is_module = info.is_module
+                norm = info.norm_rule
+                for q in info.torch_bases:
+                    if q in rules.layers and rules.layers[q].kind == "layer":
+                        norm = norm or rules.layers[q]
+                        is_module = True
+                    elif q in rules.names:
+                        is_module = True
+                for b in info.local_bases:
+                    is_module = is_module or b.is_module
+                    norm = norm or b.norm_rule
+                if is_module != info.is_module or norm is not info.norm_rule:
+                    info.is_module, info.norm_rule = is_module, norm
+                    changed = True
+
+    def class_of(self, expr: ast.expr, scope: Scope) -> ClassInfo | None:
+        if not isinstance(expr, ast.Name):
+            return None
+        found = scope.resolve(expr.id)
+        if found is None:
+            return None
+        _, bindings = found
+        if len(bindings) == 1 and bindings[0].kind == "class":
+            return self.classes.get(id(bindings[0].node))
+        return None
+
+    def module_classes(self) -> list[ClassInfo]:
+        return [c for c in self.classes.values() if c.is_module]
+
+    def enclosing_class(self, fn: ast.AST) -> ClassInfo | None:
+        p = getattr(fn, "parent", None)
+        return self.classes.get(id(p)) if isinstance(p, ast.ClassDef) else None
+
+    # -- expressions -----------------------------------------------------------------------------
+
+    def of(self, expr: ast.expr, scope: Scope):
+        key = (id(expr), id(scope))
+        memo = self._memo.get(key)
+        if memo is not None:
+            return None if memo is _NONE else memo
+        self._memo[key] = _PENDING
+        result = self._infer(expr, scope)
+        self._memo[key] = _NONE if result is None else result
+        return result
+
+    def _infer(self, expr: ast.expr, scope: Scope):
+        mig = self.mig
+        ref = mig.ref(expr)
+        if ref is not None:
+            rule = mig.rules.layers.get(ref.qual)
+            if rule is not None and rule.kind == "layer":
+                return FactoryT(frozenset([rule]), True)
+            return None
+        t = type(expr)
+        if t is ast.Call:
+            return self._call(expr, scope)
+        if t is ast.Name:
+            return self._name(expr, scope)
+        if t is ast.Attribute:
+            base = self.of(expr.value, scope)
+            if isinstance(base, ModuleT) and base.cls is not None:
+                return self.attribute_of(base.cls, expr.attr)
+            return None
+        if t is ast.Subscript:
+            base = self.of(expr.value, scope)
+            if isinstance(base, ModuleT) and base.container:
+                return ModuleT()
+            return None
+        if t is ast.BoolOp and isinstance(expr.op, ast.Or):
+            parts = [self.of(v, scope) for v in expr.values]
+            factories = [p for p in parts if isinstance(p, FactoryT)]
+            if factories:
+                rules = frozenset().union(*(f.rules for f in factories))
+                return FactoryT(rules, False)
+            return None
+        if t is ast.IfExp:
+            return self._join([self.of(expr.body, scope), self.of(expr.orelse, scope)])
+        return None
+
+    def _call(self, call: ast.Call, scope: Scope):
+        mig = self.mig
+        func = call.func
+        ref = mig.ref(func)
+        if ref is not None:
+            rules = mig.rules
+            rule = rules.layers.get(ref.qual)
+            if rule is not None and rule.kind == "layer":
+                return ModuleT(frozenset([rule]))
+            name = rules.names.get(ref.qual)
+            if name is not None:
+                return ModuleT(container=name.kind == "container")
+            if ref.qual in ("functools.partial",):
+                return None
+            return None
+        if _is_partial(mig, func, scope) and call.args:
+            target = self.of(call.args[0], scope)
+            if isinstance(target, FactoryT):
+                return FactoryT(target.rules, target.certain, call)
+            return None
+        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
+            base = self.of(func.value, scope)
+            if isinstance(base, (ModuleT, MaybeLayerT)):
+                return base
+            return None
+        callee = self.of(func, scope)
+        if isinstance(callee, ClassT) and callee.cls.is_module:
+            cls = callee.cls
+            rules = frozenset([cls.norm_rule]) if cls.norm_rule else frozenset()
+            return ModuleT(rules, cls)
+        if isinstance(callee, FactoryT):
+            return ModuleT(callee.rules) if callee.certain else MaybeLayerT(callee.rules)
+        if isinstance(callee, _FunctionT):
+            return self._returns_of(callee.node)
+        return None
+
+    def _name(self, node: ast.Name, scope: Scope):
+        narrowed = self.narrowed(node, scope)
+        if narrowed is not None:
+            return narrowed
+        found = scope.resolve(node.id)
+        if found is None:
+            return None
+        where, bindings = found
+        results = []
+        for b in bindings:
+            results.append(self._binding(b, where))
+        return self._join(results)
+
+    def _binding(self, b: Binding, where: Scope):
+        if b.kind == "class":
+            info = self.classes.get(id(b.node))
+            return ClassT(info) if info is not None else None
+        if b.kind == "def":
+            return _FunctionT(b.node)
+        if b.kind == "assign" and b.value is not None:
+            return self.of(b.value, where)
+        if b.kind == "for" and b.value is not None:
+            it = self.of(b.value, where)
+            if isinstance(it, ModuleT) and it.container:
+                return ModuleT()
+            if _is_module_iteration(self, b.value, where):
+                return ModuleT()
+            return None
+        if b.kind == "param":
+            return self._param(b)
+        return None
+
+    def _param(self, b: Binding):
+        arg: ast.arg = b.node
+        args: ast.arguments = arg.parent
+        fn = args.parent
+        # `self` of a method of a module class.
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            positional = args.posonlyargs + args.args
+            if positional and positional[0] is arg and not _is_static(fn):
+                cls = self.enclosing_class(fn)
+                if cls is not None and cls.is_module:
+                    rules = frozenset([cls.norm_rule]) if cls.norm_rule else frozenset()
+                    return ModuleT(rules, cls)
+        default = _default_of(args, arg)
+        if default is not None:
+            t = self.of(default, b.scope.parent or b.scope)
+            if isinstance(t, FactoryT):
+                return FactoryT(t.rules, False)
+        return None
+
+    def _join(self, results: list):
+        results = [r for r in results if r is not _PENDING]
+        if not results or any(r is None for r in results):
+            if any(isinstance(r, FactoryT) for r in results):
+                factories = [r for r in results if isinstance(r, FactoryT)]
+                return FactoryT(frozenset().union(*(f.rules for f in factories)), False)
+            return None
+        first = results[0]
+        if all(r == first for r in results):
+            return first
+        if all(isinstance(r, ModuleT) for r in results):
+            rules = frozenset().union(*(r.rules for r in results))
+            all_layers = all(r.is_layer for r in results)
+            return ModuleT(rules if all_layers else frozenset())
+        if all(isinstance(r, FactoryT) for r in results):
+            return FactoryT(frozenset().union(*(r.rules for r in results)), all(r.certain for r in results))
+        if all(isinstance(r, (ModuleT, MaybeLayerT)) for r in results):
+            return MaybeLayerT(frozenset().union(*(r.rules for r in results)))
+        return None
+
+    def attribute_of(self, cls: ClassInfo, attr: str):
+        for c in cls.mro():
+            values = c.init_assigns.get(attr)
+            if values:
+                init_scope = self.mig.index.scope_of.get(id(c.init))
+                return self._join([self.of(v, init_scope) for v in values])
+        return None
+
+    def _returns_of(self, fn: ast.AST):
+        key = id(fn)
+        if key in self._returns:
+            r = self._returns[key]
+            return None if r is _PENDING else r
+        self._returns[key] = _PENDING
+        scope = self.mig.index.scope_of.get(key)
+        values = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
+        result = None
+        if scope is not None and values and all(v is not None for v in values):
+            result = self._join([self.of(v, scope) for v in values])
+            if not isinstance(result, (ModuleT, MaybeLayerT)):
+                result = None
+        self._returns[key] = result
+        return result
+
+    # -- narrowing -------------------------------------------------------------------------------
+
+    def narrowed(self, node: ast.Name, scope: Scope):
+        """The type of ``node`` inside ``if isinstance(node, X):`` (its body only)."""
+        child: ast.AST = node
+        for anc in ancestors(node):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                return None
+            if isinstance(anc, ast.If) and child in anc.body:
+                t = self._isinstance_test(anc.test, node.id, scope)
+                if t is not None:
+                    return t
+            child = anc
+        return None
+
+    def _isinstance_test(self, test: ast.expr, name: str, scope: Scope):
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            for v in test.values:
+                t = self._isinstance_test(v, name, scope)
+                if t is not None:
+                    return t
+            return None
+        if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0], ast.Name) and test.args[0].id == name):
+            return None
+        return self.instance_of(test.args[1], scope)
+
+    def instance_of(self, classes: ast.expr, scope: Scope):
+        """The type of an instance of the class expression (or tuple of them) ``classes``."""
+        items = classes.elts if isinstance(classes, ast.Tuple) else [classes]
+        rules: set = set()
+        module = True
+        for item in items:
+            ref = self.mig.ref(item)
+            if ref is not None:
+                rule = self.mig.rules.layers.get(ref.qual)
+                if rule is not None and rule.kind == "layer":
+                    rules.add(rule)
+                    continue
+                if ref.qual in self.mig.rules.names:
+                    return ModuleT() if len(items) == 1 else None
+                return None
+            local = self.class_of(item, scope)
+            if local is not None and local.is_module:
+                if local.norm_rule is not None:
+                    rules.add(local.norm_rule)
+                    continue
+                if len(items) == 1:
+                    return ModuleT(frozenset(), local)
+            module = False
+        if rules and module:
+            return ModuleT(frozenset(rules))
+        return None
+
+
+class _NoneType:
+    pass
+
+
+_NONE = _NoneType()
+
+
+@dataclass(frozen=True)
+class _FunctionT:
+    node: ast.AST
+
+
+def _is_static(fn: ast.AST) -> bool:
+    return any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in fn.decorator_list)
+
+
+def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
+    positional = args.posonlyargs + args.args
+    if arg in positional:
+        i = positional.index(arg) - (len(positional) - len(args.defaults))
+        return args.defaults[i] if i >= 0 else None
+    if arg in args.kwonlyargs:
+        return args.kw_defaults[args.kwonlyargs.index(arg)]
+    return None
+
+
+def _is_partial(mig: "Migration", func: ast.expr, scope: Scope) -> bool:
+    """``functools.partial`` however it was imported."""
+    if isinstance(func, ast.Attribute) and func.attr == "partial" and isinstance(func.value, ast.Name):
+        found = scope.resolve(func.value.id)
+        return found is not None and any(b.kind == "import" and b.qual == "functools" for b in found[1])
+    if isinstance(func, ast.Name):
+        found = scope.resolve(func.id)
+        return found is not None and any(b.kind == "import" and b.qual == "functools.partial" for b in found[1])
+    return False
+
+
+def _is_module_iteration(types: Types, it: ast.expr, scope: Scope) -> bool:
+    """``for m in model.modules()`` / ``.children()`` on a module."""
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("modules", "children"):
+        return isinstance(types.of(it.func.value, scope), ModuleT)
+    return False
+
+
+def is_module_type(t) -> bool:
+    return isinstance(t, ModuleT)
+
+
+def infer_modules(mig: "Migration") -> None:
+    mig.types = Types(mig)

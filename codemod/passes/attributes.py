@@ -1,0 +1,55 @@
+"""Attributes of normalization layers: ``running_mean`` -> ``moving_mean`` and the rest, on
+receivers known to be norm layers. Unknown receivers are left alone; the names only batch norm
+has are reported there, so nothing silently keeps a torch name."""
+
+from __future__ import annotations
+
+import ast
+
+from ..engine import Migration
+from ..inference import MaybeLayerT, ModuleT
+
+# Attribute names that only normalization layers have: worth a warning on an unknown receiver.
+NORM_SPECIFIC = frozenset({"running_mean", "running_var", "num_batches_tracked"})
+
+
+def plan_attributes(mig: Migration) -> None:
+    names = {a for r in mig.rules.layers.values() for a in r.attributes}
+    types = mig.types
+    for attr, scope in mig.index.attributes:
+        if attr.attr not in names:
+            continue
+        t = types.of(attr.value, scope)
+        if isinstance(t, ModuleT) and t.is_layer:
+            _known_layer(mig, attr, t.rules)
+        elif isinstance(t, ModuleT):
+            continue  # a module of another kind: its attributes are its own
+        elif attr.attr in NORM_SPECIFIC and mig.in_scope:
+            kind = "may be a normalization layer" if isinstance(t, MaybeLayerT) else "is of unknown type"
+            mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver {kind}; if it is a torch "
+                                       f"normalization layer, rename .{attr.attr} by hand")
+
+
+def _known_layer(mig: Migration, attr: ast.Attribute, rules: frozenset) -> None:
+    mapped = {r.attributes.get(attr.attr) for r in rules}
+    if None in mapped:
+        return  # not an attribute these layers define
+    if len(mapped) > 1:
+        names = ", ".join(sorted(r.torch_name for r in rules))
+        mig.finding("AT004", attr, f".{attr.attr} is spelled {' / '.join(sorted(mapped))} on {names}: "
+                                   f"not renamed")
+        return
+    (target,) = mapped
+    store = isinstance(attr.ctx, ast.Store) or (
+        isinstance(getattr(attr, "parent", None), ast.AugAssign) and attr.parent.target is attr)
+    if target == "":
+        site = mig.site("attribute", attr, message=f".{attr.attr} has no MindSpore equivalent")
+        mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
+        return
+    if attr.attr == "momentum" and store:
+        mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads momentum only when the layer is "
+                                   f"built; pass it to the constructor instead")
+    if target != attr.attr:
+        site = mig.site("attribute", attr, message=f".{attr.attr} -> .{target}")
+        end = mig.text.end(attr)
+        mig.edit(site, end - len(attr.attr), end, target)

@@ -1,0 +1,383 @@
+"""Calls that build normalization layers (or call normalization functions): arguments mapped by
+the rule's data, values by its named converters, the argument list rewritten with LibCST so
+commas, comments and layout inside the call survive."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..analysis import enclosing_statement
+from ..converters import CONVERTERS, Arg, Conversion
+from ..engine import Migration, Site
+from ..inference import FactoryT, MaybeLayerT, ModuleT
+from ..ruleset import LayerRule
+
+
+@dataclass
+class ArgPlan:
+    """What happens to one argument, in source order (positional arguments, then keywords)."""
+
+    drop: bool = False
+    keyword: str | None = None  # the MindSpore keyword to spell (None: keep as written)
+    positional: bool = False
+
+
+@dataclass
+class CallPlan:
+    args: list[ArgPlan] = field(default_factory=list)
+    added: list[tuple[str, str]] = field(default_factory=list)  # (keyword, value text)
+
+
+def plan_constructions(mig: Migration) -> None:
+    types = mig.types
+    for ref in mig.refs:
+        rule = mig.layer_rule(ref.qual)
+        if rule is None:
+            continue
+        node = ref.node
+        parent = getattr(node, "parent", None)
+        if isinstance(parent, ast.Call) and parent.func is node:
+            convert_call(mig, parent, rule, ref=ref)
+        elif (isinstance(parent, ast.Attribute) and parent.attr == "__init__"
+              and isinstance(getattr(parent, "parent", None), ast.Call) and parent.parent.func is parent):
+            # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
+            convert_call(mig, parent.parent, rule, skip=1, kind="construct")
+    # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
+    for scope_node, call, scope in _calls(mig):
+        if id(call) in mig.handled:
+            continue
+        func = call.func
+        if _is_super_init(call):
+            cls = types.enclosing_class(_enclosing_function(call))
+            if cls is not None and cls.norm_rule is not None and not any(
+                    c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
+                convert_call(mig, call, cls.norm_rule, kind="construct")
+            continue
+        callee = types.of(func, scope)
+        if isinstance(callee, FactoryT) and callee.certain and len(callee.rules) == 1:
+            (rule,) = callee.rules
+            convert_call(mig, call, rule, factory=callee)
+            continue
+        from ..inference import ClassT
+
+        if isinstance(callee, ClassT) and callee.cls.norm_rule is not None:
+            if not callee.cls.overrides_init():
+                convert_call(mig, call, callee.cls.norm_rule)
+            continue
+        if isinstance(callee, FactoryT) or (isinstance(callee, MaybeLayerT)):
+            _warn_indirect(mig, call, callee.rules)
+
+
+def _factory_names(mig: Migration) -> set[str]:
+    """Names that may be bound to something that builds norm layers: assigned a layer class (or a
+    partial of one, or ``x or nn.BatchNorm2d``), parameters defaulting to one, same-file subclasses."""
+    names = {"super"}
+    for ref in mig.refs:
+        rule = mig.layer_rule(ref.qual)
+        if rule is None or rule.kind != "layer":
+            continue
+        child, node = ref.node, getattr(ref.node, "parent", None)
+        if isinstance(node, ast.Call) and node.func is child:
+            continue  # a construction, not a factory
+        while node is not None and not isinstance(node, ast.stmt):
+            if isinstance(node, ast.arguments):
+                for arg, default in _defaults(node):
+                    if default is child:
+                        names.add(arg.arg)
+                break
+            child, node = node, getattr(node, "parent", None)
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    names.update(c.name for c in mig.types.classes.values() if c.norm_rule is not None)
+    return names
+
+
+def _defaults(args: ast.arguments):
+    positional = args.posonlyargs + args.args
+    yield from zip(positional[len(positional) - len(args.defaults):], args.defaults)
+    yield from ((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+
+
+def _calls(mig: Migration):
+    """Calls of names that may build norm layers, with their scope."""
+    seen = set()
+    for name in _factory_names(mig):
+        for node, scope in mig.index.loads.get(name, ()):
+            parent = getattr(node, "parent", None)
+            if isinstance(parent, ast.Call) and parent.func is node and id(parent) not in seen:
+                seen.add(id(parent))
+                yield node, parent, scope
+            elif (name == "super" and isinstance(parent, ast.Call) and isinstance(parent.parent, ast.Attribute)
+                  and parent.parent.attr == "__init__" and isinstance(parent.parent.parent, ast.Call)):
+                call = parent.parent.parent
+                if id(call) not in seen:
+                    seen.add(id(call))
+                    yield node, call, scope
+
+
+def _is_super_init(call: ast.Call) -> bool:
+    f = call.func
+    return (isinstance(f, ast.Attribute) and f.attr == "__init__" and isinstance(f.value, ast.Call)
+            and isinstance(f.value.func, ast.Name) and f.value.func.id == "super")
+
+
+def _enclosing_function(node: ast.AST) -> ast.AST | None:
+    p = getattr(node, "parent", None)
+    while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        p = getattr(p, "parent", None)
+    return p
+
+
+def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
+    """A call that may build a torch norm layer: say which arguments follow torch's conventions."""
+    if not rules:
+        return
+    rule = sorted(rules, key=lambda r: r.torch)[0]
+    positional = rule.positional_params()
+    needs = []
+    for i, a in enumerate(call.args):
+        if i < len(positional):
+            p = positional[i]
+            if _differs(rule, p, i):
+                needs.append(p)
+    for k in call.keywords:
+        if k.arg and k.arg in rule.params and _differs(rule, k.arg, None):
+            needs.append(k.arg)
+    if not needs:
+        return
+    names = ", ".join(sorted(r.torch_name for r in rules))
+    what = "; ".join(_what_to_do(rule, p) for p in dict.fromkeys(needs))
+    mig.finding("RF001", call, f"this call may build a torch {names}: {what}")
+    mig.handled.add(id(call))
+
+
+def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
+    spec = rule.params.get(param)
+    if spec is None:
+        return True
+    if spec.to is None or spec.convert not in ("identity", "float"):
+        return True
+    if spec.to != param:
+        return True
+    if position is not None:
+        return rule.mindspore_params.index(spec.to) != position
+    return False
+
+
+def _what_to_do(rule: LayerRule, param: str) -> str:
+    spec = rule.params.get(param)
+    if spec is None:
+        return f"{param} is not a {rule.torch_name} parameter"
+    if spec.convert == "one_minus":
+        return f"{param} needs 1 - m for MindSpore"
+    if spec.to and spec.to != param:
+        return f"{param} becomes {spec.to} in MindSpore"
+    if spec.drop:
+        return f"{param} has no MindSpore counterpart"
+    if spec.to:
+        return f"{param} must be passed by keyword in MindSpore"
+    return f"{param} has no MindSpore counterpart"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def assignment_target(mig: Migration, call: ast.Call) -> tuple[ast.stmt, str] | None:
+    """The statement and target text when the call is the whole value of a one-target assignment."""
+    parent = getattr(call, "parent", None)
+    if isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, ast.AnnAssign) and parent.value is call:
+        target = parent.target
+    else:
+        return None
+    if isinstance(target, (ast.Name, ast.Attribute)):
+        return parent, mig.text.segment(target)
+    return None
+
+
+def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, skip: int = 0,
+                 kind: str | None = None, factory: FactoryT | None = None) -> Site | None:
+    mig.handled.add(id(call))
+    kind = kind or ("function" if rule.kind == "function" else "construct")
+    site = mig.site(kind, call, rule=rule.torch)
+    # A partial is not the layer: code that freezes parameters cannot act on it.
+    target = assignment_target(mig, call) if kind != "partial" else None
+    if target is not None:
+        site.target = target[1]
+
+    if not rule.versions.contains(mig.target_version):
+        version = ".".join(map(str, mig.target_version))
+        mig.unconverted(site, "TM009", call,
+                        f"{rule.torch} -> {rule.mindspore} is known to hold for MindSpore {rule.versions.text}, "
+                        f"not {version}: left unconverted")
+        return site
+
+    args = list(call.args[skip:])
+    if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in call.keywords):
+        mig.unconverted(site, "TM002", call,
+                        f"*args/**kwargs hide the arguments of {rule.torch_name}: momentum, track_running_stats "
+                        f"and positions after affine need converting by hand")
+        return site
+
+    # Bind arguments to torch parameter names.
+    positional = rule.positional_params()
+    bound: list[tuple[str, ast.expr, bool]] = []  # (param, value, positional?) in source order
+    if len(args) > len(positional):
+        mig.unconverted(site, "TM003", call, f"{rule.torch_name} takes at most {len(positional)} positional arguments")
+        return site
+    for i, a in enumerate(args):
+        bound.append((positional[i], a, True))
+    known = rule.keyword_params()
+    names_given = set(positional[: len(args)])
+    for k in call.keywords:
+        if k.arg not in known:
+            mig.unconverted(site, "TM003", k, f"{rule.torch_name} has no parameter {k.arg!r}")
+            return site
+        if k.arg in names_given:
+            mig.unconverted(site, "TM003", k, f"{k.arg} is given twice")
+            return site
+        names_given.add(k.arg)
+        bound.append((k.arg, k.value, False))
+    if factory is not None and factory.partial is not None:
+        names_given |= {k.arg for k in factory.partial.keywords if k.arg}
+
+    plan = CallPlan()
+    conversions: list[tuple[ast.expr, Conversion]] = []
+    freeze: dict[str, str] = {}
+    infos: list[tuple[str, ast.AST, str]] = []
+    for param, value, is_positional in bound:
+        spec = rule.params[param]
+        ap = ArgPlan()
+        if spec.drop:
+            ap.drop = True
+            infos.append((spec.drop, value, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
+        elif spec.unmappable:
+            if mig.text.segment(value) in spec.allow:
+                ap.drop = True
+            else:
+                mig.unconverted(site, spec.unmappable, value,
+                                f"{param}={mig.text.segment(value)}: {mig.rules.findings[spec.unmappable].title}")
+                return site
+        elif spec.freeze:
+            ap.drop = True
+            if not (isinstance(value, ast.Constant) and value.value is True):
+                flag = "False" if isinstance(value, ast.Constant) and not value.value else f"bool({mig.text.segment(value)})"
+                for attr in spec.freeze:
+                    freeze.setdefault(attr, flag)
+        else:
+            conv = CONVERTERS[spec.convert](Arg(value, spec, rule, mig, site))
+            if conv.action == "fail":
+                mig.unconverted(site, conv.code, value, conv.message)
+                return site
+            for code, message in conv.warnings:
+                infos.append((code, value, message))
+            if conv.action == "omit":
+                ap.drop = True
+            else:
+                if conv.action == "replace":
+                    conversions.append((value, conv))
+                if spec.to != param or not is_positional:
+                    ap.keyword = spec.to
+        ap.positional = is_positional and not ap.drop
+        plan.args.append(ap)
+
+    for param, spec in rule.params.items():
+        if spec.emit_when_omitted is not None and param not in names_given:
+            plan.added.append((spec.to, spec.emit_when_omitted))
+
+    if freeze:
+        if target is None:
+            mig.unconverted(site, "TM007", call,
+                            f"{rule.torch_name}: {', '.join(freeze)} must be frozen after construction, "
+                            f"but the layer is not assigned to a name")
+            return site
+        stmt, target_text = target
+        for attr, flag in freeze.items():
+            ms_attr = rule.attributes.get(attr, attr)
+            line = f"{target_text}.{ms_attr}.requires_grad = {flag}"
+            mig.insert_after_statement(site, stmt, lambda line=line: line)
+        infos.append(("TM006", call, f"{', '.join(rule.attributes.get(a, a) for a in freeze)} frozen after construction "
+                                     f"(torch has no {', '.join(freeze)} here)"))
+
+    # Positions past the point where torch and MindSpore signatures diverge become keywords.
+    out_position = 0
+    aligned = True
+    for (param, value, is_positional), ap in zip(bound, plan.args):
+        if not is_positional or ap.drop:
+            aligned = aligned and not (is_positional and ap.drop)
+            continue
+        ms_name = rule.params[param].to
+        if aligned and rule.mindspore_params.index(ms_name) == out_position:
+            ap.keyword = None
+            out_position += 1
+        else:
+            aligned = False
+            ap.keyword = ms_name
+
+    # Edits: the callee, the converted values (nested), then the argument list as a whole.
+    for value, conv in conversions:
+        mig.edit(site, *mig.text.span(value), conv.render, is_rewrite=True)
+    if ref is not None:
+        mig.convert_ref(site, ref, rule.mindspore)
+    if any(ap.drop or ap.keyword for ap in plan.args) or plan.added:
+        call_plan = plan
+        skipped = skip
+
+        def rewrite_arguments(text: str) -> str:
+            return _rewrite_arguments(text, call_plan, skipped)
+
+        mig.edit(site, *mig.text.span(call), rewrite_arguments, is_rewrite=True)
+    for code, node, message in infos:
+        mig.finding(code, node, message)
+    if rule.device_note:
+        mig.finding(rule.device_note, call, mig.rules.findings[rule.device_note].title)
+    return site
+
+
+def _rewrite_arguments(text: str, plan: CallPlan, skip: int) -> str:
+    expr = cst.parse_expression(text)
+    if not isinstance(expr, cst.Call):
+        raise ValueError(f"not a call: {text!r}")
+    original = list(expr.args)
+    head, args = original[:skip], original[skip:]
+    kept: list[cst.Arg] = []
+    for arg, ap in zip(args, plan.args):
+        if ap.drop:
+            continue
+        if ap.keyword and (arg.keyword is None or arg.keyword.value != ap.keyword):
+            if arg.keyword is None:
+                arg = arg.with_changes(keyword=cst.Name(ap.keyword), equal=cst.AssignEqual(
+                    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+            else:
+                arg = arg.with_changes(keyword=cst.Name(ap.keyword))
+        kept.append(arg)
+    all_args = head + kept
+    trailing = original[-1].comma if original else cst.MaybeSentinel.DEFAULT
+    if plan.added:
+        separator = _separator(expr, original)
+        for keyword, value in plan.added:
+            new = cst.Arg(value=cst.parse_expression(value), keyword=cst.Name(keyword), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+            if all_args:
+                all_args[-1] = all_args[-1].with_changes(comma=separator)
+            all_args.append(new)
+    if all_args:
+        # The last argument keeps the original last argument's comma (a trailing comma stays).
+        all_args[-1] = all_args[-1].with_changes(comma=trailing)
+    return cst.Module([]).code_for_node(expr.with_changes(args=all_args))
+
+
+def _separator(call: cst.Call, args: list[cst.Arg]) -> cst.Comma:
+    """The comma and whitespace that separate arguments in this call's layout."""
+    for arg in args[:-1]:
+        if isinstance(arg.comma, cst.Comma):
+            return arg.comma
+    ws = call.whitespace_before_args
+    if isinstance(ws, cst.ParenthesizedWhitespace):
+        return cst.Comma(whitespace_after=ws)
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))

@@ -1,0 +1,236 @@
+"""Imports: decide how each converted reference spells its MindSpore name, in the style the file
+already uses, then edit the import statements to match.
+
+For each torch import (an "import group": the bindings of one name in one scope):
+- if every use of it was converted, its import is swapped for the MindSpore counterpart under the
+  same name where possible (``from torch import nn`` -> ``from mindspore import nn``), so the
+  references keep their text;
+- otherwise it stays, and the converted references use an existing MindSpore import or a new one
+  placed right after it, under a name that clashes with nothing (``from mindspore import nn as ms_nn``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..analysis import Binding, ImportGroup, is_mindspore
+from ..engine import Migration, RefConversion
+
+
+@dataclass
+class MsImport:
+    """A MindSpore binding a reference can be spelled through: existing or planned."""
+
+    name: str
+    qual: str
+    style: str = "import"
+    anchor: ast.stmt | None = None  # planned: placed after this statement
+    replaces: Binding | None = None  # planned swap: takes the place of this torch alias
+    existing: bool = False
+    used: bool = False
+    alias_written: bool = False  # keep "as name" even where it repeats the name (the file wrote it so)
+
+    def covers(self, target: str) -> bool:
+        return target == self.qual or target.startswith(self.qual + ".")
+
+    def spell(self, target: str) -> str:
+        return self.name + target[len(self.qual):]
+
+    def statement(self) -> str:
+        if self.style == "from" and "." in self.qual:
+            module, last = self.qual.rsplit(".", 1)
+            alias = self.name != last or self.alias_written
+            return f"from {module} import {last}" + (f" as {self.name}" if alias else "")
+        return f"import {self.qual}" + (f" as {self.name}" if self.name != self.qual or self.alias_written else "")
+
+
+@dataclass
+class StatementPlan:
+    stmt: ast.stmt
+    removed: set[int] = field(default_factory=set)  # id(alias) of torch aliases to remove
+    swapped: list[MsImport] = field(default_factory=list)
+    added: list[MsImport] = field(default_factory=list)
+
+
+def plan_imports(mig: Migration) -> None:
+    active = [c for c in mig.conversions if mig.active(c.site)]
+    if not active:
+        return
+    used_names = set(mig.index.names) | set(mig.index.loads)
+    existing = [MsImport(b.name, b.qual, b.style or "import", existing=True)
+                for b in mig.index.imports if is_mindspore(b.qual) and b.scope is mig.index.module_scope]
+    planned: list[MsImport] = []
+    plans: dict[int, StatementPlan] = {}
+
+    def plan_for(stmt: ast.stmt) -> StatementPlan:
+        return plans.setdefault(id(stmt), StatementPlan(stmt))
+
+    active_nodes = {id(c.ref.node) for c in active}
+    by_group: dict[int, list[RefConversion]] = {}
+    for c in active:
+        by_group.setdefault(id(c.ref.group), []).append(c)
+    groups = sorted((g for g in mig.import_groups if id(g) in by_group),
+                    key=lambda g: (g.first.stmt.lineno, g.first.stmt.col_offset) if g.bindings else (0, 0))
+    for group in groups:
+        convs = by_group[id(group)]
+        counterpart = _counterpart(mig, group)
+        removable = bool(group.bindings) and group.ambiguous_uses == 0 and all(
+            id(r.node) in active_nodes for r in group.refs)
+        swap = None
+        if removable:
+            for b in group.bindings:
+                plan_for(b.stmt).removed.add(id(b.node))
+            if counterpart is not None:
+                swap = _swap(group, counterpart, used_names)
+                used_names.add(swap.name)
+        for c in convs:
+            choice = None
+            if swap is not None and swap.covers(c.target):
+                choice = swap
+            if choice is None:
+                choice = next((m for m in existing if m.covers(c.target)), None)
+            if choice is None:
+                choice = next((m for m in planned if m.covers(c.target)), None)
+            if choice is None:
+                choice = _new_import(group, counterpart, c.target, used_names)
+                used_names.add(choice.name)
+                planned.append(choice)
+                anchor = group.first.stmt if group.bindings else None
+                if anchor is not None:
+                    choice.anchor = anchor
+                    plan_for(anchor).added.append(choice)
+            choice.used = True
+            c.text = choice.spell(c.target)
+        if swap is not None and swap.used:
+            planned.append(swap)
+            plan_for(group.first.stmt).swapped.append(swap)
+
+    site = mig.site_at("imports", 1, 0)
+    for plan in plans.values():
+        _edit_statement(mig, site, plan)
+    # References spelled exactly as before need no edit (a swapped import keeps their text).
+    for c in active:
+        if c.text == mig.text.segment(c.ref.node):
+            c.site.edits[:] = [e for e in c.site.edits if not _is_ref_edit(mig, e, c)]
+
+
+def _is_ref_edit(mig: Migration, edit, conv: RefConversion) -> bool:
+    start, end = mig.text.span(conv.ref.node)
+    return edit.start == start and edit.end == end and callable(edit.text) and not getattr(edit.text, "rewrite", False)
+
+
+def _counterpart(mig: Migration, group: ImportGroup) -> str | None:
+    """The MindSpore name that stands where the torch import's name stood."""
+    qual = mig.rules.canonical(group.qual)
+    rules = mig.rules
+    if qual in rules.counterparts:
+        return rules.counterparts[qual]
+    mapped = rules.mapped(qual) or rules.dtypes.get(qual)
+    if mapped:
+        return mapped
+    return None
+
+
+def _fresh(preferred: str, used: set[str]) -> str:
+    name, n = preferred, 1
+    while name in used:
+        n += 1
+        name = f"{preferred}{n}"
+    return name
+
+
+def _swap(group: ImportGroup, counterpart: str, used: set[str]) -> MsImport:
+    b = group.first
+    alias: ast.alias = b.node
+    style = b.style or "import"
+    if style == "import":
+        if alias.asname:
+            return MsImport(group.name, counterpart, "import", replaces=b, alias_written=True)
+        root = counterpart.split(".", 1)[0]
+        name = root if root not in used else _fresh("ms", used)
+        return MsImport(name, root if name == root else counterpart, "import", replaces=b)
+    last = counterpart.rsplit(".", 1)[-1]
+    if alias.asname:
+        return MsImport(group.name, counterpart, "from", replaces=b, alias_written=True)
+    if last == group.name or last not in used:
+        return MsImport(last, counterpart, "from", replaces=b)
+    return MsImport(_fresh(_prefixed(last), used), counterpart, "from", replaces=b)
+
+
+def _new_import(group: ImportGroup, counterpart: str | None, target: str, used: set[str]) -> MsImport:
+    style = group.first.style if group.bindings else "import"
+    if counterpart is None or not (target == counterpart or target.startswith(counterpart + ".")):
+        counterpart, style = "mindspore", "import"
+    if style == "import" and "." not in counterpart:
+        name = counterpart if counterpart not in used else _fresh("ms", used)
+        return MsImport(name, counterpart, "import")
+    last = counterpart.rsplit(".", 1)[-1]
+    preferred = last if last != group.name and last not in used else _prefixed(group.name)
+    return MsImport(_fresh(preferred, used), counterpart, style)
+
+
+def _prefixed(name: str) -> str:
+    return ("Ms" + name) if name[:1].isupper() else ("ms_" + name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Editing import statements
+
+
+def _edit_statement(mig: Migration, site, plan: StatementPlan) -> None:
+    stmt = plan.stmt
+    aliases = stmt.names
+    kept = [a for a in aliases if id(a) not in plan.removed]
+    new_lines = [m.statement() for m in plan.swapped + plan.added]
+    if len(kept) == len(aliases) and not new_lines:
+        return
+    text = mig.text
+    start, end = text.span(stmt)
+    line_prefix = text.text[text.line_starts[stmt.lineno - 1]:start]
+    own_line = line_prefix.strip() == ""
+    joiner = (text.newline + line_prefix) if own_line else "; "
+    if kept:
+        if len(kept) == len(aliases):
+            body = text.segment(stmt)
+        else:
+            body = _without_aliases(text.segment(stmt), [a in kept for a in aliases])
+        mig.edit(site, start, end, joiner.join([body, *new_lines]))
+        return
+    if new_lines:
+        mig.edit(site, start, end, joiner.join(new_lines))
+        return
+    # Nothing left of the statement.
+    parent_body = _body_of(stmt)
+    rest = text.text[end:text.line_end(stmt.end_lineno)]
+    if own_line and (rest.strip() == "" or rest.lstrip().startswith("#")) and parent_body is not None and len(parent_body) > 1:
+        line_start = text.line_starts[stmt.lineno - 1]
+        next_line = text.line_starts[stmt.end_lineno] if stmt.end_lineno < len(text.line_starts) else len(text.text)
+        mig.edit(site, line_start, next_line, "")
+    else:
+        mig.edit(site, start, end, "pass")
+
+
+def _body_of(stmt: ast.stmt):
+    parent = getattr(stmt, "parent", None)
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(parent, name, None)
+        if isinstance(block, list) and stmt in block:
+            return block
+    for handler in getattr(parent, "handlers", ()) or ():
+        if stmt in handler.body:
+            return handler.body
+    return None
+
+
+def _without_aliases(stmt_text: str, keep: list[bool]) -> str:
+    module = cst.parse_module(stmt_text)
+    line = module.body[0]
+    node = line.body[0]
+    names = list(node.names)
+    last_comma = names[-1].comma
+    new = [n for n, k in zip(names, keep) if k]
+    new[-1] = new[-1].with_changes(comma=last_comma)
+    return module.code_for_node(node.with_changes(names=new))

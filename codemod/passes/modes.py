@@ -1,0 +1,245 @@
+"""Training mode. A new torch Module is in training mode; a new MindSpore Cell is not.
+
+``x.train()``/``x.eval()`` become ``x.set_train(...)`` on receivers known to be modules, and
+``x.set_train()`` is inserted after ``x = <module construction>`` wherever the original used ``x``
+before any explicit mode call: inserting it is always faithful (it restores torch's default), so
+when in doubt it is inserted, and it is left out only where an explicit mode call provably comes
+first.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Scope, ancestors
+from ..engine import Migration
+from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, own_nodes
+
+MODE_METHODS = ("train", "eval", "set_train")
+# Calls that register a module as a child of another: not a use of its own mode.
+_REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
+                                   "__setitem__", "setdefault"})
+_NO_GRAD = ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad")
+
+
+def plan_modes(mig: Migration) -> None:
+    _mode_calls(mig)
+    _insert_set_train(mig)
+
+
+# -- x.train() / x.eval() ------------------------------------------------------------------------
+
+
+def _mode_calls(mig: Migration) -> None:
+    types = mig.types
+    for attr, scope in mig.index.attributes:
+        if attr.attr not in ("train", "eval"):
+            continue
+        call = getattr(attr, "parent", None)
+        if not (isinstance(call, ast.Call) and call.func is attr):
+            continue
+        receiver = types.of(attr.value, scope)
+        if not isinstance(receiver, (ModuleT, MaybeLayerT)):
+            if mig.in_scope:
+                mig.finding("MD002", call, f"{mig.text.segment(attr.value)}.{attr.attr}() left alone: "
+                                           f"the receiver is not known to be a module (MindSpore: .set_train(...))")
+            continue
+        if attr.attr == "eval" and (call.args or call.keywords):
+            continue  # not Module.eval
+        site = mig.site("mode", call)
+        start = mig.text.end(attr) - len(attr.attr)
+        end = mig.text.end(call)
+        if attr.attr == "eval":
+            mig.edit(site, start, end, "set_train(False)")
+        elif _is_true(call):
+            mig.edit(site, start, end, "set_train()")
+        else:
+            mig.edit(site, start, end, lambda inner: "set_" + inner, is_rewrite=True)
+
+
+def _is_true(call: ast.Call) -> bool:
+    values = [*call.args, *(k.value for k in call.keywords)]
+    return not values or (len(values) == 1 and isinstance(values[0], ast.Constant) and values[0].value is True)
+
+
+# -- set_train() insertion ---------------------------------------------------------------------
+
+
+def _insert_set_train(mig: Migration) -> None:
+    types = mig.types
+    for stmt, target, value, scope in _assignments(mig):
+        t = _fresh_construction(mig, value, scope)
+        if t is None:
+            continue
+        if isinstance(target, ast.Attribute):
+            owner = types.of(target.value, scope)
+            if isinstance(owner, ModuleT):
+                continue  # a child of another module: the parent's mode governs it
+            first = "use"
+            no_grad_only = False
+        else:
+            first, no_grad_only = _first_event(mig, target.id, stmt, scope)
+        if first != "use":
+            continue
+        site = mig.site("set_train", stmt)
+        name = mig.text.segment(target)
+        site.target = name
+        mig.insert_after_statement(site, stmt, lambda name=name: f"{name}.set_train()")
+        mig.finding("MD001", stmt, f"{name}.set_train() inserted: {name} is used before any explicit "
+                                   f"train()/eval(), so the original ran it in torch's default training mode")
+        if no_grad_only:
+            mig.finding("MD003", stmt, f"{name} runs in torch's implicit training mode, but only under "
+                                       f"no_grad()/inference_mode(): kept faithfully (batch statistics); "
+                                       f"check whether {name}.eval() was meant")
+        cls = t.cls if isinstance(t, ModuleT) else None
+        if cls is not None and _sets_child_modes(cls):
+            mig.finding("MD004", stmt, f"{cls.name}.__init__ sets modes of its children; "
+                                       f"{name}.set_train() resets them to training mode: check")
+
+
+def _assignments(mig: Migration):
+    """One-target assignments whose value is a call, in every scope."""
+    scopes: list[Scope] = [mig.index.module_scope, *mig.index.scope_of.values()]
+    for scope in scopes:
+        for bindings in scope.bindings.values():
+            for b in bindings:
+                if b.kind == "assign" and isinstance(b.value, ast.Call) and isinstance(b.node, ast.Name):
+                    yield b.stmt, b.node, b.value, scope
+    for attr, scope in mig.index.attributes:
+        stmt = getattr(attr, "parent", None)
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is attr
+                and isinstance(stmt.value, ast.Call)):
+            yield stmt, attr, stmt.value, scope
+
+
+def _fresh_construction(mig: Migration, value: ast.Call, scope: Scope):
+    """The module type when ``value`` builds a new module whose mode nobody set yet."""
+    node = value
+    while (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+           and node.func.attr in SELF_RETURNING):
+        if node.func.attr in MODE_METHODS:
+            return None  # Net().eval(): explicit
+        node = node.func.value
+    if not isinstance(node, ast.Call):
+        return None
+    site = mig.site_of(node)
+    if site is not None and not site.converted:
+        return None  # left as torch: a torch module needs no set_train()
+    t = mig.types.of(node, scope)
+    if isinstance(t, (ModuleT, MaybeLayerT)):
+        return t
+    return None
+
+
+def _first_event(mig: Migration, name: str, stmt: ast.stmt, scope: Scope) -> tuple[str | None, bool]:
+    """What the program does first with ``name`` after ``stmt``: "use", "mode" or None; and
+    whether every use before a mode call sits under no_grad()/inference_mode()."""
+    after = (stmt.end_lineno, stmt.end_col_offset)
+    rebinds = sorted((b.node.lineno, b.node.col_offset) for b in scope.bindings.get(name, ())
+                     if (b.node.lineno, b.node.col_offset) > after and hasattr(b.node, "lineno"))
+    limit = rebinds[0] if rebinds else None
+    events = []
+    for node, s in mig.index.loads.get(name, ()):
+        found = s.resolve(name)
+        if found is None or found[0] is not scope:
+            continue
+        pos = (node.lineno, node.col_offset)
+        inline = s
+        while inline is not scope and inline.kind == "comprehension":
+            inline = inline.parent
+        nested = inline is not scope
+        if not nested and (pos < after or (limit is not None and pos >= limit)):
+            continue
+        kind = _classify(mig, node, s)
+        if kind is None:
+            continue
+        if nested and kind == "mode":
+            continue  # a mode call inside a function runs whenever that function is called
+        events.append((nested, pos, kind, node))
+    # Same-scope events in order; uses inside nested functions count as uses (conservative).
+    events.sort(key=lambda e: (e[0], e[1]))
+    uses_before_mode = []
+    for nested, _, kind, node in events:
+        if kind == "mode" and not nested:
+            break
+        if kind == "use":
+            uses_before_mode.append((nested, node))
+    if not uses_before_mode:
+        return ("mode" if events else None), False
+    no_grad_only = all(not nested and _under_no_grad(mig, node) for nested, node in uses_before_mode)
+    return "use", no_grad_only
+
+
+def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
+    parent = getattr(node, "parent", None)
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        call = getattr(parent, "parent", None)
+        is_call = isinstance(call, ast.Call) and call.func is parent
+        if parent.attr in MODE_METHODS and is_call:
+            return "mode"
+        if parent.attr in ("forward", "__call__") and is_call:
+            return "use"
+        return None  # attribute reads, .to(device), .parameters(), ...
+    if isinstance(parent, ast.Call):
+        if parent.func is node:
+            return "use"
+        return None if _is_registration(mig, parent) else "use"
+    if isinstance(parent, ast.keyword):
+        call = getattr(parent, "parent", None)
+        return None if isinstance(call, ast.Call) and _is_registration(mig, call) else "use"
+    if isinstance(parent, ast.Assign) and parent.value is node:
+        targets = parent.targets
+        if all(isinstance(t, ast.Attribute) and isinstance(mig.types.of(t.value, scope), ModuleT) for t in targets):
+            return None  # registered as a child of a module
+        return "use"
+    if isinstance(parent, (ast.Compare, ast.BoolOp)) or (isinstance(parent, ast.UnaryOp)):
+        return None
+    if isinstance(parent, (ast.Delete,)):
+        return None
+    return "use"
+
+
+def _is_registration(mig: Migration, call: ast.Call) -> bool:
+    func = call.func
+    ref = mig.ref(func)
+    if ref is not None:
+        name = mig.rules.names.get(ref.qual)
+        return name is not None and name.kind == "container"
+    if isinstance(func, ast.Name) and func.id in ("isinstance", "id", "type", "print", "repr", "str", "len"):
+        return True  # looks at the object, does not run it
+    return isinstance(func, ast.Attribute) and func.attr in _REGISTRATION_METHODS
+
+
+def _under_no_grad(mig: Migration, node: ast.AST) -> bool:
+    for anc in ancestors(node):
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return _decorated_no_grad(mig, anc)
+        if isinstance(anc, (ast.With, ast.AsyncWith)):
+            for item in anc.items:
+                expr = item.context_expr
+                if isinstance(expr, ast.Call):
+                    expr = expr.func
+                ref = mig.ref(expr)
+                if ref is not None and ref.qual in _NO_GRAD:
+                    return True
+    return False
+
+
+def _decorated_no_grad(mig: Migration, fn: ast.AST) -> bool:
+    for d in getattr(fn, "decorator_list", ()):
+        expr = d.func if isinstance(d, ast.Call) else d
+        ref = mig.ref(expr)
+        if ref is not None and ref.qual in _NO_GRAD:
+            return True
+    return False
+
+
+def _sets_child_modes(cls: ClassInfo) -> bool:
+    for c in cls.mro():
+        if c.init is None:
+            continue
+        for n in own_nodes(c.init):
+            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("train", "eval", "set_train")):
+                return True
+    return False

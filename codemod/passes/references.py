@@ -1,0 +1,46 @@
+"""References to torch classes that are not constructions: ``isinstance`` checks, bases,
+defaults, registries, containers and ``nn.Module`` itself point at the MindSpore class."""
+
+from __future__ import annotations
+
+import ast
+
+from ..engine import Migration
+from ..inference import _is_partial
+from .constructions import convert_call
+
+
+def plan_references(mig: Migration) -> None:
+    rules = mig.rules
+    for ref in mig.refs:
+        if id(ref.node) in mig.converted_refs:
+            continue
+        parent = getattr(ref.node, "parent", None)
+        rule = rules.layers.get(ref.qual)
+        if rule is not None:
+            if isinstance(parent, ast.Call) and parent.func is ref.node:
+                continue  # a construction: its own site decides (it may be left unconverted)
+            if isinstance(parent, ast.Attribute) and parent.attr == "__init__":
+                continue
+            if rule.kind == "layer" and isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node \
+                    and _is_partial(mig, parent.func, ref.scope):
+                # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's.
+                convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
+                continue
+            site = mig.site("reference", ref.node, rule=ref.qual)
+            mig.convert_ref(site, ref, rule.mindspore)
+            continue
+        name = rules.names.get(ref.qual)
+        if name is not None:
+            site = mig.site("reference", ref.node, rule=ref.qual)
+            mig.convert_ref(site, ref, name.mindspore)
+
+
+def plan_ambiguous(mig: Migration) -> None:
+    for amb in mig.ambiguous:
+        if amb.qual in mig.rules.layers or amb.qual in mig.rules.names:
+            site = mig.site("reference", amb.node, rule=amb.qual)
+            name = mig.text.segment(amb.node).split(".", 1)[0]
+            mig.unconverted(site, "TM005", amb.node,
+                            f"{name!r} is bound to torch and to something else in this scope: "
+                            f"{mig.text.segment(amb.node)} not converted")

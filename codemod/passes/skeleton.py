@@ -1,0 +1,56 @@
+"""The module skeleton: ``forward`` becomes ``construct`` in classes that become Cells (the
+definition, ``self.forward(...)``, ``super().forward(...)``, and ``x.forward`` on known modules).
+``nn.Module`` -> ``nn.Cell`` and the containers are name mappings (see references.py)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..engine import Migration
+from ..inference import MaybeLayerT, ModuleT
+
+_DEF_NAME = re.compile(r"(?:async\s+)?def\s+(forward)\b")
+
+
+def plan_skeleton(mig: Migration) -> None:
+    types = mig.types
+    for cls in types.module_classes():
+        fn = cls.methods.get("forward")
+        if fn is None:
+            continue
+        line = mig.text.line_text(fn.lineno)
+        col = mig.text.char_col(fn.lineno, fn.col_offset)
+        m = _DEF_NAME.match(line, col)
+        if m is None:
+            continue
+        site = mig.site("skeleton", fn, message=f"{cls.name}.forward -> construct")
+        start = mig.text.line_starts[fn.lineno - 1] + m.start(1)
+        mig.edit(site, start, start + len("forward"), "construct")
+    for attr, scope in mig.index.attributes:
+        if attr.attr != "forward":
+            continue
+        value = attr.value
+        if _is_super_call(value):
+            cls = _enclosing_class(types, attr)
+            known = cls is not None and cls.is_module
+        else:
+            known = isinstance(types.of(value, scope), (ModuleT, MaybeLayerT))
+        if not known:
+            continue
+        site = mig.site("skeleton", attr, message="forward -> construct")
+        end = mig.text.end(attr)
+        mig.edit(site, end - len("forward"), end, "construct")
+
+
+def _is_super_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+
+
+def _enclosing_class(types, node: ast.AST):
+    p = getattr(node, "parent", None)
+    while p is not None:
+        if isinstance(p, ast.ClassDef):
+            return types.classes.get(id(p))
+        p = getattr(p, "parent", None)
+    return None

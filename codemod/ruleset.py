@@ -1,0 +1,328 @@
+"""Load rules/*.toml into typed, frozen objects, once.
+
+The TOML files are the single source of truth for what maps to what; the engine only interprets
+them. Adding a layer is adding data (plus a converter in converters.py when a value mapping is new).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from .findings import SEVERITIES, FindingSpec
+
+
+class RuleError(ValueError):
+    """rules/*.toml is malformed: raised at load time, never mid-migration."""
+
+
+# ---------------------------------------------------------------------------------------------
+# MindSpore version ranges ("<=2.10, >=2.5"): a tiny parser so the core needs no `packaging`.
+
+_VERSION = re.compile(r"^\s*(\d+(?:\.\d+)*)")
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    m = _VERSION.match(text)
+    if not m:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(p) for p in m.group(1).split("."))
+
+
+def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = max(len(a), len(b))
+    a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+    return (a > b) - (a < b)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    text: str
+    clauses: tuple[tuple[str, tuple[int, ...]], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "VersionRange":
+        clauses = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            m = re.match(r"^(>=|<=|==|>|<)\s*(\d+(?:\.\d+)*)$", part)
+            if not m:
+                raise RuleError(f"bad version clause {part!r} in {text!r}")
+            clauses.append((m.group(1), parse_version(m.group(2))))
+        return cls(text, tuple(clauses))
+
+    def contains(self, version: tuple[int, ...]) -> bool:
+        ops = {">=": lambda c: c >= 0, "<=": lambda c: c <= 0, ">": lambda c: c > 0,
+               "<": lambda c: c < 0, "==": lambda c: c == 0}
+        # Compare only as many components as the bound names: "<=2.10" admits 2.10.3.
+        return all(ops[op](_cmp(version[: len(bound)], bound)) for op, bound in self.clauses)
+
+    def newest(self) -> tuple[int, ...] | None:
+        uppers = [bound for op, bound in self.clauses if op in ("<=", "==")]
+        return max(uppers) if uppers else None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one torch parameter maps. Exactly one of: ``to`` (mapped), ``drop`` (removed with a
+    finding), ``unmappable`` (error unless the value is one of ``allow``), ``freeze`` (emits code
+    that freezes MindSpore parameters when the torch value is false)."""
+
+    name: str
+    to: str | None = None
+    convert: str = "identity"
+    drop: str | None = None
+    unmappable: str | None = None
+    allow: tuple[str, ...] = ()
+    freeze: tuple[str, ...] = ()
+    emit_when_omitted: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, eq=False)  # identity: one object per rule, usable in sets
+class LayerRule:
+    """A torch callable (layer class or function) and how its calls become MindSpore calls."""
+
+    torch: str
+    mindspore: str
+    kind: str  # "layer" (a Module class) or "function"
+    family: str
+    torch_params: tuple[str, ...]  # in order; "*" starts the keyword-only ones
+    mindspore_params: tuple[str, ...]
+    params: Mapping[str, ParamSpec]
+    attributes: Mapping[str, str]  # torch attribute -> MindSpore attribute path ("" = none)
+    versions: VersionRange
+    input_rank: int | None = None
+    notes: tuple[str, ...] = ()
+    device_note: str | None = None  # finding code reported on every converted site
+
+    @property
+    def torch_name(self) -> str:
+        return self.torch.rsplit(".", 1)[1]
+
+    @property
+    def mindspore_name(self) -> str:
+        return self.mindspore.rsplit(".", 1)[1]
+
+    def positional_params(self) -> tuple[str, ...]:
+        out = []
+        for p in self.torch_params:
+            if p == "*":
+                break
+            out.append(p)
+        return tuple(out)
+
+    def keyword_params(self) -> frozenset[str]:
+        return frozenset(p for p in self.torch_params if p != "*")
+
+
+@dataclass(frozen=True)
+class NameMapping:
+    """A torch name that maps to a MindSpore name wherever it is referenced (Module -> Cell, ...)."""
+
+    torch: str
+    mindspore: str
+    kind: str  # "module_base" | "container"
+    family: str
+    versions: VersionRange
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    layers: Mapping[str, LayerRule]
+    names: Mapping[str, NameMapping]
+    dtypes: Mapping[str, str]
+    module_aliases: Mapping[str, str]
+    counterparts: Mapping[str, str]
+    findings: Mapping[str, FindingSpec]
+    families: Mapping[str, str]  # family -> title
+    trigger_words: frozenset[str] = field(default=frozenset())
+
+    def canonical(self, qual: str) -> str:
+        """torch.nn.modules.batchnorm.BatchNorm2d -> torch.nn.BatchNorm2d."""
+        head, _, tail = qual.rpartition(".")
+        while head:
+            alias = self.module_aliases.get(head)
+            if alias:
+                return f"{alias}.{tail}"
+            head, _, last = head.rpartition(".")
+            tail = f"{last}.{tail}"
+        return qual
+
+    def mapped(self, qual: str) -> str | None:
+        """The MindSpore name for a torch name referenced anywhere (layers and shared names)."""
+        rule = self.layers.get(qual)
+        if rule is not None:
+            return rule.mindspore
+        name = self.names.get(qual)
+        return name.mindspore if name is not None else None
+
+    def newest_version(self) -> tuple[int, ...]:
+        newest = [v for r in self.layers.values() if (v := r.versions.newest())]
+        return max(newest) if newest else (0,)
+
+    @functools.cached_property
+    def prefilter(self) -> "re.Pattern[str]":
+        words = sorted(self.trigger_words, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def rules_dir() -> Path:
+    """rules/ ships as the package codemod.rules; a source checkout has it at the top."""
+    try:
+        from importlib.resources import files
+
+        packaged = Path(str(files("codemod.rules")))
+        if packaged.is_dir() and any(packaged.glob("*.toml")):
+            return packaged
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+_LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
+               "input_rank", "extends", "notes", "mindspore_versions", "device_note"}
+_PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "note"}
+
+
+def _param(name: str, raw: dict, where: str) -> ParamSpec:
+    unknown = set(raw) - _PARAM_KEYS
+    if unknown:
+        raise RuleError(f"{where}: unknown keys {sorted(unknown)} for parameter {name}")
+    kinds = [k for k in ("to", "drop", "unmappable", "freeze") if k in raw]
+    if len(kinds) != 1:
+        raise RuleError(f"{where}: parameter {name} needs exactly one of to/drop/unmappable/freeze, has {kinds}")
+    return ParamSpec(
+        name=name,
+        to=raw.get("to"),
+        convert=raw.get("convert", "identity"),
+        drop=raw.get("drop"),
+        unmappable=raw.get("unmappable"),
+        allow=tuple(raw.get("allow", ())),
+        freeze=tuple(raw.get("freeze", ())),
+        emit_when_omitted=raw.get("emit_when_omitted"),
+        note=raw.get("note", ""),
+    )
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if key in ("params", "attributes") and key in out:
+            merged = dict(out[key])
+            merged.update(value)
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
+
+
+def load_rules(directory: Path | None = None) -> RuleSet:
+    directory = directory or rules_dir()
+    layers: dict[str, LayerRule] = {}
+    names: dict[str, NameMapping] = {}
+    dtypes: dict[str, str] = {}
+    module_aliases: dict[str, str] = {}
+    counterparts: dict[str, str] = {}
+    findings: dict[str, FindingSpec] = {}
+    families: dict[str, str] = {}
+
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        raise RuleError(f"no rules found in {directory}")
+    for path in paths:
+        with path.open("rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise RuleError(f"{path.name}: {exc}") from exc
+        if path.name == "findings.toml":
+            for code, spec in data.items():
+                if spec.get("severity") not in SEVERITIES:
+                    raise RuleError(f"findings.toml: {code} has severity {spec.get('severity')!r}")
+                findings[code] = FindingSpec(code, spec["severity"], spec["title"])
+            continue
+        meta = data.get("meta", {})
+        family = meta.get("family", path.stem)
+        families[family] = meta.get("title", family)
+        default_versions = meta.get("mindspore_versions", "")
+        raw_layers: dict[str, dict] = {}
+        for raw in data.get("layer", []):
+            where = f"{path.name}: {raw.get('torch', '?')}"
+            unknown = set(raw) - _LAYER_KEYS
+            if unknown:
+                raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
+            if "extends" in raw:
+                base = raw_layers.get(raw["extends"])
+                if base is None:
+                    raise RuleError(f"{where}: extends unknown {raw['extends']} (must come earlier in the file)")
+                raw = _merge({k: v for k, v in base.items() if k != "extends"}, raw)
+            raw_layers[raw["torch"]] = raw
+            params = {name: _param(name, spec, where) for name, spec in raw.get("params", {}).items()}
+            torch_params = tuple(raw["torch_params"])
+            for name in params:
+                if name not in torch_params:
+                    raise RuleError(f"{where}: parameter {name} is not in torch_params")
+            for name in torch_params:
+                if name != "*" and name not in params:
+                    raise RuleError(f"{where}: torch parameter {name} is neither mapped nor marked unmappable")
+            ms_params = tuple(raw["mindspore_params"])
+            for spec in params.values():
+                if spec.to and spec.to not in ms_params:
+                    raise RuleError(f"{where}: {spec.name} maps to {spec.to}, not in mindspore_params")
+            layers[raw["torch"]] = LayerRule(
+                torch=raw["torch"],
+                mindspore=raw["mindspore"],
+                kind=raw.get("kind", "layer"),
+                family=family,
+                torch_params=torch_params,
+                mindspore_params=ms_params,
+                params=MappingProxyType(params),
+                attributes=MappingProxyType(dict(raw.get("attributes", {}))),
+                versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),
+                input_rank=raw.get("input_rank"),
+                notes=tuple(raw.get("notes", ())),
+                device_note=raw.get("device_note"),
+            )
+        for raw in data.get("name", []):
+            names[raw["torch"]] = NameMapping(
+                torch=raw["torch"], mindspore=raw["mindspore"], kind=raw["kind"], family=family,
+                versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),
+            )
+        dtypes.update(data.get("dtypes", {}))
+        module_aliases.update(data.get("module_aliases", {}))
+        counterparts.update(data.get("counterparts", {}))
+
+    codes_used = {c for r in layers.values() for p in r.params.values() for c in (p.drop, p.unmappable) if c}
+    codes_used |= {r.device_note for r in layers.values() if r.device_note}
+    missing = codes_used - set(findings)
+    if missing:
+        raise RuleError(f"finding codes used by rules but not in findings.toml: {sorted(missing)}")
+
+    # The prefilter: a file is parsed only if its text names something a rule triggers on.
+    triggers = {q.rsplit(".", 1)[1] for q in layers}
+    return RuleSet(
+        layers=MappingProxyType(layers),
+        names=MappingProxyType(names),
+        dtypes=MappingProxyType(dtypes),
+        module_aliases=MappingProxyType(module_aliases),
+        counterparts=MappingProxyType(counterparts),
+        findings=MappingProxyType(findings),
+        families=MappingProxyType(families),
+        trigger_words=frozenset(triggers),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def default_rules() -> RuleSet:
+    return load_rules()

@@ -1,0 +1,49 @@
+"""Fixture pairs: ``<case>.in.py`` -> ``<case>.out.py`` (exact expected output); a case without
+``.out.py`` must come out byte-identical. ``<case>.findings`` (optional) lists the expected findings,
+one ``LINE:COL CODE`` per line. Every case also checks that the output parses and that migrating it
+again changes nothing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from codemod import migrate_source
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CASES = sorted(FIXTURES.rglob("*.in.py"))
+
+
+def read(path: Path) -> str:
+    with open(path, encoding="utf-8", newline="") as fh:  # keep CRLF as CRLF
+        return fh.read()
+
+
+def expected_findings(case: Path) -> list[str] | None:
+    path = case.with_name(case.name[: -len(".in.py")] + ".findings")
+    if not path.exists():
+        return None
+    return [line.strip() for line in read(path).splitlines() if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c.relative_to(FIXTURES))[: -len(".in.py")] for c in CASES])
+def test_fixture(case: Path) -> None:
+    source = read(case)
+    out = case.with_name(case.name[: -len(".in.py")] + ".out.py")
+    expected = read(out) if out.exists() else source
+    result = migrate_source(source, path=str(case))
+    assert result.code == expected
+    assert result.changed == (expected != source)
+    ast.parse(result.code)
+    again = migrate_source(result.code, path=str(case))
+    assert again.code == result.code, "a second run must change nothing"
+    findings = expected_findings(case)
+    if findings is not None:
+        got = [f"{f.line}:{f.column} {f.code}" for f in result.findings]
+        assert got == findings
+
+
+def test_every_family_has_fixtures() -> None:
+    assert CASES, "no fixtures found"
