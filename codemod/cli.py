@@ -150,5 +150,17 @@ def _stdin(config: Config, show_diff: bool, check: bool, quiet: bool, verbose: b
     sys.exit(EXIT_CHANGES if (show_diff or check) and result.changed else EXIT_OK)
 
 
+def _register_commands() -> None:
+    """Each further command lives in its own module, which imports nothing heavy at import time."""
+    from .ckpt import convert_ckpt
+    from .lsp import lsp
+    from .verify.cli import verify
+
+    for command in (verify, lsp, convert_ckpt):
+        main.add_command(command)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
