@@ -59,9 +59,10 @@ def _diff(path: str, before: str, after: str) -> str:
 @click.option("--no-markers", is_flag=True, help="Do not add '# torch2ms: CODE ...' comments at sites left unconverted.")
 @click.option("--mindspore-version", metavar="VERSION", help="Target MindSpore version (default: the installed one, else the newest the rules know).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
+@click.option("--strict", is_flag=True, help="Exit 1 when a file changed (or would change) or an error finding remains (for hooks).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print info findings too.")
-def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version, exclude, quiet, verbose):
+def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version, exclude, strict, quiet, verbose):
     """Migrate PATHS (files or directories; - for stdin) in place."""
     from .report import WRITERS, write_report
     from .runner import FileResult, Summary, decode, discover, migrate_file
@@ -72,7 +73,7 @@ def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version,
     if any(str(p) == "-" for p in paths):
         if len(paths) > 1:
             raise click.UsageError("- (stdin) cannot be combined with other paths")
-        return _stdin(config, show_diff, check, quiet, verbose)
+        return _stdin(config, show_diff, check, strict, quiet, verbose)
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise click.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATHS")
@@ -111,7 +112,9 @@ def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version,
                    + (f"; {len(summary.errors)} files not processed" if summary.errors else ""), err=True)
     if summary.errors:
         sys.exit(EXIT_ERROR)
-    if (show_diff or check) and summary.changed:
+    if (show_diff or check or strict) and summary.changed:
+        sys.exit(EXIT_CHANGES)
+    if strict and summary.findings_by_severity()["error"]:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)
 
@@ -127,7 +130,7 @@ def _print_findings(findings, quiet: bool, verbose: bool) -> None:
             click.echo(f.format(), err=True)
 
 
-def _stdin(config: Config, show_diff: bool, check: bool, quiet: bool, verbose: bool) -> None:
+def _stdin(config: Config, show_diff: bool, check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
     from .runner import decode
 
     data = sys.stdin.buffer.read()
@@ -147,7 +150,8 @@ def _stdin(config: Config, show_diff: bool, check: bool, quiet: bool, verbose: b
         click.echo(_diff("<stdin>", decoded.text, result.code), nl=False)
     elif not check:
         sys.stdout.buffer.write(result.code.encode(decoded.encoding))
-    sys.exit(EXIT_CHANGES if (show_diff or check) and result.changed else EXIT_OK)
+    errors = any(f.severity == "error" for f in result.findings)
+    sys.exit(EXIT_CHANGES if ((show_diff or check or strict) and result.changed) or (strict and errors) else EXIT_OK)
 
 
 def _register_commands() -> None:
