@@ -240,7 +240,12 @@ class Types:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.container:
                 return ModuleT()
+            if isinstance(base, FactoryT):
+                return FactoryT(base.rules, False)  # a registry lookup: maybe that layer
             return None
+        if t is ast.Dict:
+            # A registry of layer classes ({"bn": nn.BatchNorm2d, ...}): looking it up may give one.
+            return self._registry([self.of(v, scope) for v in expr.values if v is not None])
         if t is ast.BoolOp and isinstance(expr.op, ast.Or):
             parts = [self.of(v, scope) for v in expr.values]
             factories = [p for p in parts if isinstance(p, FactoryT)]
@@ -267,6 +272,8 @@ class Types:
             if ref.qual in ("functools.partial",):
                 return None
             return None
+        if isinstance(func, ast.Name) and func.id == "dict" and scope.resolve("dict") is None:
+            return self._registry([self.of(k.value, scope) for k in call.keywords])
         if _is_partial(mig, func, scope) and call.args:
             target = self.of(call.args[0], scope)
             if isinstance(target, FactoryT):
@@ -338,6 +345,13 @@ class Types:
             if isinstance(t, FactoryT):
                 return FactoryT(t.rules, False)
         return None
+
+    @staticmethod
+    def _registry(values: list):
+        factories = [v for v in values if isinstance(v, FactoryT)]
+        if not factories:
+            return None
+        return FactoryT(frozenset().union(*(f.rules for f in factories)), False)
 
     def _join(self, results: list):
         results = [r for r in results if r is not _PENDING]

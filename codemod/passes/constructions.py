@@ -108,15 +108,18 @@ def _calls(mig: Migration):
     for name in _factory_names(mig):
         for node, scope in mig.index.loads.get(name, ()):
             parent = getattr(node, "parent", None)
-            if isinstance(parent, ast.Call) and parent.func is node and id(parent) not in seen:
-                seen.add(id(parent))
-                yield node, parent, scope
-            elif (name == "super" and isinstance(parent, ast.Call) and isinstance(parent.parent, ast.Attribute)
-                  and parent.parent.attr == "__init__" and isinstance(parent.parent.parent, ast.Call)):
-                call = parent.parent.parent
-                if id(call) not in seen:
-                    seen.add(id(call))
-                    yield node, call, scope
+            callee: ast.expr = node
+            if isinstance(parent, ast.Subscript) and parent.value is node:
+                callee, parent = parent, getattr(parent, "parent", None)  # REGISTRY["bn"](...)
+            if not (isinstance(parent, ast.Call) and parent.func is callee):
+                continue
+            call = parent
+            if name == "super" and isinstance(parent.parent, ast.Attribute) and parent.parent.attr == "__init__" \
+                    and isinstance(parent.parent.parent, ast.Call):
+                call = parent.parent.parent  # super().__init__(...)
+            if id(call) not in seen:
+                seen.add(id(call))
+                yield node, call, scope
 
 
 def _is_super_init(call: ast.Call) -> bool:
