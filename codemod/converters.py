@@ -19,11 +19,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Conversion:
-    action: str  # keep | omit | replace | fail
+    """What happens to one argument.
+
+    keep | omit | fail; replace: ``render(value_text)``; derive: ``derive(arg_texts)`` builds the value
+    from the other arguments' (migrated) texts, keyed by torch parameter name. ``adds`` are further
+    MindSpore keyword arguments this value needs (keyword, text)."""
+
+    action: str
     render: Callable[[str], str] | None = None
+    derive: Callable[[dict], str] | None = None
     code: str | None = None
     message: str | None = None
     warnings: tuple[tuple[str, str], ...] = field(default=())  # (code, message) findings to report
+    adds: tuple[tuple[str, str], ...] = field(default=())
 
 
 KEEP = Conversion("keep")
@@ -40,13 +48,15 @@ def fail(code: str, message: str) -> Conversion:
 
 @dataclass
 class Arg:
-    """One argument of a call being converted."""
+    """One argument of a call being converted (``node`` is None when the call omits it)."""
 
-    node: ast.expr
+    node: ast.expr | None
     param: "ParamSpec"
     rule: "LayerRule"
     mig: "Migration"
     site: "Site"
+    call: ast.Call | None = None
+    bound: dict = field(default_factory=dict)  # torch parameter -> value node, for the whole call
 
     @property
     def text(self) -> str:
@@ -130,11 +140,14 @@ def operand(node: ast.expr, text: str, tighter_than: int) -> str:
 
 
 def identity(arg: Arg) -> Conversion:
+    """unchanged"""
     return KEEP
 
 
 def one_minus(arg: Arg) -> Conversion:
-    """torch momentum m weights the new batch statistic; MindSpore's weights the old value: 1 - m."""
+    """m -> 1 - m (literals folded exactly); None -> error BN003
+
+    torch's momentum weights the new batch statistic, MindSpore's weights the old value."""
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return fail("BN003", "momentum=None (cumulative moving average) has no MindSpore equivalent")
@@ -149,8 +162,10 @@ def one_minus(arg: Arg) -> Conversion:
 
 
 def track_running_stats(arg: Arg) -> Conversion:
-    """torch track_running_stats=False always normalises with batch statistics: MindSpore's
-    use_batch_statistics=True. True is MindSpore's default (None). Meanings are inverted."""
+    """True -> omitted; False -> True; e -> None if e else True (the meanings are inverted)
+
+    torch's track_running_stats=False always normalises with batch statistics: MindSpore's
+    use_batch_statistics=True. True is MindSpore's default (None)."""
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is True:
         return OMIT
@@ -161,7 +176,7 @@ def track_running_stats(arg: Arg) -> Conversion:
 
 
 def to_float(arg: Arg) -> Conversion:
-    """MindSpore insists on a float: an int literal becomes a float literal of the same value."""
+    """an int literal becomes a float literal (MindSpore insists on a float)"""
     if is_int_literal(arg.node):
         folded = format_decimal(literal_number(arg.node, arg.mig.text.segment))
         return replace(lambda _text: folded)
@@ -169,6 +184,7 @@ def to_float(arg: Arg) -> Conversion:
 
 
 def dtype(arg: Arg) -> Conversion:
+    """torch.float32 -> mindspore.float32 (and the other float dtypes); None -> omitted; else TM004"""
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return OMIT  # both default to float32
@@ -179,12 +195,103 @@ def dtype(arg: Arg) -> Conversion:
     return Conversion("keep", warnings=(("TM004", f"dtype={arg.text} is passed through: it must be a MindSpore dtype (e.g. mindspore.float32)"),))
 
 
+def _plain_reference(node: ast.expr | None) -> bool:
+    """A name, attribute chain or subscript of them: safe to mention twice."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Constant, ast.Name)):
+            return False
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def required_tensor(arg: Arg) -> Conversion:
+    """None -> error FB001 (MindSpore needs the running statistics as tensors)"""
+    if isinstance(arg.node, ast.Constant) and arg.node.value is None:
+        return fail("FB001", f"{arg.param.name}=None: MindSpore's batch_norm needs running statistics; "
+                             f"pass tensors (e.g. zeros/ones of the channel count) by hand")
+    return KEEP
+
+
+def _like_running_mean(function: str, filler: str):
+    def convert(arg: Arg) -> Conversion:
+        if arg.node is not None and not (isinstance(arg.node, ast.Constant) and arg.node.value is None):
+            return KEEP
+        running_mean = arg.bound.get("running_mean")
+        if running_mean is None or not _plain_reference(running_mean):
+            return fail("FB002", f"{arg.param.name} is required by MindSpore's batch_norm and the channel count "
+                                 f"cannot be read off running_mean here: pass {filler} of shape (C,) by hand")
+        near = arg.mig.ref(arg.call.func)
+        if near is None:
+            return fail("FB002", f"{arg.param.name} is required by MindSpore's batch_norm: pass {filler} by hand")
+        spelled = arg.mig.spell(arg.site, f"mindspore.ops.{function}", near)
+        message = (f"{arg.param.name} synthesised as {function}(running_mean): torch uses {filler} when "
+                   f"{arg.param.name} is None")
+        return Conversion("derive", derive=lambda texts: f"{spelled()}({texts['running_mean']})",
+                          warnings=(("FB003", message),))
+
+    convert.__doc__ = f"None/omitted -> mindspore.ops.{function}(running_mean) (FB003), else FB002"
+    return convert
+
+
+def shape_tuple(arg: Arg) -> Conversion:
+    """int -> 1-tuple; a k-dim shape needs '# torch2ms: input-rank=N' on the line (else LN002)
+
+    MindSpore wants a tuple/list and, for k > 1 dims, begin_norm_axis = begin_params_axis = rank - k
+    (it rejects negative axes below -1)."""
+    node = arg.node
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return replace(lambda text: f"({text},)")
+    if isinstance(node, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in node.elts):
+        dims = len(node.elts)
+        if dims <= 1:
+            return KEEP
+        rank = input_rank_hint(arg)
+        if rank is None:
+            return fail("LN002", f"normalized_shape has {dims} dims: MindSpore needs begin_norm_axis=begin_params_axis="
+                                 f"<input rank> - {dims} (e.g. {4 - dims} for 4-D input). Add "
+                                 f"'# torch2ms: input-rank=N' to this line and run again, or convert by hand")
+        if rank < dims:
+            return fail("LN002", f"input-rank={rank} is smaller than the {dims} normalized dims")
+        axis = str(rank - dims)
+        return Conversion("keep", adds=(("begin_norm_axis", axis), ("begin_params_axis", axis)))
+    if isinstance(node, (ast.Name, ast.Attribute, ast.BinOp, ast.Subscript, ast.Call)) and not _is_sequence_call(node):
+        return replace(lambda text: f"({text},)", ("LN001", f"normalized_shape={arg.text} converted to ({arg.text},) "
+                                                           f"assuming an int; if it is a sequence of sizes, write it "
+                                                           f"as a tuple and give the input rank"))
+    return fail("LN002", f"normalized_shape={arg.text}: its length cannot be read here; MindSpore needs a tuple "
+                         f"and, for more than one dim, begin_norm_axis/begin_params_axis from the input rank")
+
+
+def _is_sequence_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("tuple", "list")
+
+
+_RANK_HINT = __import__("re").compile(r"torch2ms:\s*input-rank\s*=\s*(\d+)")
+
+
+def input_rank_hint(arg: Arg) -> int | None:
+    """``# torch2ms: input-rank=4`` on a line of the call tells the rank of the layer's input."""
+    call = arg.call
+    if call is None:
+        return None
+    text = arg.mig.text
+    for line in range(call.lineno, call.end_lineno + 1):
+        m = _RANK_HINT.search(text.line_text(line))
+        if m:
+            return int(m.group(1))
+    return None
+
+
 CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "identity": identity,
     "one_minus": one_minus,
     "track_running_stats": track_running_stats,
     "float": to_float,
     "dtype": dtype,
+    "required_tensor": required_tensor,
+    "ones_like_running_mean": _like_running_mean("ones_like", "ones"),
+    "zeros_like_running_mean": _like_running_mean("zeros_like", "zeros"),
+    "shape_tuple": shape_tuple,
 }
 
 

@@ -4,6 +4,7 @@ calls it, so a fix proven in one is the fix shipped in all."""
 from __future__ import annotations
 
 import ast
+import functools
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
@@ -51,6 +52,8 @@ class Site:
     replacement: str | None = None
     target: str | None = None  # the name a construction is assigned to, if any
     edits: list[Edit] = field(default_factory=list, repr=False)
+    # ids of the nodes whose sites this one relies on (see inference.py: "origin")
+    requires: set = field(default_factory=set, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -92,13 +95,24 @@ class MigrationError(Exception):
 
 @dataclass
 class RefConversion:
-    """A torch reference that will spell a MindSpore name; how it is spelled depends on the
-    imports, decided once every site is planned."""
+    """A MindSpore name the migrated code spells: either in place of a torch reference (``ref``) or
+    in code the tool writes (``ref`` None). How it is spelled depends on the imports, decided once
+    every site is planned; ``group`` is the torch import it stands next to."""
 
-    ref: TorchRef
+    ref: TorchRef | None
     target: str
     site: Site
+    group: object = None
     text: str | None = None  # filled by the import planner
+
+    def __post_init__(self) -> None:
+        if self.group is None and self.ref is not None:
+            self.group = self.ref.group
+
+    def __call__(self) -> str:
+        if self.text is None:
+            raise RuntimeError(f"{self.target} was never planned")
+        return self.text
 
 
 class Migration:
@@ -119,6 +133,8 @@ class Migration:
         self.ref_by_node: dict[int, TorchRef] = {id(r.node): r for r in self.refs}
         self.sites: list[Site] = []
         self._site_by_id: dict[str, Site] = {}
+        self.site_by_node: dict[int, Site] = {}
+        self.selected: set[str] | None = None  # the sites `only` expands to (see select_components)
         self.findings: list[Finding] = []
         self.conversions: list[RefConversion] = []
         self.converted_refs: set[int] = set()  # id(ref.node) of references a site converts
@@ -132,16 +148,37 @@ class Migration:
         r = self.rules
         return qual in r.layers or qual in r.names or qual in r.dtypes
 
+    def qualified(self, node: ast.expr, scope) -> str | None:
+        """The dotted name an expression spells through the file's imports (any module), if any."""
+        from .analysis import dotted_chain
+
+        parts = dotted_chain(node)
+        if not parts:
+            return None
+        found = scope.resolve(parts[0])
+        if found is None:
+            return None
+        imports = [b for b in found[1] if b.kind == "import" and b.qual]
+        if len(imports) != len(found[1]) or len({b.qual for b in imports}) != 1:
+            return None
+        return ".".join([imports[0].qual, *parts[1:]])
+
     def layer_rule(self, qual: str | None) -> LayerRule | None:
         return self.rules.layers.get(qual) if qual else None
 
     def ref(self, node: ast.AST) -> TorchRef | None:
         return self.ref_by_node.get(id(node))
 
-    @property
+    @functools.cached_property
     def in_scope(self) -> bool:
-        """A file is migrated when it references a name a rule converts."""
-        return any(r.qual in self.rules.layers for r in self.refs)
+        """A file is migrated when it references a torch normalization layer, or when it is part way
+        through a migration (it imports MindSpore and still references torch's nn.Module & co.)."""
+        if any(r.qual in self.rules.layers for r in self.refs):
+            return True
+        from .analysis import is_mindspore
+
+        return any(is_mindspore(b.qual) for b in self.index.imports) and any(
+            r.qual in self.rules.names for r in self.refs)
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
@@ -155,6 +192,7 @@ class Migration:
         s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
                  original=self.text.segment(node))
         s.span = self.text.span(node)  # type: ignore[attr-defined]
+        self.site_by_node[id(node)] = s
         self.sites.append(s)
         self._site_by_id[site_id] = s
         return s
@@ -179,7 +217,11 @@ class Migration:
 
     def active(self, site: Site) -> bool:
         # Import edits follow from the active sites, so they always apply.
-        return self.config.only is None or site.id in self.config.only or site.kind == "imports"
+        if self.config.only is None or site.kind == "imports":
+            return True
+        if self.selected is None:
+            self.selected = select_components(self.sites, self.site_by_node, self.config.only)
+        return site.id in self.selected
 
     def edit(self, site: Site, start: int, end: int, text, *, is_rewrite: bool = False) -> Edit:
         if is_rewrite:
@@ -201,6 +243,12 @@ class Migration:
             return conv.text if conv.text is not None else self.text.segment(ref.node)
 
         self.replace_node(site, ref.node, spell)
+        return conv
+
+    def spell(self, site: Site, target: str, near: TorchRef) -> RefConversion:
+        """A MindSpore name for code the tool writes; call the result (after planning) for its text."""
+        conv = RefConversion(None, target, site, group=near.group)
+        self.conversions.append(conv)
         return conv
 
     def insert_after_statement(self, site: Site, stmt: ast.stmt, render: Callable[[], str]) -> None:
@@ -232,7 +280,8 @@ class Migration:
         withdrawn = [c for c in self.conversions if c.site is site]
         for c in withdrawn:
             self.conversions.remove(c)
-            self.converted_refs.discard(id(c.ref.node))
+            if c.ref is not None:
+                self.converted_refs.discard(id(c.ref.node))
         for stmt_id, queued in list(self.post_statements.items()):
             self.post_statements[stmt_id] = [(s, r) for s, r in queued if s is not site]
         self.finding(code, node, message)
@@ -246,6 +295,28 @@ class Migration:
             if self.active(s):
                 out.extend(s.edits)
         return out
+
+
+def select_components(sites: list[Site], site_by_node: dict[int, Site], only: frozenset[str]) -> set[str]:
+    """The sites a selection stands for: each selected site with every site it relies on or that
+    relies on it (a set_train() insertion, the constructor call it follows, the attribute renames on
+    that layer). Applying part of such a group would leave code whose remaining sites can no longer
+    be recognised, so a group is converted whole, and one site at a time ends where all at once does."""
+    parent = {s.id: s.id for s in sites}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for s in sites:
+        for node_id in s.requires:
+            other = site_by_node.get(node_id)
+            if other is not None:
+                parent[find(s.id)] = find(other.id)
+    roots = {find(i) for i in only if i in parent}
+    return {s.id for s in sites if find(s.id) in roots}
 
 
 def _strip_bom(source: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ return modules. Anything else is unknown, and unknown is never guessed to be a m
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
 from .analysis import Binding, Scope, ancestors
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 # -- the lattice ---------------------------------------------------------------------------------
 
 
+# Every type carries its ``origin``: the ids of the nodes (constructor calls, class references) whose
+# conversion makes the value a MindSpore object. A site that relies on the type requires those sites:
+# converting one without the other would leave the program half torch, half MindSpore.
+
+
 @dataclass(frozen=True)
 class ModuleT:
     """Certainly a module. ``rules``: the normalization layers it may be (empty = not one);
@@ -31,6 +36,7 @@ class ModuleT:
     rules: frozenset = frozenset()
     cls: "ClassInfo | None" = None
     container: bool = False
+    origin: frozenset = field(default=frozenset(), compare=False)
 
     @property
     def is_layer(self) -> bool:
@@ -42,6 +48,7 @@ class MaybeLayerT:
     """Possibly a normalization layer (built by a factory the file does not pin down)."""
 
     rules: frozenset
+    origin: frozenset = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class FactoryT:
     rules: frozenset
     certain: bool
     partial: ast.Call | None = None
+    origin: frozenset = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class ClassInfo:
         self.torch_bases: list[str] = []
         self.is_module = False
         self.norm_rule: "LayerRule | None" = None
+        self.origin: frozenset = frozenset()  # the torch base-class references, through local bases
         self.methods: dict[str, ast.FunctionDef] = {
             s.name: s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
@@ -164,10 +173,14 @@ class Types:
                 ref = self.mig.ref(base)
                 if ref is not None:
                     info.torch_bases.append(ref.qual)
+                    info.origin |= {id(ref.node)}
                     continue
                 local = self.class_of(base, info.scope)
                 if local is not None:
                     info.local_bases.append(local)
+                elif (self.mig.qualified(base, info.scope) or "").startswith("mindspore.nn."):
+                    # Already a Cell (a file migrated part way): a module, though nothing to convert.
+                    info.is_module = True
         # Propagate "is a module" / "is a norm layer" through same-file bases to a fixed point.
         changed = True
         while changed:
@@ -181,11 +194,13 @@ class Types:
                         is_module = True
                     elif q in rules.names:
                         is_module = True
+                origin = info.origin
                 for b in info.local_bases:
                     is_module = is_module or b.is_module
                     norm = norm or b.norm_rule
-                if is_module != info.is_module or norm is not info.norm_rule:
-                    info.is_module, info.norm_rule = is_module, norm
+                    origin = origin | b.origin
+                if is_module != info.is_module or norm is not info.norm_rule or origin != info.origin:
+                    info.is_module, info.norm_rule, info.origin = is_module, norm, origin
                     changed = True
 
     def class_of(self, expr: ast.expr, scope: Scope) -> ClassInfo | None:
@@ -200,7 +215,8 @@ class Types:
         return None
 
     def module_classes(self) -> list[ClassInfo]:
-        return [c for c in self.classes.values() if c.is_module]
+        """Same-file classes that become Cells: subclasses of a torch module class."""
+        return [c for c in self.classes.values() if c.is_module and c.origin]
 
     def enclosing_class(self, fn: ast.AST) -> ClassInfo | None:
         p = getattr(fn, "parent", None)
@@ -224,7 +240,7 @@ class Types:
         if ref is not None:
             rule = mig.rules.layers.get(ref.qual)
             if rule is not None and rule.kind == "layer":
-                return FactoryT(frozenset([rule]), True)
+                return FactoryT(frozenset([rule]), True, origin=frozenset([id(ref.node)]))
             return None
         t = type(expr)
         if t is ast.Call:
@@ -239,9 +255,9 @@ class Types:
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.container:
-                return ModuleT()
+                return ModuleT(origin=base.origin)
             if isinstance(base, FactoryT):
-                return FactoryT(base.rules, False)  # a registry lookup: maybe that layer
+                return FactoryT(base.rules, False, origin=base.origin)  # a registry lookup: maybe that layer
             return None
         if t is ast.Dict:
             # A registry of layer classes ({"bn": nn.BatchNorm2d, ...}): looking it up may give one.
@@ -250,8 +266,7 @@ class Types:
             parts = [self.of(v, scope) for v in expr.values]
             factories = [p for p in parts if isinstance(p, FactoryT)]
             if factories:
-                rules = frozenset().union(*(f.rules for f in factories))
-                return FactoryT(rules, False)
+                return FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
             return None
         if t is ast.IfExp:
             return self._join([self.of(expr.body, scope), self.of(expr.orelse, scope)])
@@ -265,19 +280,17 @@ class Types:
             rules = mig.rules
             rule = rules.layers.get(ref.qual)
             if rule is not None and rule.kind == "layer":
-                return ModuleT(frozenset([rule]))
+                return ModuleT(frozenset([rule]), origin=frozenset([id(call)]))
             name = rules.names.get(ref.qual)
             if name is not None:
-                return ModuleT(container=name.kind == "container")
-            if ref.qual in ("functools.partial",):
-                return None
+                return ModuleT(container=name.kind == "container", origin=frozenset([id(ref.node)]))
             return None
         if isinstance(func, ast.Name) and func.id == "dict" and scope.resolve("dict") is None:
             return self._registry([self.of(k.value, scope) for k in call.keywords])
         if _is_partial(mig, func, scope) and call.args:
             target = self.of(call.args[0], scope)
             if isinstance(target, FactoryT):
-                return FactoryT(target.rules, target.certain, call)
+                return FactoryT(target.rules, target.certain, call, origin=target.origin | {id(call)})
             return None
         if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
             base = self.of(func.value, scope)
@@ -288,9 +301,10 @@ class Types:
         if isinstance(callee, ClassT) and callee.cls.is_module:
             cls = callee.cls
             rules = frozenset([cls.norm_rule]) if cls.norm_rule else frozenset()
-            return ModuleT(rules, cls)
+            return ModuleT(rules, cls, origin=cls.origin | {id(call)})
         if isinstance(callee, FactoryT):
-            return ModuleT(callee.rules) if callee.certain else MaybeLayerT(callee.rules)
+            origin = callee.origin | {id(call)}
+            return ModuleT(callee.rules, origin=origin) if callee.certain else MaybeLayerT(callee.rules, origin=origin)
         if isinstance(callee, _FunctionT):
             return self._returns_of(callee.node)
         return None
@@ -319,9 +333,10 @@ class Types:
         if b.kind == "for" and b.value is not None:
             it = self.of(b.value, where)
             if isinstance(it, ModuleT) and it.container:
-                return ModuleT()
-            if _is_module_iteration(self, b.value, where):
-                return ModuleT()
+                return ModuleT(origin=it.origin)
+            owner = _module_iteration(self, b.value, where)
+            if owner is not None:
+                return ModuleT(origin=owner.origin)
             return None
         if b.kind == "param":
             return self._param(b)
@@ -338,12 +353,12 @@ class Types:
                 cls = self.enclosing_class(fn)
                 if cls is not None and cls.is_module:
                     rules = frozenset([cls.norm_rule]) if cls.norm_rule else frozenset()
-                    return ModuleT(rules, cls)
+                    return ModuleT(rules, cls, origin=cls.origin)
         default = _default_of(args, arg)
         if default is not None:
             t = self.of(default, b.scope.parent or b.scope)
             if isinstance(t, FactoryT):
-                return FactoryT(t.rules, False)
+                return FactoryT(t.rules, False, origin=t.origin)
         return None
 
     @staticmethod
@@ -351,26 +366,27 @@ class Types:
         factories = [v for v in values if isinstance(v, FactoryT)]
         if not factories:
             return None
-        return FactoryT(frozenset().union(*(f.rules for f in factories)), False)
+        return FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
 
     def _join(self, results: list):
         results = [r for r in results if r is not _PENDING]
+        origin = _union(getattr(r, "origin", frozenset()) for r in results)
         if not results or any(r is None for r in results):
-            if any(isinstance(r, FactoryT) for r in results):
-                factories = [r for r in results if isinstance(r, FactoryT)]
-                return FactoryT(frozenset().union(*(f.rules for f in factories)), False)
+            factories = [r for r in results if isinstance(r, FactoryT)]
+            if factories:
+                return FactoryT(_union(f.rules for f in factories), False, origin=origin)
             return None
         first = results[0]
         if all(r == first for r in results):
-            return first
+            return replace(first, origin=origin) if hasattr(first, "origin") else first
         if all(isinstance(r, ModuleT) for r in results):
-            rules = frozenset().union(*(r.rules for r in results))
+            rules = _union(r.rules for r in results)
             all_layers = all(r.is_layer for r in results)
-            return ModuleT(rules if all_layers else frozenset())
+            return ModuleT(rules if all_layers else frozenset(), origin=origin)
         if all(isinstance(r, FactoryT) for r in results):
-            return FactoryT(frozenset().union(*(r.rules for r in results)), all(r.certain for r in results))
+            return FactoryT(_union(r.rules for r in results), all(r.certain for r in results), origin=origin)
         if all(isinstance(r, (ModuleT, MaybeLayerT)) for r in results):
-            return MaybeLayerT(frozenset().union(*(r.rules for r in results)))
+            return MaybeLayerT(_union(r.rules for r in results), origin=origin)
         return None
 
     def attribute_of(self, cls: ClassInfo, attr: str):
@@ -428,28 +444,26 @@ class Types:
         """The type of an instance of the class expression (or tuple of them) ``classes``."""
         items = classes.elts if isinstance(classes, ast.Tuple) else [classes]
         rules: set = set()
-        module = True
+        origin: set = set()
         for item in items:
             ref = self.mig.ref(item)
             if ref is not None:
                 rule = self.mig.rules.layers.get(ref.qual)
                 if rule is not None and rule.kind == "layer":
                     rules.add(rule)
+                    origin.add(id(ref.node))
                     continue
-                if ref.qual in self.mig.rules.names:
-                    return ModuleT() if len(items) == 1 else None
+                if ref.qual in self.mig.rules.names and len(items) == 1:
+                    return ModuleT(origin=frozenset([id(ref.node)]))
                 return None
             local = self.class_of(item, scope)
-            if local is not None and local.is_module:
-                if local.norm_rule is not None:
-                    rules.add(local.norm_rule)
-                    continue
-                if len(items) == 1:
-                    return ModuleT(frozenset(), local)
-            module = False
-        if rules and module:
-            return ModuleT(frozenset(rules))
-        return None
+            if local is None or not local.is_module:
+                return None
+            if local.norm_rule is None:
+                return ModuleT(frozenset(), local, origin=local.origin) if len(items) == 1 else None
+            rules.add(local.norm_rule)
+            origin |= local.origin
+        return ModuleT(frozenset(rules), origin=frozenset(origin)) if rules else None
 
 
 class _NoneType:
@@ -489,11 +503,23 @@ def _is_partial(mig: "Migration", func: ast.expr, scope: Scope) -> bool:
     return False
 
 
-def _is_module_iteration(types: Types, it: ast.expr, scope: Scope) -> bool:
-    """``for m in model.modules()`` / ``.children()`` on a module."""
+def _module_iteration(types: Types, it: ast.expr, scope: Scope) -> "ModuleT | None":
+    """The module iterated by ``for m in model.modules()`` / ``.children()``."""
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("modules", "children"):
-        return isinstance(types.of(it.func.value, scope), ModuleT)
-    return False
+        owner = types.of(it.func.value, scope)
+        return owner if isinstance(owner, ModuleT) else None
+    return None
+
+
+def _union(sets) -> frozenset:
+    out: frozenset = frozenset()
+    for s in sets:
+        out |= s
+    return out
+
+
+def origin_of(t) -> frozenset:
+    return getattr(t, "origin", frozenset())
 
 
 def is_module_type(t) -> bool:

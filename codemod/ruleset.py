@@ -82,7 +82,8 @@ class ParamSpec:
     unmappable: str | None = None
     allow: tuple[str, ...] = ()
     freeze: tuple[str, ...] = ()
-    emit_when_omitted: str | None = None
+    emit_when_omitted: str | None = None  # MindSpore value to pass when torch omits it (defaults differ)
+    when_omitted: str | None = None  # converter that builds the value when torch omits it
     note: str = ""
 
 
@@ -102,6 +103,7 @@ class LayerRule:
     input_rank: int | None = None
     notes: tuple[str, ...] = ()
     device_note: str | None = None  # finding code reported on every converted site
+    unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
 
     @property
     def torch_name(self) -> str:
@@ -191,8 +193,8 @@ def rules_dir() -> Path:
 
 
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
-               "input_rank", "extends", "notes", "mindspore_versions", "device_note"}
-_PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "note"}
+               "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members"}
+_PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 
 
 def _param(name: str, raw: dict, where: str) -> ParamSpec:
@@ -211,6 +213,7 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
         allow=tuple(raw.get("allow", ())),
         freeze=tuple(raw.get("freeze", ())),
         emit_when_omitted=raw.get("emit_when_omitted"),
+        when_omitted=raw.get("when_omitted"),
         note=raw.get("note", ""),
     )
 
@@ -218,7 +221,7 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        if key in ("params", "attributes") and key in out:
+        if key in ("params", "attributes", "unsupported_members") and key in out:
             merged = dict(out[key])
             merged.update(value)
             out[key] = merged
@@ -293,6 +296,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 input_rank=raw.get("input_rank"),
                 notes=tuple(raw.get("notes", ())),
                 device_note=raw.get("device_note"),
+                unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
             )
         for raw in data.get("name", []):
             names[raw["torch"]] = NameMapping(
@@ -305,6 +309,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
 
     codes_used = {c for r in layers.values() for p in r.params.values() for c in (p.drop, p.unmappable) if c}
     codes_used |= {r.device_note for r in layers.values() if r.device_note}
+    codes_used |= {c for r in layers.values() for c in r.unsupported_members.values()}
     missing = codes_used - set(findings)
     if missing:
         raise RuleError(f"finding codes used by rules but not in findings.toml: {sorted(missing)}")

@@ -21,7 +21,7 @@ def plan_attributes(mig: Migration) -> None:
             continue
         t = types.of(attr.value, scope)
         if isinstance(t, ModuleT) and t.is_layer:
-            _known_layer(mig, attr, t.rules)
+            _known_layer(mig, attr, t)
         elif isinstance(t, ModuleT):
             continue  # a module of another kind: its attributes are its own
         elif attr.attr in NORM_SPECIFIC and mig.in_scope:
@@ -30,7 +30,8 @@ def plan_attributes(mig: Migration) -> None:
                                        f"normalization layer, rename .{attr.attr} by hand")
 
 
-def _known_layer(mig: Migration, attr: ast.Attribute, rules: frozenset) -> None:
+def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
+    rules = t.rules
     mapped = {r.attributes.get(attr.attr) for r in rules}
     if None in mapped:
         return  # not an attribute these layers define
@@ -44,6 +45,7 @@ def _known_layer(mig: Migration, attr: ast.Attribute, rules: frozenset) -> None:
         isinstance(getattr(attr, "parent", None), ast.AugAssign) and attr.parent.target is attr)
     if target == "":
         site = mig.site("attribute", attr, message=f".{attr.attr} has no MindSpore equivalent")
+        site.requires |= t.origin
         mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
         return
     if attr.attr == "momentum" and store:
@@ -51,5 +53,6 @@ def _known_layer(mig: Migration, attr: ast.Attribute, rules: frozenset) -> None:
                                    f"built; pass it to the constructor instead")
     if target != attr.attr:
         site = mig.site("attribute", attr, message=f".{attr.attr} -> .{target}")
+        site.requires |= t.origin
         end = mig.text.end(attr)
         mig.edit(site, end - len(attr.attr), end, target)

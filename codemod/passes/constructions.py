@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import Callable
 
 import libcst as cst
 
@@ -20,15 +21,18 @@ from ..ruleset import LayerRule
 class ArgPlan:
     """What happens to one argument, in source order (positional arguments, then keywords)."""
 
+    param: str = ""
     drop: bool = False
     keyword: str | None = None  # the MindSpore keyword to spell (None: keep as written)
     positional: bool = False
+    derive: Callable[[dict], str] | None = None  # a new value built from the other arguments' texts
 
 
 @dataclass
 class CallPlan:
     args: list[ArgPlan] = field(default_factory=list)
-    added: list[tuple[str, str]] = field(default_factory=list)  # (keyword, value text)
+    # (keyword, value text or a function of the arguments' texts), appended in order
+    added: list[tuple[str, "str | Callable[[dict], str]"]] = field(default_factory=list)
 
 
 def plan_constructions(mig: Migration) -> None:
@@ -54,18 +58,18 @@ def plan_constructions(mig: Migration) -> None:
             cls = types.enclosing_class(_enclosing_function(call))
             if cls is not None and cls.norm_rule is not None and not any(
                     c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
-                convert_call(mig, call, cls.norm_rule, kind="construct")
+                convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
             continue
         callee = types.of(func, scope)
         if isinstance(callee, FactoryT) and callee.certain and len(callee.rules) == 1:
             (rule,) = callee.rules
-            convert_call(mig, call, rule, factory=callee)
+            convert_call(mig, call, rule, factory=callee, requires=callee.origin)
             continue
         from ..inference import ClassT
 
         if isinstance(callee, ClassT) and callee.cls.norm_rule is not None:
             if not callee.cls.overrides_init():
-                convert_call(mig, call, callee.cls.norm_rule)
+                convert_call(mig, call, callee.cls.norm_rule, requires=callee.cls.origin)
             continue
         if isinstance(callee, FactoryT) or (isinstance(callee, MaybeLayerT)):
             _warn_indirect(mig, call, callee.rules)
@@ -204,10 +208,12 @@ def assignment_target(mig: Migration, call: ast.Call) -> tuple[ast.stmt, str] | 
 
 
 def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, skip: int = 0,
-                 kind: str | None = None, factory: FactoryT | None = None) -> Site | None:
+                 kind: str | None = None, factory: FactoryT | None = None,
+                 requires: frozenset = frozenset()) -> Site | None:
     mig.handled.add(id(call))
     kind = kind or ("function" if rule.kind == "function" else "construct")
     site = mig.site(kind, call, rule=rule.torch)
+    site.requires |= requires
     # A partial is not the layer: code that freezes parameters cannot act on it.
     target = assignment_target(mig, call) if kind != "partial" else None
     if target is not None:
@@ -253,9 +259,14 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     conversions: list[tuple[ast.expr, Conversion]] = []
     freeze: dict[str, str] = {}
     infos: list[tuple[str, ast.AST, str]] = []
+    by_param = {param: value for param, value, _ in bound}
+
+    def convert(spec, value) -> Conversion:
+        return CONVERTERS[spec.convert](Arg(value, spec, rule, mig, site, call=call, bound=by_param))
+
     for param, value, is_positional in bound:
         spec = rule.params[param]
-        ap = ArgPlan()
+        ap = ArgPlan(param)
         if spec.drop:
             ap.drop = True
             infos.append((spec.drop, value, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
@@ -273,22 +284,35 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                 for attr in spec.freeze:
                     freeze.setdefault(attr, flag)
         else:
-            conv = CONVERTERS[spec.convert](Arg(value, spec, rule, mig, site))
+            conv = convert(spec, value)
             if conv.action == "fail":
                 mig.unconverted(site, conv.code, value, conv.message)
                 return site
             for code, message in conv.warnings:
                 infos.append((code, value, message))
+            plan.added.extend(conv.adds)
             if conv.action == "omit":
                 ap.drop = True
             else:
                 if conv.action == "replace":
                     conversions.append((value, conv))
+                elif conv.action == "derive":
+                    ap.derive = conv.derive
                 if spec.to != param or not is_positional:
                     ap.keyword = spec.to
         ap.positional = is_positional and not ap.drop
         plan.args.append(ap)
 
+    for param, spec in rule.params.items():
+        if spec.when_omitted is not None and param not in names_given:
+            conv = CONVERTERS[spec.when_omitted](Arg(None, spec, rule, mig, site, call=call, bound=by_param))
+            if conv.action == "fail":
+                mig.unconverted(site, conv.code, call, conv.message)
+                return site
+            for code, message in conv.warnings:
+                infos.append((code, call, message))
+            if conv.action == "derive":
+                plan.added.append((spec.to, conv.derive))
     for param, spec in rule.params.items():
         if spec.emit_when_omitted is not None and param not in names_given:
             plan.added.append((spec.to, spec.emit_when_omitted))
@@ -327,7 +351,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         mig.edit(site, *mig.text.span(value), conv.render, is_rewrite=True)
     if ref is not None:
         mig.convert_ref(site, ref, rule.mindspore)
-    if any(ap.drop or ap.keyword for ap in plan.args) or plan.added:
+    if any(ap.drop or ap.keyword or ap.derive for ap in plan.args) or plan.added:
         call_plan = plan
         skipped = skip
 
@@ -346,16 +370,20 @@ def _rewrite_arguments(text: str, plan: CallPlan, skip: int) -> str:
     expr = cst.parse_expression(text)
     if not isinstance(expr, cst.Call):
         raise ValueError(f"not a call: {text!r}")
+    module = cst.Module([])
     original = list(expr.args)
     head, args = original[:skip], original[skip:]
+    # The migrated text of every argument, by torch parameter, for values derived from others.
+    texts = {ap.param: module.code_for_node(arg.value) for arg, ap in zip(args, plan.args)}
     kept: list[cst.Arg] = []
     for arg, ap in zip(args, plan.args):
         if ap.drop:
             continue
+        if ap.derive is not None:
+            arg = arg.with_changes(value=cst.parse_expression(ap.derive(texts)))
         if ap.keyword and (arg.keyword is None or arg.keyword.value != ap.keyword):
             if arg.keyword is None:
-                arg = arg.with_changes(keyword=cst.Name(ap.keyword), equal=cst.AssignEqual(
-                    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+                arg = arg.with_changes(keyword=cst.Name(ap.keyword), equal=_EQUAL)
             else:
                 arg = arg.with_changes(keyword=cst.Name(ap.keyword))
         kept.append(arg)
@@ -364,15 +392,18 @@ def _rewrite_arguments(text: str, plan: CallPlan, skip: int) -> str:
     if plan.added:
         separator = _separator(expr, original)
         for keyword, value in plan.added:
-            new = cst.Arg(value=cst.parse_expression(value), keyword=cst.Name(keyword), equal=cst.AssignEqual(
-                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+            value_text = value if isinstance(value, str) else value(texts)
+            new = cst.Arg(value=cst.parse_expression(value_text), keyword=cst.Name(keyword), equal=_EQUAL)
             if all_args:
                 all_args[-1] = all_args[-1].with_changes(comma=separator)
             all_args.append(new)
     if all_args:
         # The last argument keeps the original last argument's comma (a trailing comma stays).
         all_args[-1] = all_args[-1].with_changes(comma=trailing)
-    return cst.Module([]).code_for_node(expr.with_changes(args=all_args))
+    return module.code_for_node(expr.with_changes(args=all_args))
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 def _separator(call: cst.Call, args: list[cst.Arg]) -> cst.Comma:

@@ -30,6 +30,7 @@ class MsImport:
     anchor: ast.stmt | None = None  # planned: placed after this statement
     replaces: Binding | None = None  # planned swap: takes the place of this torch alias
     existing: bool = False
+    binding: Binding | None = None  # existing: the import binding it is
     used: bool = False
     alias_written: bool = False  # keep "as name" even where it repeats the name (the file wrote it so)
 
@@ -60,18 +61,19 @@ def plan_imports(mig: Migration) -> None:
     if not active:
         return
     used_names = set(mig.index.names) | set(mig.index.loads)
-    existing = [MsImport(b.name, b.qual, b.style or "import", existing=True)
+    existing = [MsImport(b.name, b.qual, b.style or "import", existing=True, binding=b)
                 for b in mig.index.imports if is_mindspore(b.qual) and b.scope is mig.index.module_scope]
+    site = mig.site_at("imports", 1, 0)
     planned: list[MsImport] = []
     plans: dict[int, StatementPlan] = {}
 
     def plan_for(stmt: ast.stmt) -> StatementPlan:
         return plans.setdefault(id(stmt), StatementPlan(stmt))
 
-    active_nodes = {id(c.ref.node) for c in active}
+    active_nodes = {id(c.ref.node) for c in active if c.ref is not None}
     by_group: dict[int, list[RefConversion]] = {}
     for c in active:
-        by_group.setdefault(id(c.ref.group), []).append(c)
+        by_group.setdefault(id(c.group), []).append(c)
     groups = sorted((g for g in mig.import_groups if id(g) in by_group),
                     key=lambda g: (g.first.stmt.lineno, g.first.stmt.col_offset) if g.bindings else (0, 0))
     for group in groups:
@@ -79,47 +81,40 @@ def plan_imports(mig: Migration) -> None:
         counterpart = _counterpart(mig, group)
         removable = bool(group.bindings) and group.ambiguous_uses == 0 and all(
             id(r.node) in active_nodes for r in group.refs)
-        swap = None
         if removable:
             for b in group.bindings:
                 plan_for(b.stmt).removed.add(id(b.node))
-            if counterpart is not None:
-                swap = _swap(group, counterpart, used_names)
-                used_names.add(swap.name)
+        # A reference is spelled through its own import's counterpart whenever that covers it, so its
+        # spelling depends only on that import, not on which other sites were converted before:
+        # converting a file in steps ends where converting it at once does.
+        own = None
+        if counterpart is not None:
+            if removable:
+                own = _settle_swap(mig, site, group, counterpart, existing, used_names, plan_for)
+            else:
+                own = _echo(group, counterpart, existing, used_names)
+            used_names.add(own.name)
         for c in convs:
-            choice = None
-            if swap is not None and swap.covers(c.target):
-                choice = swap
+            if own is not None and own.covers(c.target):
+                choice = own
+            else:
+                choice = next((m for m in existing + planned if m.covers(c.target)), None)
             if choice is None:
-                choice = next((m for m in existing if m.covers(c.target)), None)
-            if choice is None:
-                choice = next((m for m in planned if m.covers(c.target)), None)
-            if choice is None:
-                choice = _new_import(group, counterpart, c.target, used_names)
+                choice = _new_import(group, None, c.target, used_names)
                 used_names.add(choice.name)
                 planned.append(choice)
-                anchor = group.first.stmt if group.bindings else None
-                if anchor is not None:
-                    choice.anchor = anchor
-                    plan_for(anchor).added.append(choice)
+                _place(choice, group, plan_for)
             choice.used = True
             c.text = choice.spell(c.target)
-        if swap is not None and swap.used:
-            planned.append(swap)
-            plan_for(group.first.stmt).swapped.append(swap)
+        if own is not None and own.used and not own.existing:
+            planned.append(own)
+            if own.replaces is not None:
+                plan_for(group.first.stmt).swapped.append(own)
+            else:
+                _place(own, group, plan_for)
 
-    site = mig.site_at("imports", 1, 0)
     for plan in plans.values():
         _edit_statement(mig, site, plan)
-    # References spelled exactly as before need no edit (a swapped import keeps their text).
-    for c in active:
-        if c.text == mig.text.segment(c.ref.node):
-            c.site.edits[:] = [e for e in c.site.edits if not _is_ref_edit(mig, e, c)]
-
-
-def _is_ref_edit(mig: Migration, edit, conv: RefConversion) -> bool:
-    start, end = mig.text.span(conv.ref.node)
-    return edit.start == start and edit.end == end and callable(edit.text) and not getattr(edit.text, "rewrite", False)
 
 
 def _counterpart(mig: Migration, group: ImportGroup) -> str | None:
@@ -132,6 +127,48 @@ def _counterpart(mig: Migration, group: ImportGroup) -> str | None:
     if mapped:
         return mapped
     return None
+
+
+def _settle_swap(mig: Migration, site, group: ImportGroup, counterpart: str, existing: list[MsImport],
+                 used: set[str], plan_for) -> MsImport:
+    """The MindSpore import that takes the place of a torch import nothing uses any more.
+
+    Migrating a file in steps (one quick-fix at a time) must end where migrating it at once does. A
+    step that converted some uses of ``nn`` while others remained added ``import mindspore.nn as
+    ms_nn`` next to the torch import; when the last use is converted, that import collapses back into
+    the one a single run writes (``import mindspore.nn as nn``), and its uses are renamed.
+    """
+    same_target = {m.name for m in existing if m.qual in (counterpart, counterpart.split(".", 1)[0])}
+    natural = _swap(group, counterpart, used - same_target)
+    twin = next((m for m in existing if m.qual == natural.qual and m.name == natural.name), None)
+    if twin is not None:
+        return twin  # already imported under the very name a single run would give it
+    step = _new_import(group, counterpart, counterpart, used - same_target)
+    echo = next((m for m in existing if m.qual == step.qual and m.name == step.name and m.binding is not None), None)
+    if echo is None or natural.name in used - {group.name, echo.name}:
+        return _swap(group, counterpart, used)
+    existing.remove(echo)
+    plan_for(echo.binding.stmt).removed.add(id(echo.binding.node))
+    for node, scope in mig.index.loads.get(echo.name, ()):
+        found = scope.resolve(echo.name)
+        if found is not None and echo.binding in found[1]:
+            mig.replace_node(site, node, natural.name)
+    return natural
+
+
+def _echo(group: ImportGroup, counterpart: str, existing: list[MsImport], used: set[str]) -> MsImport:
+    """The import that stands next to a torch import still in use: the one an earlier step wrote,
+    if it is there, else a new one under a name that clashes with nothing."""
+    same_target = {m.name for m in existing if m.qual in (counterpart, counterpart.split(".", 1)[0])}
+    step = _new_import(group, counterpart, counterpart, used - same_target)
+    earlier = next((m for m in existing if m.qual == step.qual and m.name == step.name), None)
+    return earlier or _new_import(group, counterpart, counterpart, used)
+
+
+def _place(new: MsImport, group: ImportGroup, plan_for) -> None:
+    if group.bindings:
+        new.anchor = group.first.stmt
+        plan_for(group.first.stmt).added.append(new)
 
 
 def _fresh(preferred: str, used: set[str]) -> str:
@@ -157,7 +194,7 @@ def _swap(group: ImportGroup, counterpart: str, used: set[str]) -> MsImport:
         return MsImport(group.name, counterpart, "from", replaces=b, alias_written=True)
     if last == group.name or last not in used:
         return MsImport(last, counterpart, "from", replaces=b)
-    return MsImport(_fresh(_prefixed(last), used), counterpart, "from", replaces=b)
+    return MsImport(_fresh(_prefixed(last, module=last.islower()), used), counterpart, "from", replaces=b)
 
 
 def _new_import(group: ImportGroup, counterpart: str | None, target: str, used: set[str]) -> MsImport:
@@ -168,12 +205,14 @@ def _new_import(group: ImportGroup, counterpart: str | None, target: str, used: 
         name = counterpart if counterpart not in used else _fresh("ms", used)
         return MsImport(name, counterpart, "import")
     last = counterpart.rsplit(".", 1)[-1]
-    preferred = last if last != group.name and last not in used else _prefixed(group.name)
+    # A module alias gets ms_<name> (ms_nn, ms_F); a class gets Ms<Name> (MsBatchNorm2d).
+    module = (group.first.style if group.bindings else "import") == "import" or counterpart.rsplit(".", 1)[-1].islower()
+    preferred = last if last != group.name and last not in used else _prefixed(group.name, module)
     return MsImport(_fresh(preferred, used), counterpart, style)
 
 
-def _prefixed(name: str) -> str:
-    return ("Ms" + name) if name[:1].isupper() else ("ms_" + name)
+def _prefixed(name: str, module: bool = False) -> str:
+    return ("Ms" + name) if name[:1].isupper() and not module else ("ms_" + name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import ast
 
 from ..analysis import Scope, ancestors
 from ..engine import Migration
-from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, own_nodes
+from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of, own_nodes
 
 MODE_METHODS = ("train", "eval", "set_train")
 # Calls that register a module as a child of another: not a use of its own mode.
@@ -47,6 +47,7 @@ def _mode_calls(mig: Migration) -> None:
         if attr.attr == "eval" and (call.args or call.keywords):
             continue  # not Module.eval
         site = mig.site("mode", call)
+        site.requires |= origin_of(receiver)
         start = mig.text.end(attr) - len(attr.attr)
         end = mig.text.end(call)
         if attr.attr == "eval":
@@ -82,6 +83,7 @@ def _insert_set_train(mig: Migration) -> None:
         if first != "use":
             continue
         site = mig.site("set_train", stmt)
+        site.requires |= origin_of(t)
         name = mig.text.segment(target)
         site.target = name
         mig.insert_after_statement(site, stmt, lambda name=name: f"{name}.set_train()")

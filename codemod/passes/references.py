@@ -18,6 +18,12 @@ def plan_references(mig: Migration) -> None:
         parent = getattr(ref.node, "parent", None)
         rule = rules.layers.get(ref.qual)
         if rule is not None:
+            if isinstance(parent, ast.Attribute) and parent.attr in rule.unsupported_members:
+                # e.g. SyncBatchNorm.convert_sync_batchnorm: no MindSpore counterpart; left as torch.
+                code = rule.unsupported_members[parent.attr]
+                site = mig.site("reference", parent, rule=ref.qual)
+                mig.unconverted(site, code, parent, f"{mig.text.segment(parent)}: {rules.findings[code].title}")
+                continue
             if isinstance(parent, ast.Call) and parent.func is ref.node:
                 continue  # a construction: its own site decides (it may be left unconverted)
             if isinstance(parent, ast.Attribute) and parent.attr == "__init__":

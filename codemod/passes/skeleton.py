@@ -8,7 +8,7 @@ import ast
 import re
 
 from ..engine import Migration
-from ..inference import MaybeLayerT, ModuleT
+from ..inference import MaybeLayerT, ModuleT, origin_of
 
 _DEF_NAME = re.compile(r"(?:async\s+)?def\s+(forward)\b")
 
@@ -25,6 +25,7 @@ def plan_skeleton(mig: Migration) -> None:
         if m is None:
             continue
         site = mig.site("skeleton", fn, message=f"{cls.name}.forward -> construct")
+        site.requires |= cls.origin
         start = mig.text.line_starts[fn.lineno - 1] + m.start(1)
         mig.edit(site, start, start + len("forward"), "construct")
     for attr, scope in mig.index.attributes:
@@ -34,11 +35,15 @@ def plan_skeleton(mig: Migration) -> None:
         if _is_super_call(value):
             cls = _enclosing_class(types, attr)
             known = cls is not None and cls.is_module
+            origin = cls.origin if known else frozenset()
         else:
-            known = isinstance(types.of(value, scope), (ModuleT, MaybeLayerT))
+            t = types.of(value, scope)
+            known = isinstance(t, (ModuleT, MaybeLayerT))
+            origin = origin_of(t)
         if not known:
             continue
         site = mig.site("skeleton", attr, message="forward -> construct")
+        site.requires |= origin
         end = mig.text.end(attr)
         mig.edit(site, end - len("forward"), end, "construct")
 

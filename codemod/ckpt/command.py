@@ -1,0 +1,277 @@
+"""The ``convert-ckpt`` command: read a torch state dict, rename the keys of normalization layers
+(keys.py decides, from the source's structure or from the keys), write a MindSpore checkpoint,
+and optionally prove it on the models (check.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from .frameworks import CkptError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass
+class Outcome:
+    """Everything one conversion found and did, for the text and JSON reports."""
+
+    checkpoint: str
+    output: str | None
+    dry_run: bool
+    found_in: str = ""
+    tensors: int = 0
+    stripped: int = 0
+    plan: object = None  # keys.Plan
+    verdict: object = None  # check.Verdict
+    written: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        plan = self.plan
+        return {
+            "checkpoint": self.checkpoint, "output": self.output, "dry_run": self.dry_run,
+            "found_in": self.found_in, "tensors": self.tensors, "stripped": self.stripped,
+            "model": plan.model if plan else None,
+            "renamed": {m.key: m.new for m in plan.renamed} if plan else {},
+            "layers": {m.key: {"layer": m.layer, "found_by": m.found_by} for m in plan.moves if m.layer} if plan else {},
+            "dropped": [{"key": m.key, "why": m.why} for m in plan.dropped] if plan else [],
+            "unchanged": [m.key for m in plan.unchanged] if plan else [],
+            "mismatches": [{"key": k, "why": w} for k, w in plan.mismatches] if plan else [],
+            "notes": plan.notes if plan else [], "warnings": plan.warnings if plan else [],
+            "verify": self.verdict.to_dict() if self.verdict else None,
+            "written": self.written, "errors": self.errors,
+        }
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(f"expected positive integers like 2,3,8,8, got {text!r}", param_hint="--input-shape")
+    return tuple(int(p) for p in parts)
+
+
+@click.command("convert-ckpt")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("output", required=False, type=click.Path(path_type=Path))
+@click.option("--source", type=click.Path(path_type=Path),
+              help="The original PyTorch source (file or directory) defining the model: its normalization "
+                   "layers are found there. Without it they are recognised by their keys (batch norm only).")
+@click.option("--model", "model_text", metavar="CLASS[(ARGS)]",
+              help="The model class of the checkpoint (default: the class the keys fit), with constructor "
+                   "arguments as Python literals for --verify: 'Net(3, depth=2)'.")
+@click.option("--strip-prefix", metavar="PREFIX", help="Remove PREFIX from keys starting with it ('module.').")
+@click.option("--dry-run", is_flag=True, help="Print the mapping; write nothing.")
+@click.option("--verify", "verify_models", is_flag=True,
+              help="Build the torch model and the migrated MindSpore model, load the weights into each and "
+                   "compare their outputs (runs the source; needs --source and --input-shape).")
+@click.option("--input-shape", metavar="N,C,...", help="Shape of the random sample input for --verify.")
+@click.option("--tolerance", type=float, default=None, help="Largest absolute difference --verify accepts (default 1e-5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def convert_ckpt(checkpoint, output, source, model_text, strip_prefix, dry_run, verify_models, input_shape,
+                 tolerance, as_json):
+    """Convert the PyTorch checkpoint CHECKPOINT (a state dict) to the MindSpore checkpoint OUTPUT.
+
+    Keys of normalization layers are renamed (weight/bias/running_mean/running_var ->
+    gamma/beta/moving_mean/moving_variance, BatchNorm3d one level deeper), num_batches_tracked is
+    dropped, every other key is copied unchanged. Exit 0 done, 1 --verify found different outputs,
+    2 error (nothing written)."""
+    outcome = Outcome(str(checkpoint), str(output) if output else None, dry_run)
+    try:
+        _check_options(output, source, dry_run, verify_models, input_shape)
+        shape = _shape(input_shape)
+        _convert(outcome, checkpoint, output, source, model_text, strip_prefix, dry_run, verify_models, shape,
+                 tolerance)
+    except CkptError as exc:
+        outcome.errors.append(str(exc))
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        _print(outcome)
+    if outcome.errors:
+        sys.exit(EXIT_ERROR)
+    if outcome.verdict is not None and not outcome.verdict.ok:
+        sys.exit(EXIT_MISMATCH)
+    sys.exit(EXIT_OK)
+
+
+def _check_options(output, source, dry_run, verify_models, input_shape) -> None:
+    if output is None and not dry_run:
+        raise click.UsageError("give OUTPUT (the .ckpt to write), or --dry-run")
+    if output is not None and output.suffix != ".ckpt":
+        # MindSpore's save_checkpoint would append .ckpt to any other name.
+        raise click.BadParameter(f"must end in .ckpt: {output}", param_hint="OUTPUT")
+    if verify_models and source is None:
+        raise click.UsageError("--verify needs --source (the original PyTorch source of the model)")
+    if verify_models and input_shape is None:
+        raise click.UsageError("--verify needs --input-shape (e.g. 2,3,8,8)")
+
+
+def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_path: Path | None,
+             model_text: str | None, strip_prefix: str | None, dry_run: bool, verify_models: bool,
+             input_shape, tolerance) -> None:
+    from ..ruleset import RuleError, default_rules
+    from .check import ModelSpec
+    from .frameworks import load_state_dict
+    from .keys import PlanError, plan_from_keys, plan_from_source
+    from .structure import SourceModel
+
+    try:
+        rules = default_rules()
+    except RuleError as exc:
+        raise CkptError(f"the rules are broken: {exc}") from None
+    spec = None
+    if model_text is not None:
+        try:
+            spec = ModelSpec.parse(model_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
+    if checkpoint.is_dir():
+        raise CkptError(f"cannot read {checkpoint}: is a directory")
+    if output is not None and output.resolve() == checkpoint.resolve():
+        raise click.BadParameter("OUTPUT must differ from CHECKPOINT", param_hint="OUTPUT")
+    if output is not None and not output.parent.resolve().is_dir():
+        raise CkptError(f"cannot write {output}: no directory {output.parent}")
+    source = None
+    if source_path is not None:
+        if not source_path.exists():
+            raise CkptError(f"--source: no such file or directory: {source_path}")
+        source = SourceModel.read(source_path, rules)
+        if not source.files:
+            raise CkptError(f"--source: no Python source could be read in {source_path}"
+                            + (f" ({source.skipped[0]})" if source.skipped else ""))
+
+    state, outcome.found_in = load_state_dict(checkpoint)
+    if strip_prefix:
+        stripped = {(k[len(strip_prefix):] if k.startswith(strip_prefix) else k): v for k, v in state.items()}
+        if len(stripped) != len(state):
+            raise CkptError(f"--strip-prefix {strip_prefix!r} makes two keys the same")
+        outcome.stripped = sum(1 for k in state if k.startswith(strip_prefix))
+        state = stripped
+    outcome.tensors = len(state)
+    keys = list(state)
+
+    if source is None:
+        plan = plan_from_keys(keys, rules)
+    else:
+        try:
+            plan = plan_from_source(keys, source, spec.name if spec else None)
+        except PlanError as exc:
+            raise CkptError(f"--source: {exc}") from None
+    outcome.plan = plan
+    if plan.mismatches:
+        raise CkptError(f"{len(plan.mismatches)} key(s) do not fit the model {plan.model}:\n"
+                        + _grouped(plan.mismatches) + _prefix_hint(keys, plan))
+    collisions = plan.collisions()
+    if collisions:
+        new, old = collisions[0]
+        raise CkptError(f"{' and '.join(old)} would both be written as {new}")
+    if dry_run and not verify_models:
+        return
+
+    import tempfile
+
+    from .frameworks import write_checkpoint
+
+    entries = [(m.new, state[m.key]) for m in plan.moves if m.new is not None]
+    # Written next to OUTPUT and renamed over it only when everything succeeded.
+    tmp = write_checkpoint(entries, output.parent.resolve() if output else Path(tempfile.gettempdir()))
+    try:
+        if verify_models:
+            outcome.verdict = _verify(plan, spec, state, tmp, input_shape, tolerance)
+        if not dry_run and (outcome.verdict is None or outcome.verdict.ok):
+            os.replace(tmp, output)
+            outcome.written = True
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _grouped(mismatches: list[tuple[str, str]], limit: int = 10) -> str:
+    """One line per reason, with the keys it applies to."""
+    by_why: dict[str, list[str]] = {}
+    for key, why in mismatches:
+        by_why.setdefault(why, []).append(key)
+    lines = []
+    for why, keys in list(by_why.items())[:limit]:
+        shown = ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+        lines.append(f"  {shown}: {why}")
+    if len(by_why) > limit:
+        lines.append(f"  ... and {len(by_why) - limit} more reasons")
+    return "\n".join(lines)
+
+
+def _prefix_hint(keys: list[str], plan) -> str:
+    """DataParallel and friends prefix every key; say so when that is what went wrong."""
+    first = {k.split(".", 1)[0] for k, _ in plan.mismatches}
+    if len(first) == 1 and all(k.startswith(f"{next(iter(first))}.") for k in keys):
+        return f"\nevery key starts with {next(iter(first))}.: try --strip-prefix {next(iter(first))}."
+    return ""
+
+
+def _verify(plan, spec, state, ckpt: Path, input_shape, tolerance):
+    from ..engine import MigrationError, migrate_source
+    from .check import DEFAULT_TOLERANCE, CannotVerify, ModelSpec, verify
+
+    root = plan.model_class
+    if root is None:
+        raise CannotVerify("cannot verify: no model class was matched")
+    spec = spec or ModelSpec(root.name)
+    try:
+        migrated = migrate_source(root.file.text, path=root.file.display)
+    except MigrationError as exc:
+        raise CannotVerify(f"cannot verify: {exc}") from None
+    return verify(original=root.file.text, migrated=migrated, path=root.file.display, spec=spec,
+                  torch_state=state, ckpt_path=str(ckpt), input_shape=input_shape,
+                  tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+
+
+# -- the text report -------------------------------------------------------------------------------
+
+
+def _print(outcome: Outcome) -> None:
+    plan = outcome.plan
+    if outcome.tensors:
+        stripped = f", prefix stripped from {outcome.stripped}" if outcome.stripped else ""
+        click.echo(f"{outcome.checkpoint}: {outcome.tensors} tensors ({outcome.found_in}{stripped})")
+    if plan is not None:
+        if plan.model:
+            click.echo(f"layers from the source: keys matched against {plan.model}")
+        for note in plan.notes:
+            click.echo(f"info: {note}")
+        for m in plan.moves if not plan.mismatches else ():
+            if m.renamed:
+                click.echo(f"  {m.key} -> {m.new}  ({m.layer}{', by its keys' if m.found_by == 'keys' else ''})")
+            elif m.new is None:
+                click.echo(f"  {m.key}: dropped ({m.why})")
+        for warning in plan.warnings:
+            click.echo(f"warning: {warning}")
+        if not plan.mismatches:
+            click.echo(f"{len(plan.renamed)} renamed, {len(plan.dropped)} dropped, "
+                       f"{len(plan.unchanged)} copied unchanged")
+    verdict = outcome.verdict
+    if verdict is not None:
+        for name in verdict.kept_initial:
+            click.echo(f"info: {name} is not in the torch checkpoint: it keeps its initial value in MindSpore")
+        if verdict.problem:
+            click.echo(f"verify: {verdict.model}: FAILED: {verdict.problem}")
+        else:
+            result = "outputs match" if verdict.ok else "FAILED: the outputs differ"
+            click.echo(f"verify: {verdict.model} on a sample input of shape {verdict.input_shape}: largest "
+                       f"absolute difference {verdict.max_abs_error:.3g} (tolerance {verdict.tolerance:g}): {result}")
+    for error in outcome.errors:
+        click.echo(f"error: {error}", err=True)
+    if outcome.written:
+        click.echo(f"wrote {outcome.output}")
+    elif outcome.dry_run and not outcome.errors:
+        click.echo("dry run: nothing written")
+    elif outcome.output and (outcome.errors or (verdict is not None and not verdict.ok)):
+        click.echo(f"{outcome.output} not written", err=True)

@@ -1,0 +1,327 @@
+"""Which checkpoint keys belong to normalization layers, and what MindSpore calls them.
+
+Pure: works on key names (and, with a source, on its static structure); no framework is imported.
+Every rename comes from the rules' ``attributes`` tables (torch attribute -> MindSpore attribute
+path, "" = no counterpart), so a layer added to rules/ is converted without a change here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..ruleset import LayerRule, RuleSet
+from .structure import Items, ModelClass, Node, Norm, SourceModel, TorchLeaf, Unknown
+
+# The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
+# source does not say what it is.
+RUNNING_STAT = "running_mean"
+
+
+class PlanError(Exception):
+    """The keys cannot be matched to a model at all (no such class, several fit equally)."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """What happens to one key. ``new`` None: dropped (``why`` says why)."""
+
+    key: str
+    new: str | None
+    layer: str | None = None  # the torch layer class the key belongs to, for normalization layers
+    found_by: str = ""  # "source" | "keys": how the layer was recognised
+    why: str = ""
+
+    @property
+    def renamed(self) -> bool:
+        return self.new is not None and self.new != self.key
+
+
+@dataclass
+class Plan:
+    moves: list[Move] = field(default_factory=list)
+    mismatches: list[tuple[str, str]] = field(default_factory=list)  # (key, why): not in the model
+    notes: list[str] = field(default_factory=list)  # info
+    warnings: list[str] = field(default_factory=list)
+    model: str | None = None  # "Net (model.py:12)" when the keys were matched against a class
+    model_class: ModelClass | None = None
+
+    @property
+    def renamed(self) -> list[Move]:
+        return [m for m in self.moves if m.renamed]
+
+    @property
+    def dropped(self) -> list[Move]:
+        return [m for m in self.moves if m.new is None]
+
+    @property
+    def unchanged(self) -> list[Move]:
+        return [m for m in self.moves if m.new == m.key]
+
+    def collisions(self) -> list[tuple[str, list[str]]]:
+        """MindSpore names more than one key would be written under."""
+        by_new: dict[str, list[str]] = {}
+        for m in self.moves:
+            if m.new is not None:
+                by_new.setdefault(m.new, []).append(m.key)
+        return [(new, keys) for new, keys in by_new.items() if len(keys) > 1]
+
+
+def _move(key: str, module: str, rule: LayerRule, found_by: str) -> Move | None:
+    """The move for ``key`` (= module + "." + attribute) of a ``rule`` layer; None when the layer
+    has no such torch attribute."""
+    attribute = key[len(module) + 1:] if module else key
+    if attribute not in rule.attributes:
+        return None
+    target = rule.attributes[attribute]
+    if not target:
+        return Move(key, None, rule.torch_name, found_by, f"{rule.torch_name}.{attribute} has no MindSpore counterpart")
+    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by)
+
+
+def _modules(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Keys grouped by the module that holds them ("" for the top level)."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.rpartition(".")[0], []).append(key)
+    return groups
+
+
+# -- layers the keys must tell apart ----------------------------------------------------------------
+
+
+def running_stat_rules(rules: RuleSet) -> tuple[list[LayerRule], list[LayerRule]]:
+    """The layer rules a ``running_mean`` key can belong to, split into those whose MindSpore
+    parameters sit where torch's do (assumed) and those that nest them (cannot be told apart)."""
+    layers = [r for r in rules.layers.values() if r.kind == "layer" and r.attributes.get(RUNNING_STAT)]
+    flat = [r for r in layers if "." not in r.attributes[RUNNING_STAT]]
+    nested = [r for r in layers if "." in r.attributes[RUNNING_STAT]]
+    return flat, nested
+
+
+def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
+                   found_by: str) -> tuple[list[Move] | None, str]:
+    """Moves for the keys of one module that may be any of ``candidates``: the candidates whose
+    attributes hold every key must all name them alike. Else None, and why."""
+    leaves = [k[len(module) + 1:] if module else k for k in members]
+    fitting = [r for r in candidates if all(leaf in r.attributes for leaf in leaves)]
+    if not fitting:
+        return None, (f"its keys ({', '.join(leaves)}) fit none of "
+                      + ", ".join(r.torch_name for r in candidates))
+    proposals = [[_move(k, module, r, found_by) for k in members] for r in fitting]
+    if any([m.new for m in p] != [m.new for m in proposals[0]] for p in proposals[1:]):
+        return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore names differ"
+    label = "/".join(sorted(r.torch_name for r in fitting))
+    return [Move(m.key, m.new, label, found_by, m.why) for m in proposals[0]], ""
+
+
+def _by_siblings(keys: list[str], rules: RuleSet) -> tuple[dict[str, Move], list[str]]:
+    """Moves for the keys of modules that hold a ``running_mean``; warnings for those that stay
+    as they are."""
+    flat, _ = running_stat_rules(rules)
+    moves: dict[str, Move] = {}
+    warnings: list[str] = []
+    for module, members in _modules(keys).items():
+        if not any(k.rpartition(".")[2] == RUNNING_STAT for k in members) or not flat:
+            continue
+        planned, why = _by_candidates(module, members, flat, "keys")
+        if planned is None:
+            warnings.append(f"{module or '(top level)'} has a {RUNNING_STAT} key, but {why}: its keys are "
+                            "copied unchanged")
+            continue
+        moves.update((m.key, m) for m in planned)
+    return moves, warnings
+
+
+# -- without a source: the keys themselves -------------------------------------------------------
+
+
+def plan_from_keys(keys: list[str], rules: RuleSet) -> Plan:
+    moves, warnings = _by_siblings(keys, rules)
+    flat, nested = running_stat_rules(rules)
+    plan = Plan(warnings=warnings)
+    plan.moves = [moves.get(k, Move(k, k)) for k in keys]
+    names = "/".join(sorted(r.torch_name for r in flat)) or "batch normalization"
+    plan.notes.append(f"no --source: normalization layers are recognised by their keys alone: a module with a "
+                      f"{RUNNING_STAT} key is taken for a {names} layer")
+    plan.notes.extend(_blind_spots(rules, nested))
+    return plan
+
+
+def _blind_spots(rules: RuleSet, nested: list[LayerRule]) -> list[str]:
+    """What reading the keys alone cannot see, from the rules' own data."""
+    out = []
+    if nested:
+        where = ", ".join(f"{r.torch_name} (as {r.attributes[RUNNING_STAT].rpartition('.')[0]}.)" for r in nested)
+        out.append(f"MindSpore nests the parameters of {where} one level deeper; such layers cannot be told "
+                   "apart by their keys: pass --source if the model has any")
+    without = sorted({r.torch_name for r in rules.layers.values() if r.kind == "layer"
+                      and not r.attributes.get(RUNNING_STAT)
+                      and any(t and t != a for a, t in r.attributes.items())})
+    named = ", ".join(without) if without else "LayerNorm and GroupNorm"
+    out.append(f"layers without running statistics ({named}; batch norm with track_running_stats=False) have "
+               "keys like any other layer and are not recognised: their keys are copied unchanged; pass --source")
+    return out
+
+
+# -- with a source: walk the model --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where one key ends up in the model's tree."""
+
+    kind: str  # norm | keep | unknown | mismatch
+    module: str = ""  # norm: the layer's path; unknown: the path of the node the source does not show
+    rule: LayerRule | None = None
+    why: str = ""
+    rules: tuple[LayerRule, ...] = ()  # unknown: the normalization layers the source narrows it to
+    grown_late: tuple[str, ...] = ()  # the containers on the way that were filled after assignment
+
+
+def _walk(root: ModelClass, key: str) -> _Found:
+    parts = key.split(".")
+    node: Node = root
+    path: list[str] = []
+    late: list[str] = []
+    for part in parts[:-1]:
+        here = ".".join(path) or root.name
+        if isinstance(node, TorchLeaf):
+            return _Found("keep", grown_late=tuple(late))
+        if isinstance(node, Unknown):
+            return _Found("unknown", ".".join(path), why=node.why, rules=node.rules, grown_late=tuple(late))
+        if isinstance(node, Norm):
+            return _Found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+        if isinstance(node, Items):
+            child = node.child(part)
+            if node.grown_late:
+                late.append(here)
+            if child is None and node.filled_elsewhere:
+                return _Found("unknown", ".".join(path), why=f"{here} is filled where the source was not followed",
+                              grown_late=tuple(late))
+        else:
+            child = node.children().get(part)
+        if child is None:
+            if isinstance(node, ModelClass) and node.open_reason:
+                return _Found("unknown", ".".join(path + [part]), why=node.open_reason, grown_late=tuple(late))
+            what = f"{node.name} ({node.where})" if isinstance(node, ModelClass) else f"the container {here}"
+            return _Found("mismatch", why=f"{what} has no member {part!r}")
+        node = child
+        path.append(part)
+    leaf = parts[-1]
+    module = ".".join(path)
+    late_path = tuple(late)
+    if isinstance(node, Norm):
+        if leaf in node.rule.attributes:
+            return _Found("norm", module, node.rule, grown_late=late_path)
+        return _Found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
+    if isinstance(node, ModelClass):
+        if leaf in node.tensors or leaf in node.children() or node.open_reason:
+            return _Found("keep", grown_late=late_path)
+        return _Found("mismatch", why=f"{node.name} ({node.where}) has no parameter or buffer {leaf!r}")
+    if isinstance(node, Items):
+        return _Found("mismatch", why=f"the container {module} holds modules, not {leaf!r}")
+    if isinstance(node, Unknown):
+        return _Found("unknown", module, why=node.why, rules=node.rules, grown_late=late_path)
+    return _Found("keep", grown_late=late_path)
+
+
+@dataclass
+class _Match:
+    root: ModelClass
+    found: dict[str, _Found]
+
+    @property
+    def mismatches(self) -> int:
+        return sum(1 for f in self.found.values() if f.kind == "mismatch")
+
+    @property
+    def unseen(self) -> int:
+        return sum(1 for f in self.found.values() if f.kind == "unknown")
+
+
+def plan_from_source(keys: list[str], source: SourceModel, model: str | None = None) -> Plan:
+    """Match the keys against a model class of the source (``model``, else the one they fit best)
+    and rename the keys of its normalization layers."""
+    match = _choose(keys, source, model)
+    plan = Plan(model=f"{match.root.name} ({match.root.where})", model_class=match.root)
+    resolved: dict[str, Move] = {}
+    # Where the source narrows a layer down to several normalization layers, its keys decide.
+    narrowed: dict[str, list[str]] = {}
+    for key, found in match.found.items():
+        if found.kind == "unknown" and found.rules:
+            narrowed.setdefault(found.module, []).append(key)
+    for module, members in narrowed.items():
+        rules = list(match.found[members[0]].rules)
+        planned, why = _by_candidates(module, members, rules, "source")
+        if planned is None:
+            plan.mismatches.extend((k, f"{module}: {why}, and the source does not say which") for k in members)
+        else:
+            resolved.update((m.key, m) for m in planned)
+            plan.notes.append(f"{module}: {match.found[members[0]].why}; its keys say {planned[0].layer}")
+    # Where it does not show the layers at all, batch norm is recognised by its running_mean.
+    unseen = [k for k, f in match.found.items() if f.kind == "unknown" and not f.rules]
+    by_keys, warnings = _by_siblings(unseen, source.rules) if unseen else ({}, [])
+    resolved.update(by_keys)
+    plan.warnings.extend(warnings)
+    reported: set[str] = set()
+    for key in keys:
+        found = match.found[key]
+        if found.kind == "norm":
+            plan.moves.append(_move(key, found.module, found.rule, "source"))
+        elif found.kind == "mismatch":
+            plan.mismatches.append((key, found.why))
+        elif key in resolved:
+            plan.moves.append(resolved[key])
+        elif found.kind == "unknown" and not found.rules:
+            plan.moves.append(Move(key, key))
+            if found.module not in reported:
+                reported.add(found.module)
+                plan.warnings.append(f"{found.module or match.root.name}: the source does not show what it holds "
+                                     f"({found.why}); batch norm layers there are recognised by their "
+                                     f"{RUNNING_STAT} key, other normalization layers are not")
+        elif found.kind == "keep":
+            plan.moves.append(Move(key, key))
+    late = dict.fromkeys(c for f in match.found.values() for c in f.grown_late)
+    for container in late:
+        last = container.rpartition(".")[2]
+        plan.warnings.append(
+            f"{container}: modules are added to this container after it is assigned ({last}.append(...) & co.); "
+            f"MindSpore (2.10) then names their parameters without the '{container}.' prefix, so the keys below "
+            f"it will not load into the migrated model: create the container with its items instead "
+            f"(self.{last} = nn.ModuleList([...]))")
+    if source.skipped:
+        plan.warnings.extend(f"not analysed: {s}" for s in source.skipped)
+    return plan
+
+
+def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
+    if model is not None:
+        found = source.named(model)
+        if not found:
+            raise PlanError(f"no module class {model!r} in the source; module classes: "
+                            + (", ".join(sorted({c.name for c in source.classes})) or "none"))
+        if len(found) > 1:
+            raise PlanError(f"several module classes are named {model!r}: "
+                            + ", ".join(c.where for c in found))
+        return _Match(found[0], {k: _walk(found[0], k) for k in keys})
+    if not source.classes:
+        raise PlanError("the source defines no torch module class (nn.Module subclass); it takes the original "
+                        "PyTorch source, not the migrated one")
+    matches = [_Match(c, {k: _walk(c, k) for k in keys}) for c in source.classes]
+    best = min((m.mismatches, m.unseen) for m in matches)
+    fitting = [m for m in matches if (m.mismatches, m.unseen) == best]
+    if len(fitting) > 1:
+        # A class used inside another is a part, not the model; among the rest, they must agree.
+        used = source.used_as_child()
+        tops = [m for m in fitting if id(m.root) not in used] or fitting
+        plans = {tuple(_summary(m)) for m in tops}
+        if len(plans) > 1:
+            raise PlanError("the keys fit several model classes equally well ("
+                            + ", ".join(m.root.name for m in tops) + "): pass --model")
+        fitting = tops
+    return fitting[0]
+
+
+def _summary(match: _Match) -> list[tuple]:
+    return [(k, f.kind, f.module, f.rule.torch if f.rule else None) for k, f in match.found.items()]

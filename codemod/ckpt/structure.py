@@ -1,0 +1,500 @@
+"""What the model classes of a PyTorch source are made of, read statically (nothing is executed).
+
+A model is a tree: a module class holds children by attribute name, a container (Sequential,
+ModuleList, ModuleDict) holds them by index or key, and a normalization layer is a leaf whose
+parameters the rules rename. Where the source does not show what a child is (built by a helper
+function, an import from elsewhere, ``nn.Sequential(*layers)`` filled in a loop), the child is
+``Unknown`` and the key planner falls back to reading the checkpoint's own keys there.
+
+Built on the engine's analysis (name resolution and module inference), so ``nn`` means torch.nn
+exactly when the migration thinks so.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..analysis import is_torch
+from ..engine import Config, Migration, MigrationError, parse_source
+from ..inference import SELF_RETURNING, ClassInfo, ModuleT, infer_modules, own_nodes
+from ..ruleset import LayerRule, RuleSet
+
+# Methods of nn.Module that register a child or a tensor under a name given as a string.
+_REGISTER_CHILD = frozenset({"add_module", "register_module"})
+_REGISTER_TENSOR = frozenset({"register_buffer", "register_parameter"})
+# Methods of a container that add children after construction.
+_GROW = frozenset({"append", "extend", "insert", "add_module", "update"})
+
+_MAX_DEPTH = 30  # a name bound to itself through a chain of assignments
+
+
+# -- the nodes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Norm:
+    """A normalization layer the rules migrate: its keys are renamed through ``rule.attributes``."""
+
+    rule: LayerRule
+
+
+@dataclass(frozen=True, eq=False)
+class TorchLeaf:
+    """A torch module the rules do not rename (nn.Conv2d, nn.Parameter, ...): its keys carry over."""
+
+    qual: str
+
+
+@dataclass(frozen=True, eq=False)
+class Unknown:
+    """The source does not show what this is. ``rules``: the normalization layers it may be, when
+    the source narrows it down to several whose MindSpore names differ."""
+
+    why: str
+    rules: tuple[LayerRule, ...] = ()
+
+
+@dataclass(eq=False)
+class Items:
+    """A container's children. ``rest``: what every index not in ``named`` holds (a comprehension or
+    a loop of ``append``), None when the container is exactly ``named``. ``filled_elsewhere``: built
+    empty and filled where the source was not followed. ``grown_late``: filled after it was assigned
+    to its owner (``self.blocks.append(...)``), which MindSpore names differently (see keys.py)."""
+
+    named: dict[str, "Node"] = field(default_factory=dict)
+    rest: "Node | None" = None
+    filled_elsewhere: bool = False
+    grown_late: bool = False
+
+    def child(self, name: str) -> "Node | None":
+        if name in self.named:
+            return self.named[name]
+        if self.rest is not None and name.isdigit():
+            return self.rest
+        return None
+
+
+class ModelClass:
+    """A module class of the source; its children are read on first use (classes nest each other)."""
+
+    def __init__(self, source: "SourceModel", file: "_File", info: ClassInfo):
+        self.source = source
+        self.file = file
+        self.info = info
+        self.name = info.name
+        self._children: dict[str, Node] | None = None
+        self.tensors: set[str] = set()  # registered buffers/parameters: leaves that carry over
+        self.open_reason: str | None = None  # why children may exist that the source does not name
+
+    @property
+    def where(self) -> str:
+        return f"{self.file.display}:{self.info.node.lineno}"
+
+    def children(self) -> dict[str, "Node"]:
+        if self._children is None:
+            self._children = {}  # a class that (indirectly) contains itself sees no children there
+            self._children = _ClassReader(self).read()
+        return self._children
+
+    def __repr__(self) -> str:
+        return f"ModelClass({self.name})"
+
+
+Node = Norm | TorchLeaf | Unknown | Items | ModelClass
+
+
+def same(a: Node, b: Node) -> bool:
+    """Whether two nodes certainly hold the same keys under the same MindSpore names."""
+    if isinstance(a, Norm) and isinstance(b, Norm):
+        return dict(a.rule.attributes) == dict(b.rule.attributes)
+    if isinstance(a, ModelClass) and isinstance(b, ModelClass):
+        return a is b
+    if isinstance(a, TorchLeaf) and isinstance(b, TorchLeaf):
+        return True  # both carry their keys over unchanged
+    if isinstance(a, Items) and isinstance(b, Items):
+        return (a.named.keys() == b.named.keys() and all(same(a.named[k], b.named[k]) for k in a.named)
+                and (a.rest is None) == (b.rest is None) and (a.rest is None or same(a.rest, b.rest)))
+    return False
+
+
+def join(nodes: list[Node], what: str) -> Node:
+    """One node for several possible values (assigned on different branches)."""
+    if not nodes:
+        return Unknown(what)
+    first = nodes[0]
+    if all(same(first, n) for n in nodes[1:]):
+        return first
+    if all(isinstance(n, Norm) for n in nodes):
+        rules = tuple(sorted({n.rule for n in nodes}, key=lambda r: r.torch))
+        return Unknown(f"{what}: may be " + " or ".join(r.torch_name for r in rules), rules)
+    return Unknown(f"{what}: built differently on different paths")
+
+
+# -- the source ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Growth:
+    """One way a container attribute grows after it is built: ``self.blocks.append(x)`` & co."""
+
+    how: str  # append | extend | insert | add_module | update | setitem
+    key: ast.expr | None
+    value: ast.expr | None
+    conditional: bool
+
+
+@dataclass
+class _File:
+    display: str
+    text: str
+    mig: Migration
+
+
+class SourceModel:
+    """The module classes of one file or a directory of files."""
+
+    def __init__(self, rules: RuleSet):
+        self.rules = rules
+        self.files: list[_File] = []
+        self.classes: list[ModelClass] = []
+        self.skipped: list[str] = []  # files that could not be analysed, with why
+
+    @classmethod
+    def read(cls, path: Path, rules: RuleSet) -> "SourceModel":
+        """The file ``path``, or every ``*.py`` under the directory ``path`` (hidden ones skipped)."""
+        from ..runner import decode
+
+        model = cls(rules)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.py")
+                           if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            files = [path]
+        for file in files:
+            display = str(file)
+            try:
+                text = decode(file.read_bytes()).text
+            except (OSError, ValueError) as exc:
+                model.skipped.append(f"{display}: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            model.add(text, display)
+        return model
+
+    def add(self, text: str, display: str) -> None:
+        text = text.lstrip("\ufeff")
+        try:
+            tree = parse_source(text, display)
+        except MigrationError as exc:
+            self.skipped.append(str(exc))
+            return
+        mig = Migration(text, tree, display, Config(markers=False, rules=self.rules))
+        infer_modules(mig)
+        file = _File(display, text, mig)
+        self.files.append(file)
+        for info in mig.types.classes.values():
+            if info.is_module and info.norm_rule is None:
+                self.classes.append(ModelClass(self, file, info))
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def named(self, name: str) -> list[ModelClass]:
+        return [c for c in self.classes if c.name == name]
+
+    def class_for(self, info: ClassInfo) -> "ModelClass | None":
+        for c in self.classes:
+            if c.info is info:
+                return c
+        return None
+
+    def used_as_child(self) -> set[int]:
+        """id() of the classes some other class holds (directly or in a container)."""
+        used: set[int] = set()
+
+        def visit(node: Node) -> None:
+            if isinstance(node, ModelClass):
+                used.add(id(node))
+            elif isinstance(node, Items):
+                for child in node.named.values():
+                    visit(child)
+                if node.rest is not None:
+                    visit(node.rest)
+
+        for c in self.classes:
+            for child in c.children().values():
+                visit(child)
+        return used
+
+
+# -- reading a class -------------------------------------------------------------------------------
+
+
+class _ClassReader:
+    """The children of one module class: ``self.<name> = ...`` in any of its methods (and its
+    same-file bases'), ``add_module``/``register_*``/``setattr`` with literal names,
+    ``super().__init__(...)`` of a container subclass, and what is added to containers afterwards."""
+
+    def __init__(self, cls: ModelClass):
+        self.cls = cls
+        self.source = cls.source
+        self.mig = cls.file.mig
+        self.rules = cls.source.rules
+
+    def read(self) -> dict[str, Node]:
+        values: dict[str, list[Node]] = {}
+        growths: dict[str, list[_Growth]] = {}
+        items_call: ast.Call | None = None
+        for info in self.cls.info.mro():
+            for base in info.node.bases:
+                ref = self.mig.ref(base)
+                if ref is not None and ref.qual in self.rules.names:
+                    if self.rules.names[ref.qual].kind == "container" and items_call is None:
+                        items_call = self._super_init_call(info)
+                        if items_call is None:
+                            self._open(f"the items of {info.name} (a {ref.qual} subclass) are not visible")
+                elif ref is not None or self.mig.types.class_of(base, info.scope) is None:
+                    self._open(f"{info.name} derives from {_short(base)}, whose members the source does not show")
+            for fn in info.methods.values():
+                self._read_method(fn, values, growths)
+        children = {name: join(nodes, f"self.{name}") for name, nodes in values.items()}
+        for name, grown in growths.items():
+            if isinstance(children.get(name), Items):
+                children[name] = self._grown(children[name], grown)
+        if items_call is not None:
+            items = self._container(items_call, self._scope_of(items_call))
+            if isinstance(items, Items) and items.rest is None:
+                children.update(items.named)
+            else:
+                self._open(f"the items of {self.cls.name} are not visible")
+        return children
+
+    def _open(self, why: str) -> None:
+        self.cls.open_reason = self.cls.open_reason or why
+
+    def _scope_of(self, node: ast.AST):
+        p = node
+        while not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            p = p.parent  # type: ignore[attr-defined]
+        return self.mig.index.scope_of[id(p)]
+
+    def _read_method(self, fn, values: dict, growths: dict) -> None:
+        args = fn.args.posonlyargs + fn.args.args
+        if not args or any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")
+                           for d in fn.decorator_list):
+            return
+        me = args[0].arg
+        scope = self.mig.index.scope_of[id(fn)]
+
+        def is_me(e: ast.expr) -> bool:
+            return isinstance(e, ast.Name) and e.id == me
+
+        def member_of_me(e: ast.expr) -> str | None:  # self.<name>
+            return e.attr if isinstance(e, ast.Attribute) and is_me(e.value) else None
+
+        for node in own_nodes(fn):
+            conditional = _conditional(node, fn)
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if member_of_me(target):
+                        values.setdefault(target.attr, []).append(self.describe(node.value, scope))
+                    elif isinstance(target, ast.Subscript) and member_of_me(target.value):
+                        growths.setdefault(target.value.attr, []).append(
+                            _Growth("setitem", target.slice, node.value, conditional))
+            elif isinstance(node, ast.AugAssign) and member_of_me(node.target):
+                growths.setdefault(node.target.attr, []).append(_Growth("extend", None, node.value, conditional))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                func = node.func
+                if is_me(func.value) and func.attr in _REGISTER_CHILD | _REGISTER_TENSOR:
+                    name = _literal_str(node.args[0]) if node.args else None
+                    if name is None:
+                        self._open(f"{self.cls.name} registers members under computed names")
+                    elif func.attr in _REGISTER_TENSOR:
+                        self.cls.tensors.add(name)
+                    elif len(node.args) > 1:
+                        values.setdefault(name, []).append(self.describe(node.args[1], scope))
+                elif member_of_me(func.value) and func.attr in _GROW:
+                    growths.setdefault(func.value.attr, []).append(_Growth(
+                        func.attr, node.args[0] if len(node.args) == 2 else None,
+                        node.args[-1] if node.args and not node.keywords else None, conditional))
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                    and node.args and is_me(node.args[0])):
+                name = _literal_str(node.args[1]) if len(node.args) == 3 else None
+                if name is None:
+                    self._open(f"{self.cls.name} sets members with setattr() under computed names")
+                else:
+                    values.setdefault(name, []).append(self.describe(node.args[2], scope))
+
+    def _super_init_call(self, info: ClassInfo) -> ast.Call | None:
+        if info.init is None:
+            return None
+        for node in own_nodes(info.init):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+                    and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+                    and node.func.value.func.id == "super"):
+                return node
+        return None
+
+    def _grown(self, items: Items, growths: list["_Growth"]) -> Node:
+        """A container after ``append``/``extend``/``+=``/``[key] =``: exact when every growth runs
+        once, in order; one node for every index when they repeat and agree; else unknown."""
+        named = dict(items.named)
+        added: list[Node] = []
+        repeated = items.rest is not None
+        for g in growths:
+            scope = self._scope_of(g.value) if g.value is not None else None
+            if g.how == "append" and g.value is not None and g.key is None:
+                added.append(self.describe(g.value, scope))
+            elif g.how == "extend" and isinstance(g.value, (ast.List, ast.Tuple)):
+                added.extend(self.describe(e, scope) for e in g.value.elts)
+            elif g.how == "extend" and isinstance(g.value, (ast.ListComp, ast.GeneratorExp)):
+                added.append(self.describe(g.value.elt, self.mig.index.scope_of.get(id(g.value), scope)))
+                repeated = True
+            elif g.how in ("setitem", "add_module") and g.key is not None and _literal_str(g.key) is not None:
+                if g.conditional or repeated:
+                    return Unknown(f"items added under {ast.unparse(g.key)} conditionally")
+                named[_literal_str(g.key)] = self.describe(g.value, scope)
+                continue
+            else:
+                return Unknown(f"items added with {g.how}(): not followed")
+            repeated = repeated or g.conditional
+        if not repeated:
+            for node in added:
+                named[str(len(named))] = node
+            return Items(named, None, grown_late=True)
+        every = [*named.values(), *([items.rest] if items.rest is not None else []), *added]
+        node = join(every, "items added in a loop")
+        return node if isinstance(node, Unknown) else Items({}, node, grown_late=True)
+
+    # -- expressions -----------------------------------------------------------------------------
+
+    def describe(self, expr: ast.expr, scope, depth: int = 0) -> Node:
+        if depth > _MAX_DEPTH:
+            return Unknown(_short(expr))
+        mig = self.mig
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            ref = mig.ref(func)
+            if ref is not None:
+                rule = self.rules.layers.get(ref.qual)
+                if rule is not None and rule.kind == "layer":
+                    return Norm(rule)
+                name = self.rules.names.get(ref.qual)
+                if name is not None and name.kind == "container":
+                    return self._container(expr, scope, depth)
+                if is_torch(ref.qual):
+                    return TorchLeaf(ref.qual)
+            if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
+                return self.describe(func.value, scope, depth + 1)
+        t = mig.types.of(expr, scope)
+        if isinstance(t, ModuleT):
+            if t.rules:
+                return join([Norm(r) for r in t.rules], _short(expr))
+            if t.cls is not None:
+                found = self.source.class_for(t.cls)
+                if found is not None:
+                    return found
+        if isinstance(expr, ast.Name):
+            binding = _only_binding(scope, expr.id)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                return self.describe(binding.value, binding.scope, depth + 1)
+        if isinstance(expr, ast.Call):
+            imported = self._imported_class(expr.func, scope)
+            if imported is not None:
+                return imported
+        return Unknown(_short(expr))
+
+    def _imported_class(self, func: ast.expr, scope) -> ModelClass | None:
+        """``Block(...)`` where Block is imported from another file of the source: found by name
+        when exactly one analysed class has it."""
+        binding = _only_binding(scope, func.id) if isinstance(func, ast.Name) else None
+        if binding is None or binding.kind != "import" or is_torch(binding.qual):
+            return None
+        candidates = self.source.named(binding.node.name.rsplit(".", 1)[-1])
+        others = [c for c in candidates if c.file is not self.cls.file]
+        return others[0] if len(others) == 1 else None
+
+    def _container(self, call: ast.Call, scope, depth: int = 0) -> Node:
+        """Sequential(a, b) / Sequential(OrderedDict(...)) / ModuleList([...]) / ModuleDict({...})."""
+        if call.keywords:
+            return Unknown(_short(call))
+        args = call.args
+        if not args:
+            return Items(filled_elsewhere=True)
+        if len(args) == 1 and not isinstance(args[0], ast.Starred):
+            only = args[0]
+            if isinstance(only, (ast.List, ast.Tuple)):
+                return self._positional(only.elts, scope, depth)
+            if isinstance(only, (ast.ListComp, ast.GeneratorExp)):
+                return self._positional([ast.Starred(only)], scope, depth)
+            if isinstance(only, ast.Dict):
+                return self._named(list(zip(only.keys, only.values)), scope, depth)
+            if (isinstance(only, ast.Call) and isinstance(only.func, (ast.Name, ast.Attribute))
+                    and (only.func.id if isinstance(only.func, ast.Name) else only.func.attr) == "OrderedDict"):
+                pairs = only.args[0] if len(only.args) == 1 and not only.keywords else None
+                if isinstance(pairs, (ast.List, ast.Tuple)) and all(
+                        isinstance(p, ast.Tuple) and len(p.elts) == 2 for p in pairs.elts):
+                    return self._named([(p.elts[0], p.elts[1]) for p in pairs.elts], scope, depth)
+                if not only.args and only.keywords:
+                    return self._named([(ast.Constant(k.arg), k.value) for k in only.keywords], scope, depth)
+                return Unknown(_short(call))
+        return self._positional(args, scope, depth)
+
+    def _positional(self, elts: list[ast.expr], scope, depth: int) -> Node:
+        named: dict[str, Node] = {}
+        for i, elt in enumerate(elts):
+            if isinstance(elt, ast.Starred):
+                inner = elt.value
+                if isinstance(inner, (ast.List, ast.Tuple)):
+                    expanded = self._positional(inner.elts, scope, depth)
+                    if not isinstance(expanded, Items):
+                        return expanded
+                    for node in expanded.named.values():
+                        named[str(len(named))] = node
+                    continue
+                if isinstance(inner, (ast.ListComp, ast.GeneratorExp)) and i == len(elts) - 1:
+                    inner_scope = self.mig.index.scope_of.get(id(inner), scope)
+                    node = self.describe(inner.elt, inner_scope, depth + 1)
+                    if named and not all(same(node, n) for n in named.values()):
+                        return Unknown(_short(inner))
+                    return Items({}, node)
+                return Unknown(f"*{_short(inner)}")
+            named[str(len(named))] = self.describe(elt, scope, depth + 1)
+        return Items(named, None)
+
+    def _named(self, pairs, scope, depth: int) -> Node:
+        named: dict[str, Node] = {}
+        for key, value in pairs:
+            name = _literal_str(key) if key is not None else None
+            if name is None:
+                return Unknown("a container with computed keys")
+            named[name] = self.describe(value, scope, depth + 1)
+        return Items(named, None)
+
+
+def _only_binding(scope, name: str):
+    """The one binding ``name`` has where ``scope`` sees it; None if unbound or bound several times."""
+    bound = scope.resolve(name)
+    if bound is None or len(bound[1]) != 1:
+        return None
+    return bound[1][0]
+
+
+def _literal_str(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _conditional(node: ast.AST, fn: ast.AST) -> bool:
+    """Whether ``node`` may run other than exactly once per call of ``fn`` (loops, branches)."""
+    p = getattr(node, "parent", None)
+    while p is not None and p is not fn:
+        if isinstance(p, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try, ast.With, ast.comprehension,
+                          ast.ListComp, ast.GeneratorExp)):
+            return True
+        p = getattr(p, "parent", None)
+    return False
+
+
+def _short(node: ast.expr, limit: int = 60) -> str:
+    text = ast.unparse(node).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,389 @@
+"""``torch2ms convert-ckpt`` end to end, with real PyTorch and MindSpore: torch models built from the
+fixture sources, their trained-looking weights converted, loaded into the models torch2ms migrates
+from the same sources, and the inference outputs compared."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codemod import migrate_source
+from codemod.ckpt import convert_ckpt
+from codemod.ruleset import default_rules
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ckpt"
+BN_MODELS = FIXTURES / "bn_models.py"
+NORM_MODELS = FIXTURES / "norm_models.py"
+TOLERANCE = 1e-5
+
+
+def run(*args: str):
+    return CliRunner().invoke(convert_ckpt, [str(a) for a in args], catch_exceptions=False)
+
+
+def load_module(code: str, name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # classes defined in it must be findable (torch.save of a whole model)
+    exec(compile(code, name, "exec"), module.__dict__)
+    return module
+
+
+def trained_torch_model(frameworks, source: Path, cls: str, *args):
+    """The torch model of ``source`` with random weights and running statistics, as if trained."""
+    torch = frameworks.torch
+    model = getattr(load_module(source.read_text(), f"torch_{source.stem}"), cls)(*args)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator))
+            else:
+                tensor.fill_(11)  # num_batches_tracked
+    return model.eval()
+
+
+def save_state_dict(frameworks, model, path: Path, wrap=None) -> Path:
+    state = model.state_dict()
+    frameworks.torch.save(wrap(state) if wrap else state, path)
+    return path
+
+
+def migrated_net(source: Path, cls: str, *args):
+    result = migrate_source(source.read_text(), path=str(source))
+    assert not result.remaining_torch, result.remaining_torch
+    return getattr(load_module(result.code, f"ms_{source.stem}"), cls)(*args)
+
+
+def load_converted(frameworks, net, ckpt: Path) -> list[str]:
+    """Load the converted checkpoint into the migrated net; every key must land on a parameter.
+    Returns the parameters it left alone."""
+    ms = frameworks.mindspore
+    not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
+    assert unused == [], f"converted keys the migrated model does not have: {unused}"
+    return sorted(not_loaded)
+
+
+def outputs_agree(frameworks, model, net, shape) -> float:
+    """The largest absolute difference between the torch and MindSpore outputs in inference mode."""
+    import numpy as np
+
+    torch, ms = frameworks.torch, frameworks.mindspore
+    sample = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    model.eval()
+    net.set_train(False)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(sample.copy()))
+    got = net(ms.Tensor(sample.copy()))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(expected) == len(got)
+    worst = 0.0
+    for e, g in zip(expected, got):
+        assert tuple(e.shape) == tuple(g.shape)
+        worst = max(worst, float(np.max(np.abs(e.numpy() - g.asnumpy()))))
+    return worst
+
+
+def needs_rules(*names: str):
+    missing = [n for n in names if f"torch.nn.{n}" not in default_rules().layers]
+    return pytest.mark.skipif(bool(missing), reason=f"no rule for {', '.join(missing)} yet (issue 5)")
+
+
+# -- round trips -----------------------------------------------------------------------------------
+
+
+def convert(frameworks, tmp_path, source: Path, cls: str, *args, cli=("--source", BN_MODELS), wrap=None):
+    """A trained-looking torch model of ``source``, its state dict saved (``wrap``ped) and run
+    through convert-ckpt: the model, the output path and the command's result."""
+    model = trained_torch_model(frameworks, source, cls, *args)
+    pth = save_state_dict(frameworks, model, tmp_path / f"{cls}.pth", wrap)
+    ckpt = tmp_path / f"{cls}.ckpt"
+    return model, ckpt, run(pth, ckpt, *cli)
+
+
+def on_migrated_model(frameworks, source: Path, cls: str, args, model, ckpt: Path, shape):
+    """Load the converted checkpoint into torch2ms's migration of ``source``: the parameters it left
+    alone, and the largest difference between the two models' outputs."""
+    net = migrated_net(source, cls, *args)
+    return load_converted(frameworks, net, ckpt), outputs_agree(frameworks, model, net, shape)
+
+
+def test_batch_norm_models_round_trip_with_equal_outputs(frameworks, tmp_path):
+    model, ckpt, result = convert(frameworks, tmp_path, BN_MODELS, "BNNet")
+
+    assert result.exit_code == 0, result.output
+    assert "keys matched against BNNet" in result.output
+    assert "blocks.1.bn.weight -> blocks.1.bn.bn2d.gamma  (BatchNorm3d)" in result.output
+    assert "stem.1.0.running_var -> stem.1.0.moving_variance  (BatchNorm2d)" in result.output
+    assert "named.first.num_batches_tracked: dropped" in result.output
+    assert f"wrote {ckpt}" in result.output
+
+    # Every converted value is the torch value, bit for bit, under its MindSpore name.
+    written = frameworks.mindspore.load_checkpoint(str(ckpt))
+    state = model.state_dict()
+    assert "blocks.0.bn.bn2d.moving_variance" in written
+    assert not any(k.endswith("num_batches_tracked") for k in written)
+    for old, new in [("blocks.0.bn.running_var", "blocks.0.bn.bn2d.moving_variance"),
+                     ("pool_norm.weight", "pool_norm.gamma"), ("stack.1.bias", "stack.1.beta")]:
+        assert (written[new].asnumpy() == state[old].numpy()).all()
+
+    left_alone, difference = on_migrated_model(frameworks, BN_MODELS, "BNNet", (), model, ckpt, (2, 3, 4, 4))
+    # tail.0 has affine=False: torch has no weight/bias for it, MindSpore keeps fixed ones/zeros.
+    assert left_alone == ["tail.0.beta", "tail.0.gamma"]
+    assert difference <= TOLERANCE
+
+
+@needs_rules("LayerNorm", "GroupNorm")
+def test_layer_and_group_norm_models_round_trip_with_equal_outputs(frameworks, tmp_path):
+    model, ckpt, result = convert(frameworks, tmp_path, NORM_MODELS, "NormNet", cli=("--source", NORM_MODELS))
+
+    assert result.exit_code == 0, result.output
+    assert "body.1.norm.weight -> body.1.norm.gamma  (GroupNorm)" in result.output
+    assert "last.bias -> last.beta  (LayerNorm)" in result.output
+    left_alone, difference = on_migrated_model(frameworks, NORM_MODELS, "NormNet", (), model, ckpt, (2, 4, 3, 5))
+    assert left_alone == []
+    assert difference <= TOLERANCE
+
+
+def test_a_state_dict_inside_a_training_checkpoint_with_a_dataparallel_prefix(frameworks, tmp_path):
+    def training_checkpoint(state):
+        return {"epoch": 90, "model": {f"module.{k}": v for k, v in state.items()}}
+
+    _, unstripped_ckpt, unstripped = convert(frameworks, tmp_path, BN_MODELS, "NormStack", 3, wrap=training_checkpoint,
+                                             cli=("--source", BN_MODELS, "--model", "NormStack"))
+    assert unstripped.exit_code == 2
+    assert "try --strip-prefix module." in unstripped.output
+    assert not unstripped_ckpt.exists()
+
+    model, ckpt, result = convert(frameworks, tmp_path, BN_MODELS, "NormStack", 3, wrap=training_checkpoint,
+                                  cli=("--source", BN_MODELS, "--strip-prefix", "module."))
+    assert result.exit_code == 0, result.output
+    assert "the state dict under 'model', prefix stripped from 10" in result.output
+    left_alone, difference = on_migrated_model(frameworks, BN_MODELS, "NormStack", (3,), model, ckpt, (2, 3, 4, 4))
+    assert left_alone == [] and difference <= TOLERANCE
+
+
+def test_without_source_batch_norm_is_recognised_by_its_keys(frameworks, tmp_path):
+    model, ckpt, result = convert(frameworks, tmp_path, BN_MODELS, "NormStack", 3, cli=(),
+                                  wrap=lambda state: {"state_dict": state})
+
+    assert result.exit_code == 0, result.output
+    assert "info: no --source: normalization layers are recognised by their keys alone" in result.output
+    assert "cannot be told apart by their keys" in result.output  # BatchNorm3d
+    assert "are not recognised: their keys are copied unchanged" in result.output  # LayerNorm & co.
+    assert "0.running_mean -> 0.moving_mean  (" in result.output and "by its keys)" in result.output
+    left_alone, difference = on_migrated_model(frameworks, BN_MODELS, "NormStack", (3,), model, ckpt, (2, 3, 4, 4))
+    assert left_alone == [] and difference <= TOLERANCE
+
+
+def test_dry_run_prints_the_mapping_and_writes_nothing(frameworks, tmp_path):
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "Block3d", 2), tmp_path / "b.pth")
+
+    result = run(pth, "--dry-run", "--source", BN_MODELS)
+
+    assert result.exit_code == 0, result.output
+    assert "bn.running_mean -> bn.bn2d.moving_mean  (BatchNorm3d)" in result.output
+    assert "dry run: nothing written" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.pth"]
+
+    checked = run(pth, "--dry-run", "--source", BN_MODELS, "--verify", "--model", "Block3d(2)",
+                  "--input-shape", "2,2,1,3,3")
+    assert checked.exit_code == 0, checked.output
+    assert "verify: Block3d(2) on a sample input of shape (2, 2, 1, 3, 3)" in checked.output
+    assert "outputs match" in checked.output and "dry run: nothing written" in checked.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.pth"]
+
+
+def test_json_report(frameworks, tmp_path):
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "Block3d", 2), tmp_path / "b.pth")
+
+    result = run(pth, tmp_path / "b.ckpt", "--source", BN_MODELS, "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["renamed"] == {"bn.weight": "bn.bn2d.gamma", "bn.bias": "bn.bn2d.beta",
+                                 "bn.running_mean": "bn.bn2d.moving_mean",
+                                 "bn.running_var": "bn.bn2d.moving_variance"}
+    assert [d["key"] for d in report["dropped"]] == ["bn.num_batches_tracked"]
+    assert report["layers"]["bn.weight"] == {"layer": "BatchNorm3d", "found_by": "source"}
+    assert report["model"].startswith("Block3d ")
+    assert report["written"] is True and report["errors"] == []
+
+
+# -- --verify --------------------------------------------------------------------------------------
+
+
+def test_verify_builds_both_models_and_compares_them(frameworks, tmp_path):
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "BNNet"), tmp_path / "bn.pth")
+    ckpt = tmp_path / "bn.ckpt"
+
+    result = run(pth, ckpt, "--source", BN_MODELS, "--verify", "--model", "BNNet(3)", "--input-shape", "2,3,4,4",
+                 "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    verdict = report["verify"]
+    assert verdict["ok"] is True and verdict["model"] == "BNNet(3)"
+    assert verdict["max_abs_error"] <= verdict["tolerance"] == TOLERANCE
+    assert verdict["outputs"] == [[2, 3, 4, 4], [2, 3, 4], [2, 3, 1, 4, 4]]
+    assert verdict["kept_initial"] == ["tail.0.beta", "tail.0.gamma"]
+    assert ckpt.exists()
+
+
+def test_verify_fails_when_the_migrated_model_computes_something_else(frameworks, tmp_path):
+    # The model adds 1 once its base class is no longer torch's: the migrated model is off by 1.
+    source = tmp_path / "shifted.py"
+    source.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Shifted(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                offset = 0.0 if type(self).__mro__[1].__module__.startswith("torch") else 1.0
+                return self.bn(x) + offset
+    """))
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, source, "Shifted"), tmp_path / "s.pth")
+    ckpt = tmp_path / "s.ckpt"
+
+    result = run(pth, ckpt, "--source", source, "--verify", "--input-shape", "2,3,2,2")
+
+    assert result.exit_code == 1, result.output
+    assert "FAILED: the outputs differ" in result.output
+    assert "largest absolute difference 1 " in result.output
+    assert not ckpt.exists()
+
+
+def test_verify_refuses_a_model_with_layers_torch2ms_does_not_migrate(frameworks, tmp_path):
+    source = tmp_path / "convnet.py"
+    source.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class ConvNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3, 1)
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """))
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, source, "ConvNet"), tmp_path / "c.pth")
+
+    result = run(pth, tmp_path / "c.ckpt", "--source", source, "--verify", "--input-shape", "1,3,2,2")
+
+    assert result.exit_code == 2
+    assert "cannot verify: the migrated source still uses torch.nn.Conv2d" in result.output
+    assert not (tmp_path / "c.ckpt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".ckpt"], "no temporary file left behind"
+
+
+def test_verify_finds_keys_the_migrated_model_does_not_have(frameworks, tmp_path):
+    # GrownNet fills its ModuleList after assigning it; MindSpore 2.10 then calls its parameters
+    # '0.gamma' instead of 'norms.0.gamma'. The static plan warns; --verify proves it.
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "GrownNet"), tmp_path / "g.pth")
+
+    result = run(pth, tmp_path / "g.ckpt", "--source", BN_MODELS, "--verify", "--input-shape", "2,3,4,4")
+
+    assert result.exit_code == 2
+    assert "warning: norms: modules are added to this container after it is assigned" in result.output
+    assert "converted keys the migrated model GrownNet() does not have: norms.0.beta" in result.output
+    assert not (tmp_path / "g.ckpt").exists()
+
+
+def test_verify_needs_source_and_input_shape(frameworks, tmp_path):
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "Block3d", 2), tmp_path / "b.pth")
+    assert "--verify needs --source" in run(pth, tmp_path / "o.ckpt", "--verify").output
+    assert "--verify needs --input-shape" in run(pth, tmp_path / "o.ckpt", "--verify", "--source", BN_MODELS).output
+
+
+# -- clear errors ----------------------------------------------------------------------------------
+
+
+def test_unreadable_checkpoints(frameworks, tmp_path):
+    missing = run(tmp_path / "missing.pth", tmp_path / "o.ckpt")
+    assert missing.exit_code == 2 and "cannot read" in missing.output and "No such file" in missing.output
+    directory = run(tmp_path, tmp_path / "o.ckpt")
+    assert directory.exit_code == 2 and "is a directory" in directory.output
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint at all")
+    garbage = run(junk, tmp_path / "o.ckpt")
+    assert garbage.exit_code == 2 and "is not a PyTorch checkpoint" in garbage.output
+    assert not (tmp_path / "o.ckpt").exists()
+
+
+def test_a_whole_pickled_model_is_refused_without_running_it(frameworks, tmp_path):
+    model = trained_torch_model(frameworks, BN_MODELS, "Block3d", 2)
+    frameworks.torch.save(model, tmp_path / "whole.pth")
+
+    result = run(tmp_path / "whole.pth", tmp_path / "o.ckpt")
+
+    assert result.exit_code == 2
+    assert "holds pickled Python objects" in result.output and "model.state_dict()" in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"epoch": 3, "lr": 0.1}, "is not a state dict: a dict with keys 'epoch', 'lr'"),
+    ([1, 2, 3], "is not a state dict: it holds a list"),
+    ({}, "is not a state dict: a dict with keys (none)"),
+])
+def test_files_that_hold_no_state_dict(frameworks, tmp_path, content, message):
+    frameworks.torch.save(content, tmp_path / "other.pth")
+    result = run(tmp_path / "other.pth", tmp_path / "o.ckpt")
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_keys_that_do_not_fit_the_source_model(frameworks, tmp_path):
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "BNNet"), tmp_path / "bn.pth")
+
+    result = run(pth, tmp_path / "o.ckpt", "--source", BN_MODELS, "--model", "Block3d")
+
+    assert result.exit_code == 2
+    assert "key(s) do not fit the model Block3d" in result.output
+    assert "Block3d (" in result.output and "has no member 'stem'" in result.output
+    assert "o.ckpt not written" in result.output
+    assert not (tmp_path / "o.ckpt").exists()
+
+
+def test_usage_errors(frameworks, tmp_path):
+    assert run(tmp_path / "x.pth").exit_code == 2  # no OUTPUT, no --dry-run
+    wrong = run(tmp_path / "x.pth", tmp_path / "x.npz")
+    assert wrong.exit_code == 2 and "must end in .ckpt" in wrong.output
+    bad_model = run(tmp_path / "x.pth", tmp_path / "x.ckpt", "--model", "Net(size=n)")
+    assert bad_model.exit_code == 2 and "Python literals" in bad_model.output
+
+
+def test_without_the_frameworks_the_command_says_how_to_install_them(tmp_path):
+    # Run in a fresh interpreter where torch and mindspore cannot be imported.
+    source = tmp_path / "m.py"
+    source.write_text("import torch.nn as nn\nbn = nn.BatchNorm2d(3, momentum=0.1)\n")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["mindspore"] = None
+        from click.testing import CliRunner
+        from codemod.cli import main
+        ckpt = CliRunner().invoke(main, ["convert-ckpt", "{tmp_path / 'x.pth'}", "{tmp_path / 'x.ckpt'}"])
+        print("convert-ckpt", ckpt.exit_code, ckpt.output)
+        migrate = CliRunner().invoke(main, ["migrate", "--diff", "{source}"])
+        print("migrate", migrate.exit_code, migrate.output)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert out.returncode == 0, out.stderr
+    assert "convert-ckpt 2" in out.stdout
+    assert "pip install 'torch2ms[verify]'" in out.stdout
+    assert "migrate 1" in out.stdout and "momentum=0.9" in out.stdout

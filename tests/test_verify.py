@@ -1,0 +1,317 @@
+"""``torch2ms verify`` and ``codemod.verify``: the evaluator, site pairing, verdicts on migrations
+that are wrong on purpose (the check must be able to fail), the command line, and life without
+the frameworks."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codemod.verify import FAIL, PASS, SKIP, load_frameworks, parse_binding, verify_source
+from codemod.verify.cli import verify as verify_command
+from codemod.verify.evaluate import DType, Evaluator, NotEvaluable, free_references, import_map
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ev(text: str, bindings=None, imports=None):
+    return Evaluator(bindings or {}, imports or {})(ast.parse(text, mode="eval").body)
+
+
+# -- the evaluator (no frameworks needed) -------------------------------------------------------------
+
+@pytest.mark.parametrize("text,value", [
+    ("0.1", 0.1), ("1 - 0.1", 0.9), ("-(2 ** 3) // 3", -3), ("(4, 8)", (4, 8)), ("[2] * 2", [2, 2]),
+    ("0.1 if fast else 0.01", 0.01), ("not frozen", True), ("a and b", 0), ("1 < m <= 2", True),
+    ("max(c, 3) * 2", 8), ("float(c)", 4.0), ("cfg.m", 0.3), ("cfg['m']", 0.5), ("None if t else True", True),
+])
+def test_evaluator_values(text, value) -> None:
+    bindings = {"fast": False, "frozen": False, "a": 1, "b": 0, "m": 1.5, "c": 4, "cfg.m": 0.3,
+                "cfg['m']": 0.5, "t": False}
+    assert ev(text, bindings) == value
+
+
+def test_evaluator_knows_dtypes_by_their_imports() -> None:
+    assert ev("torch.float32") == DType("float32", "torch")
+    assert ev("ms.float16", imports={"ms": "mindspore"}) == DType("float16", "mindspore")
+    assert ev("nn.double", imports={"nn": "torch.nn"}) == DType("float64", "torch")
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('true')", "open('x')", "cfg.load()", "lambda: 0", "10 ** 10 ** 10",
+    "'x' * 10 ** 6", "unbound", "[*xs]",
+])
+def test_evaluator_refuses_what_it_does_not_know(text) -> None:
+    with pytest.raises(NotEvaluable):
+        ev(text)
+
+
+def test_free_references() -> None:
+    node = ast.parse("f(c, momentum=1 - cfg.m, eps=torch.float32, t=x['k'] if flag else max(y, 2))").body[0].value
+    assert free_references(node) == ["c", "cfg.m", "flag", "x['k']", "y"]  # callees are not values
+
+
+def test_parse_binding() -> None:
+    assert parse_binding("m=0.01") == ("m", 0.01)
+    assert parse_binding("cfg.shape = (4, 8)") == ("cfg.shape", (4, 8))
+    assert parse_binding("dt=torch.float16") == ("dt", DType("float16"))  # either framework's
+    for bad in ("m", "=1", "m=os.getcwd()", "1x=2"):
+        with pytest.raises(ValueError):
+            parse_binding(bad)
+
+
+def test_import_map() -> None:
+    tree = ast.parse("import torch\nimport mindspore.nn as msnn\nfrom torch import nn as tnn\nfrom a.b import c\n")
+    assert import_map(tree) == {"torch": "torch", "msnn": "mindspore.nn", "tnn": "torch.nn", "c": "a.b.c"}
+
+
+# -- verdicts (real frameworks) ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fw(frameworks):
+    return load_frameworks()
+
+
+ORIGINAL = textwrap.dedent("""\
+    import torch.nn as nn
+
+    a = nn.BatchNorm2d(8, momentum=0.3)
+    b = nn.BatchNorm2d(8, track_running_stats=False)
+    c = nn.BatchNorm2d(8, 1e-3, 0.1, True, False)
+""")
+
+
+def statuses(checks):
+    return [c.status for c in checks]
+
+
+def test_protocol_compares_outputs_statistics_and_parameters(fw) -> None:
+    [check] = verify_source("import torch.nn as nn\nbn = nn.BatchNorm2d(4, momentum=0.2)\n", frameworks=fw, steps=2)
+    assert check.status == PASS and check.line == 2 and check.layer == "torch.nn.BatchNorm2d"
+    seen = {(c.phase, c.quantity) for c in check.comparisons}
+    for phase in ("train 1", "train 2"):
+        assert {(phase, "output"), (phase, "running_mean/moving_mean"), (phase, "running_var/moving_variance")} <= seen
+    assert {("init", "weight/gamma"), ("eval", "output"), ("eval", "bias/beta"), ("eval", "momentum/momentum")} <= seen
+    assert ("train 3", "output") not in seen
+    assert check.max_abs < 1e-5 and check.seconds > 0
+
+
+CORRECT = textwrap.dedent("""\
+    import mindspore.nn as nn
+
+    a = nn.BatchNorm2d(8, momentum=0.7)
+    b = nn.BatchNorm2d(8, use_batch_statistics=True)
+    c = nn.BatchNorm2d(8, 1e-3, 0.9, True, use_batch_statistics=True)
+""")
+
+
+def test_a_correct_hand_migration_passes(fw) -> None:
+    assert statuses(verify_source(ORIGINAL, against=CORRECT, frameworks=fw)) == [PASS, PASS, PASS]
+
+
+@pytest.mark.parametrize("mistake,correct,wrong,where", [
+    # the naive migrations DESIGN.md warns about; each must FAIL, at the comparison that shows it
+    ("momentum copied as is", "momentum=0.7", "momentum=0.3", "train 1: running_mean/moving_mean"),
+    ("track_running_stats copied straight", "8, use_batch_statistics=True", "8, use_batch_statistics=False",
+     "train 1: output"),
+    ("position 4 passed through", "True, use_batch_statistics=True)", "True, False)", "init: weight/gamma"),
+])
+def test_wrong_migrations_fail(mistake, correct, wrong, where, fw) -> None:
+    assert correct in CORRECT
+    checks = verify_source(ORIGINAL, against=CORRECT.replace(correct, wrong), frameworks=fw)
+    failed = [c for c in checks if c.status == FAIL]
+    assert len(failed) == 1, (mistake, statuses(checks))
+    first = failed[0].failed[0]
+    assert f"{first.phase}: {first.quantity}" == where
+
+
+def test_a_torch_dtype_left_in_migrated_code_fails(fw) -> None:
+    original = "import torch\nimport torch.nn as nn\nbn = nn.BatchNorm2d(4, dtype=torch.float32)\n"
+    migrated = "import torch\nimport mindspore.nn as nn\nbn = nn.BatchNorm2d(4, dtype=torch.float32)\n"
+    [check] = verify_source(original, against=migrated, frameworks=fw)
+    assert check.status == FAIL and "raises under MindSpore" in check.reason
+
+
+def test_a_migrated_call_that_still_names_torch_fails_or_skips(fw) -> None:
+    original = "import torch.nn as nn\nbn = nn.BatchNorm2d(4)\nx = nn.BatchNorm2d(4)\n"
+    migrated = "import torch.nn as nn\nimport mindspore\nbn = mindspore.nn.BatchNorm2d(4)\nx = nn.BatchNorm2d(4)\n"
+    checks = verify_source(original, against=migrated, frameworks=fw)
+    assert statuses(checks) == [PASS, SKIP]
+    assert checks[1].reason == "still torch in the migrated file" and checks[1].migrated_line == 4
+
+
+def test_pairing_is_per_layer_and_in_order(fw) -> None:
+    original = "import torch.nn as nn\na = nn.BatchNorm2d(4)\nb = nn.GroupNorm(2, 4)\nc = nn.BatchNorm2d(6, eps=1e-3)\n"
+    migrated = ("import mindspore.nn as nn\nb = nn.GroupNorm(2, 4)\na = nn.BatchNorm2d(4)\n"
+                "c = nn.BatchNorm2d(6, eps=1e-3)\nd = nn.BatchNorm2d(2)\n")
+    checks = verify_source(original, against=migrated, frameworks=fw)
+    assert [(c.line, c.migrated_line, c.status) for c in checks] == [
+        (2, 3, PASS), (3, 2, PASS), (4, 4, PASS), (5, 5, SKIP)]
+    assert checks[3].reason == "no counterpart in the original file"
+
+
+def test_unbuildable_sites_are_skipped_with_a_reason(fw) -> None:
+    source = textwrap.dedent("""\
+        import functools
+        import torch.nn as nn
+
+        class MyBN(nn.BatchNorm2d):
+            pass
+
+        def build(c, *args):
+            return [nn.BatchNorm2d(c, *args), functools.partial(nn.BatchNorm2d, momentum=0.1), MyBN(4),
+                    nn.BatchNorm2d(c, momentum=cfg.load())]
+    """)
+    checks = verify_source(source, frameworks=fw)
+    reasons = [c.reason for c in checks]
+    assert statuses(checks) == [SKIP] * 4, reasons
+    assert reasons[0].startswith("left unconverted")
+    assert "functools.partial" in reasons[1]
+    assert "MyBN" in reasons[2]
+    assert "cannot evaluate" in reasons[3] and "cfg.load" in reasons[3]
+
+
+def test_free_names_use_bindings_then_module_constants_then_samples(fw) -> None:
+    source = "import torch.nn as nn\nMOM = 0.05\n\ndef f(c, m, flag):\n    return nn.BatchNorm2d(c, momentum=MOM + m, track_running_stats=not flag)\n"
+    [check] = verify_source(source, bindings={"m": 0.25}, frameworks=fw)
+    assert check.status == PASS
+    assert check.bindings == {"c": "4", "MOM": "0.05", "m": "0.25", "flag": "True"}
+    assert check.sampled == ["c", "flag"]
+
+
+def test_out_of_range_samples_skip_instead_of_failing(fw) -> None:
+    [check] = verify_source("import torch.nn as nn\ndef f(m):\n    return nn.BatchNorm2d(3, momentum=-m)\n",
+                            frameworks=fw)
+    assert check.status == SKIP and "outside [0, 1]" in check.reason
+
+
+def test_input_rank_hint_is_honoured(fw) -> None:
+    source = "import torch.nn as nn\nln = nn.LayerNorm([4, 5])  # torch2ms: input-rank=4\n"
+    [check] = verify_source(source, frameworks=fw)
+    assert check.status == PASS, check.reason
+
+
+def test_function_sites_checked_against_a_migrated_file(fw) -> None:
+    original = textwrap.dedent("""\
+        import torch.nn.functional as F
+
+        def f(x, mean, var, w, b):
+            return F.batch_norm(x, mean, var, w, b, True, 0.1, 1e-5)
+    """)
+    migrated = original.replace("import torch.nn.functional as F", "import mindspore.ops as ops") \
+        .replace("F.batch_norm", "ops.batch_norm")
+    [check] = verify_source(original, against=migrated, frameworks=fw)
+    assert check.status == PASS, check.reason
+    assert {c.quantity for c in check.comparisons} == {"output", "mean", "var"}
+    wrong = migrated.replace("0.1, 1e-5", "0.9, 1e-5")  # 1 - m is wrong for the functional form
+    [check] = verify_source(original, against=wrong, frameworks=fw)
+    assert check.status == FAIL and check.failed[0].quantity == "mean"
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+def run_cli(*args):
+    return CliRunner().invoke(verify_command, [str(a) for a in args])
+
+
+def test_cli_table_and_exit_0(tmp_path, fw) -> None:
+    result = run_cli(ROOT / "examples")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["site", "layer", "arguments", "max", "abs", "max", "rel", "result"]
+    assert any("resnet_block.py:10" in line and "BatchNorm2d" in line and line.endswith("PASS") for line in lines)
+    assert "sampled: channels=4, momentum=0.2" in result.stdout
+    assert "frameworks imported in" in result.stderr and "checks took" in result.stderr
+
+
+def test_cli_exit_1_on_fail_and_json(tmp_path, fw) -> None:
+    original = tmp_path / "model.py"
+    original.write_text(ORIGINAL)
+    migrated = tmp_path / "model_ms.py"
+    migrated.write_text(CORRECT.replace("momentum=0.7", "momentum=0.3"))
+    result = run_cli(original, "--against", migrated, "--json", "--steps", "2")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [s["status"] for s in report["sites"]] == [FAIL, PASS, PASS]  # momentum=0.3 kept as is
+    assert report["summary"] == {"pass": 2, "fail": 1, "skip": 0, "errors": 0}
+    assert report["steps"] == 2 and report["tolerance"] == {"atol": 1e-5, "rtol": 1e-4}
+    assert set(report["seconds"]) == {"torch_import", "mindspore_import", "checks"}
+    site = report["sites"][0]
+    assert site["line"] == 3 and site["migrated_line"] == 3 and site["max_abs"] > 1e-3
+    assert {"phase", "quantity", "max_abs", "max_rel", "passed", "detail"} == set(site["comparisons"][0])
+    # a tolerance wide enough makes the same difference acceptable
+    assert run_cli(original, "--against", migrated, "--atol", "10").exit_code == 0
+
+
+def test_cli_bind(tmp_path, fw) -> None:
+    path = tmp_path / "m.py"
+    path.write_text("import torch.nn as nn\ndef f(m):\n    return nn.BatchNorm2d(3, momentum=m)\n")
+    result = run_cli(path, "--bind", "m=0.7", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["sites"][0]["bindings"] == {"m": "0.7"}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--bind", "m"], "NAME=VALUE"),
+    (["--against", "examples/seed_example.py", "examples/resnet_block.py"], "exactly one"),
+    (["no/such/file.py"], "no such file"),
+])
+def test_cli_usage_errors_exit_2(args, message, fw) -> None:
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = CliRunner().invoke(verify_command, ["examples/seed_example.py", *args] if args[0] != "no/such/file.py" else args)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_cli_unparsable_file_exits_2(tmp_path, fw) -> None:
+    (tmp_path / "ok.py").write_text("import torch.nn as nn\nbn = nn.BatchNorm2d(3)\n")
+    (tmp_path / "py2.py").write_text("import torch.nn as nn\nprint 'BatchNorm2d'\n")
+    result = run_cli(tmp_path)
+    assert result.exit_code == 2
+    assert "py2.py: error:" in result.stdout and "PASS" in result.stdout
+
+
+# -- without the frameworks ------------------------------------------------------------------------------
+
+BLOCK_FRAMEWORKS = """\
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "mindspore"):
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, Block())
+sys.argv[0] = "torch2ms"
+from codemod.cli import main
+main()
+"""
+
+
+def run_without_frameworks(*args, stdin=None):
+    return subprocess.run([sys.executable, "-c", BLOCK_FRAMEWORKS, *args], capture_output=True, text=True,
+                          cwd=ROOT, input=stdin, timeout=120)
+
+
+def test_verify_without_frameworks_says_how_to_install() -> None:
+    result = run_without_frameworks("verify", "examples/seed_example.py")
+    assert result.returncode == 2
+    assert "pip install 'torch2ms[verify]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_other_commands_work_without_frameworks() -> None:
+    result = run_without_frameworks("migrate", "-", stdin="import torch.nn as nn\nbn = nn.BatchNorm2d(3, momentum=0.1)\n")
+    assert result.returncode == 0, result.stderr
+    assert "mindspore.nn" in result.stdout and "momentum=0.9" in result.stdout
+    help_text = run_without_frameworks("verify", "--help")
+    assert help_text.returncode == 0 and "--against" in help_text.stdout
