@@ -86,6 +86,7 @@ class Index:
         self.module_scope = Scope("module", tree, None)
         self.loads: dict[str, list[tuple[ast.Name, Scope]]] = {}
         self.attributes: list[tuple[ast.Attribute, Scope]] = []
+        self.norm_strings: list[ast.Constant] = []  # string literals naming torch norm parameters
         self.imports: list[Binding] = []
         self.classes: list[tuple[ast.ClassDef, Scope]] = []
         self.functions: list[tuple[ast.AST, Scope]] = []
@@ -109,6 +110,11 @@ class Index:
         if t is ast.Attribute:
             self.attributes.append((node, scope))
             self._visit(node.value, node, scope)
+            return
+        if t is ast.Constant:
+            value = node.value
+            if value.__class__ is str and ("running_" in value or "num_batches" in value):
+                self.norm_strings.append(node)
             return
         handler = _HANDLERS.get(t)
         if handler is not None:

@@ -191,6 +191,9 @@ def dtype(arg: Arg) -> Conversion:
     ref = arg.mig.ref(node)
     if ref is not None and ref.qual in arg.mig.rules.dtypes:
         arg.mig.convert_ref(arg.site, ref, arg.mig.rules.dtypes[ref.qual])
+        note = arg.rule.dtype_notes.get(ref.qual)
+        if note is not None:
+            return Conversion("keep", warnings=((note, f"dtype={arg.text}: {arg.mig.rules.findings[note].title}"),))
         return KEEP
     return Conversion("keep", warnings=(("TM004", f"dtype={arg.text} is passed through: it must be a MindSpore dtype (e.g. mindspore.float32)"),))
 
@@ -269,17 +272,20 @@ def _is_sequence_call(node: ast.expr) -> bool:
 _RANK_HINT = __import__("re").compile(r"torch2ms:\s*input-rank\s*=\s*(\d+)")
 
 
-def input_rank_hint(arg: Arg) -> int | None:
-    """``# torch2ms: input-rank=4`` on a line of the call tells the rank of the layer's input."""
-    call = arg.call
-    if call is None:
-        return None
-    text = arg.mig.text
-    for line in range(call.lineno, call.end_lineno + 1):
-        m = _RANK_HINT.search(text.line_text(line))
+def read_input_rank(lines) -> int | None:
+    """``# torch2ms: input-rank=4`` on one of the lines of a call: the rank of the layer's input."""
+    for line in lines:
+        m = _RANK_HINT.search(line)
         if m:
             return int(m.group(1))
     return None
+
+
+def input_rank_hint(arg: Arg) -> int | None:
+    call = arg.call
+    if call is None:
+        return None
+    return read_input_rank(arg.mig.text.line_text(n) for n in range(call.lineno, call.end_lineno + 1))
 
 
 CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {

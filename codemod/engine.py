@@ -358,7 +358,7 @@ def migrate_source(source: str, *, path: str | None = None, config: Config | Non
     except EditConflict as exc:  # a bug in a pass; never write a half-migrated file
         raise MigrationError(f"internal error: {exc}", path) from exc
     for site in mig.sites:
-        if site.kind == "construct" and site.converted and site.edits:
+        if site.kind in ("construct", "function", "partial") and site.converted and site.edits and mig.active(site):
             site.replacement = passes.render_site(mig, site)
     findings = sorted(mig.findings, key=Finding.sort_key)
     remaining = sorted({r.qual for r in mig.refs if id(r.node) not in mig.converted_refs})

@@ -104,6 +104,7 @@ class LayerRule:
     notes: tuple[str, ...] = ()
     device_note: str | None = None  # finding code reported on every converted site
     unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
+    dtype_notes: Mapping[str, str] = field(default_factory=dict)  # torch dtype -> finding code
 
     @property
     def torch_name(self) -> str:
@@ -193,7 +194,8 @@ def rules_dir() -> Path:
 
 
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
-               "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members"}
+               "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
+               "dtype_notes"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 
 
@@ -221,7 +223,7 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        if key in ("params", "attributes", "unsupported_members") and key in out:
+        if key in ("params", "attributes", "unsupported_members", "dtype_notes") and key in out:
             merged = dict(out[key])
             merged.update(value)
             out[key] = merged
@@ -297,6 +299,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 notes=tuple(raw.get("notes", ())),
                 device_note=raw.get("device_note"),
                 unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
+                dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
             )
         for raw in data.get("name", []):
             names[raw["torch"]] = NameMapping(
@@ -310,6 +313,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
     codes_used = {c for r in layers.values() for p in r.params.values() for c in (p.drop, p.unmappable) if c}
     codes_used |= {r.device_note for r in layers.values() if r.device_note}
     codes_used |= {c for r in layers.values() for c in r.unsupported_members.values()}
+    codes_used |= {c for r in layers.values() for c in r.dtype_notes.values()}
     missing = codes_used - set(findings)
     if missing:
         raise RuleError(f"finding codes used by rules but not in findings.toml: {sorted(missing)}")

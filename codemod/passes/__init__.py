@@ -7,6 +7,7 @@ from ..engine import Migration, Site
 from ..inference import infer_modules
 from ..source import _nest, _render_edit
 from .attributes import plan_attributes
+from .checkpoints import plan_checkpoints
 from .constructions import plan_constructions
 from .imports import plan_imports
 from .modes import plan_modes
@@ -31,6 +32,7 @@ PIPELINE = [
     _when_in_scope(plan_modes),
     _when_in_scope(plan_skeleton),
     _when_in_scope(plan_attributes),
+    _when_in_scope(plan_checkpoints),
     plan_imports,
     plan_statements,
     plan_markers,

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..converters import read_input_rank
 from ..engine import MigrationResult, migrate_source
 from ..ruleset import LayerRule, RuleSet, default_rules
 from .evaluate import (DType, Evaluator, NotEvaluable, TensorSample, condition_references, free_references,
@@ -201,17 +202,9 @@ def pairs_against(original_source: str, migrated_source: str, *, original_path: 
     return pairs
 
 
-# ``# torch2ms: input-rank=N`` on a line of the call: the rank of the layer's input (LayerNorm).
-INPUT_RANK_HINT = re.compile(r"torch2ms:\s*input-rank\s*=\s*(\d+)")
-
-
 def input_rank_hint(source: str, site) -> int | None:
-    lines = source.splitlines()[site.line - 1: site.end_line]
-    for line in lines:
-        m = INPUT_RANK_HINT.search(line)
-        if m:
-            return int(m.group(1))
-    return None
+    """The rank the source's ``# torch2ms: input-rank=N`` hint gives for this site (LayerNorm)."""
+    return read_input_rank(source.splitlines()[site.line - 1: site.end_line])
 
 
 def _parse(source: str) -> ast.Module:
