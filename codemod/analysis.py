@@ -13,11 +13,13 @@ expressions and statements it changes.
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-# Nodes that carry no names and have no children worth visiting.
-_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+# Fields that hold operators and contexts, never names: not walked.
+_NOT_CHILDREN = frozenset({"ctx", "op", "ops"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
@@ -84,7 +86,7 @@ class Index:
     def __init__(self, tree: ast.Module):
         self.tree = tree
         self.module_scope = Scope("module", tree, None)
-        self.loads: dict[str, list[tuple[ast.Name, Scope]]] = {}
+        self.loads: dict[str, list[tuple[ast.Name, Scope]]] = defaultdict(list)
         self.attributes: list[tuple[ast.Attribute, Scope]] = []
         self.norm_strings: list[ast.Constant] = []  # string literals naming torch norm parameters
         self.imports: list[Binding] = []
@@ -92,16 +94,19 @@ class Index:
         self.functions: list[tuple[ast.AST, Scope]] = []
         self.scope_of: dict[int, Scope] = {}  # id(scope node) -> the scope it opens
         self.names: set[str] = set()  # every identifier bound or loaded anywhere
+        # Parent links live here, not on the nodes: a tree with links both ways is cyclic garbage the
+        # collector must trace, one without is freed as soon as the migration is done with it.
+        self.parents: dict[ast.AST, ast.AST] = {}  # nodes hash by identity
         self._walk_body(tree.body, tree, self.module_scope)
 
     # -- the walk ------------------------------------------------------------------------------
 
     def _visit(self, node: ast.AST, parent: ast.AST, scope: Scope) -> None:
-        node.parent = parent  # type: ignore[attr-defined]
+        self.parents[node] = parent
         t = type(node)
         if t is ast.Name:
             if type(node.ctx) is ast.Load:
-                self.loads.setdefault(node.id, []).append((node, scope))
+                self.loads[node.id].append((node, scope))
             else:
                 target = scope.module() if node.id in scope.globals else scope
                 target.bind(Binding(node.id, "assign", node, target))
@@ -124,13 +129,16 @@ class Index:
 
     def _children(self, node: ast.AST, scope: Scope) -> None:
         visit = self._visit
-        for name in node._fields:
+        fields = _CHILD_FIELDS.get(node.__class__)
+        if fields is None:
+            fields = _CHILD_FIELDS[node.__class__] = tuple(f for f in node._fields if f not in _NOT_CHILDREN)
+        for name in fields:
             value = getattr(node, name, None)
             if value.__class__ is list:
                 for child in value:
-                    if isinstance(child, ast.AST) and not isinstance(child, _LEAVES):
+                    if isinstance(child, ast.AST):
                         visit(child, node, scope)
-            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+            elif isinstance(value, ast.AST):
                 visit(value, node, scope)
 
     def _walk_body(self, body: Iterable[ast.AST], parent: ast.AST, scope: Scope) -> None:
@@ -142,11 +150,27 @@ class Index:
         self.scope_of[id(node)] = s
         return s
 
+    # -- parents --------------------------------------------------------------------------------
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self.parents.get(node)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        p = self.parents.get(node)
+        while p is not None:
+            yield p
+            p = self.parents.get(p)
+
+    def statement_of(self, node: ast.AST) -> ast.stmt:
+        while not isinstance(node, ast.stmt):
+            node = self.parents[node]
+        return node
+
     # handlers ---------------------------------------------------------------------------------
 
     def _import(self, node: ast.Import, scope: Scope) -> None:
         for alias in node.names:
-            alias.parent = node
+            self.parents[alias] = node
             if alias.asname:
                 b = Binding(alias.asname, "import", alias, scope, qual=alias.name, stmt=node, style="import")
             else:
@@ -159,7 +183,7 @@ class Index:
     def _import_from(self, node: ast.ImportFrom, scope: Scope) -> None:
         module = node.module if not node.level else None
         for alias in node.names:
-            alias.parent = node
+            self.parents[alias] = node
             if alias.name == "*":
                 if module:
                     scope.star_imports.append(module)
@@ -191,7 +215,7 @@ class Index:
         self._visit(node.body, node, inner)
 
     def _arguments_outside(self, args: ast.arguments, owner: ast.AST, scope: Scope) -> None:
-        args.parent = owner
+        self.parents[args] = owner
         for d in args.defaults:
             self._visit(d, args, scope)
         for d in args.kw_defaults:
@@ -199,7 +223,7 @@ class Index:
                 self._visit(d, args, scope)
         for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
             if a is not None:
-                a.parent = args
+                self.parents[a] = args
                 if a.annotation is not None:
                     self._visit(a.annotation, a, scope)
 
@@ -217,7 +241,7 @@ class Index:
         for b in node.bases:
             self._visit(b, node, scope)
         for k in node.keywords:
-            k.parent = node
+            self.parents[k] = node
             self._visit(k.value, k, scope)
         inner = self._new_scope("class", node, scope)
         self.classes.append((node, scope))
@@ -226,11 +250,11 @@ class Index:
     def _comprehension(self, node: ast.AST, scope: Scope) -> None:
         gens = node.generators
         # The first iterable is evaluated in the enclosing scope.
-        gens[0].parent = node
+        self.parents[gens[0]] = node
         self._visit(gens[0].iter, gens[0], scope)
         inner = self._new_scope("comprehension", node, scope)
         for i, g in enumerate(gens):
-            g.parent = node
+            self.parents[g] = node
             if i:
                 self._visit(g.iter, g, inner)
             self._visit(g.target, g, inner)
@@ -316,24 +340,6 @@ for _name in ("MatchAs", "MatchStar", "MatchMapping"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Parents and statements
-
-
-def parent(node: ast.AST) -> ast.AST | None:
-    return getattr(node, "parent", None)
-
-
-def enclosing_statement(node: ast.AST) -> ast.stmt:
-    while not isinstance(node, ast.stmt):
-        node = node.parent  # type: ignore[attr-defined]
-    return node
-
-
-def ancestors(node: ast.AST) -> Iterator[ast.AST]:
-    p = getattr(node, "parent", None)
-    while p is not None:
-        yield p
-        p = getattr(p, "parent", None)
 
 
 def dotted_chain(node: ast.expr) -> list[str] | None:
@@ -427,7 +433,7 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
             group = groups.get((id(where), name))
             if group is None:
                 continue
-            chain_node, qual = _longest_known(node, group.qual, canonical, known)
+            chain_node, qual = _longest_known(index, node, group.qual, canonical, known)
             if len(group.bindings) != len(bindings) or len({canonical(b.qual) for b in group.bindings}) > 1:
                 # Bound to torch and to something else in the same scope: flow decides; we do not guess.
                 group.ambiguous_uses += 1
@@ -449,21 +455,21 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
                     if s.resolve(name) is None:
                         key = (id(scope), name)
                         group = groups.setdefault(key, ImportGroup(name, qual, scope, []))
-                        chain_node, q = _longest_known(node, qual, canonical, known)
+                        chain_node, q = _longest_known(index, node, qual, canonical, known)
                         ref = TorchRef(chain_node, node, q, group, s)
                         group.refs.append(ref)
                         refs.append(ref)
     return refs, ambiguous, list(groups.values())
 
 
-def _longest_known(name_node: ast.Name, base_qual: str, canonical, known) -> tuple[ast.expr, str]:
+def _longest_known(index: Index, name_node: ast.Name, base_qual: str, canonical, known) -> tuple[ast.expr, str]:
     node: ast.expr = name_node
     raw = base_qual
     qual = canonical(raw)
     best = (node, qual)
     found = known(qual)
     while True:
-        p = getattr(node, "parent", None)
+        p = index.parents.get(node)
         if type(p) is not ast.Attribute or p.value is not node:
             break
         node = p

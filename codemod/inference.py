@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
-from .analysis import Binding, Scope, ancestors
+from .analysis import Binding, Scope
 
 if TYPE_CHECKING:
     from .engine import Migration
@@ -219,7 +219,7 @@ class Types:
         return [c for c in self.classes.values() if c.is_module and c.origin]
 
     def enclosing_class(self, fn: ast.AST) -> ClassInfo | None:
-        p = getattr(fn, "parent", None)
+        p = self.mig.parent(fn)
         return self.classes.get(id(p)) if isinstance(p, ast.ClassDef) else None
 
     # -- expressions -----------------------------------------------------------------------------
@@ -344,8 +344,8 @@ class Types:
 
     def _param(self, b: Binding):
         arg: ast.arg = b.node
-        args: ast.arguments = arg.parent
-        fn = args.parent
+        args: ast.arguments = self.mig.parent(arg)
+        fn = self.mig.parent(args)
         # `self` of a method of a module class.
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             positional = args.posonlyargs + args.args
@@ -418,7 +418,7 @@ class Types:
     def narrowed(self, node: ast.Name, scope: Scope):
         """The type of ``node`` inside ``if isinstance(node, X):`` (its body only)."""
         child: ast.AST = node
-        for anc in ancestors(node):
+        for anc in self.mig.index.ancestors(node):
             if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
                 return None
             if isinstance(anc, ast.If) and child in anc.body:

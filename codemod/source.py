@@ -159,10 +159,14 @@ def _render_edit(text: str, e: Edit) -> str:
     if isinstance(e.text, str):
         return e.text
     if e.is_rewrite:
-        return e.text(_render(text, e.start, e.end, e.children))
-    if e.children:
+        rendered = e.text(_render(text, e.start, e.end, e.children))
+    elif e.children:
         raise EditConflict(f"a replacement would discard the edits inside it: {e}")
-    return e.text()  # a lazy replacement (decided after all sites are planned)
+    else:
+        rendered = e.text()
+    # Keep the result, not the function: the function holds the analysis, which can then be freed.
+    e.text = rendered
+    return rendered  # a lazy replacement (decided after all sites are planned)
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

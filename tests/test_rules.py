@@ -128,3 +128,11 @@ def test_rule_attributes_exist_on_real_layers(frameworks, rule) -> None:
         if getattr(torch_layer, torch_attr, None) is None and torch_attr in ("weight", "bias", "running_mean", "running_var"):
             continue  # e.g. InstanceNorm without affine: torch's attribute is None
         assert hasattr(torch_layer, torch_attr), f"{rule.torch} has no {torch_attr}"
+
+
+def test_every_finding_code_is_used_somewhere() -> None:
+    root = Path(__file__).resolve().parent.parent
+    code_text = "".join(p.read_text(encoding="utf-8") for p in (root / "codemod").rglob("*.py"))
+    rules_text = "".join(p.read_text(encoding="utf-8") for p in rules_dir().glob("*.toml") if p.name != "findings.toml")
+    unused = [c for c in default_rules().findings if f'"{c}"' not in code_text + rules_text]
+    assert unused == []

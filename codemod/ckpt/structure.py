@@ -194,7 +194,7 @@ class SourceModel:
         file = _File(display, text, mig)
         self.files.append(file)
         for info in mig.types.classes.values():
-            if info.is_module and info.norm_rule is None:
+            if info.is_module and info.origin and info.norm_rule is None:  # a torch nn.Module subclass
                 self.classes.append(ModelClass(self, file, info))
 
     # -- queries ---------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ class _ClassReader:
     def _scope_of(self, node: ast.AST):
         p = node
         while not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            p = p.parent  # type: ignore[attr-defined]
+            p = self.mig.parent(p)
         return self.mig.index.scope_of[id(p)]
 
     def _read_method(self, fn, values: dict, growths: dict) -> None:
@@ -293,7 +293,7 @@ class _ClassReader:
             return e.attr if isinstance(e, ast.Attribute) and is_me(e.value) else None
 
         for node in own_nodes(fn):
-            conditional = _conditional(node, fn)
+            conditional = _conditional(self.mig, node, fn)
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if member_of_me(target):
@@ -484,14 +484,14 @@ def _literal_str(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _conditional(node: ast.AST, fn: ast.AST) -> bool:
+def _conditional(mig, node: ast.AST, fn: ast.AST) -> bool:
     """Whether ``node`` may run other than exactly once per call of ``fn`` (loops, branches)."""
-    p = getattr(node, "parent", None)
+    p = mig.parent(node)
     while p is not None and p is not fn:
         if isinstance(p, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try, ast.With, ast.comprehension,
                           ast.ListComp, ast.GeneratorExp)):
             return True
-        p = getattr(p, "parent", None)
+        p = mig.parent(p)
     return False
 
 

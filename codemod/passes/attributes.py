@@ -42,7 +42,7 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
         return
     (target,) = mapped
     store = isinstance(attr.ctx, ast.Store) or (
-        isinstance(getattr(attr, "parent", None), ast.AugAssign) and attr.parent.target is attr)
+        isinstance(mig.parent(attr), ast.AugAssign) and mig.parent(attr).target is attr)
     if target == "":
         site = mig.site("attribute", attr, message=f".{attr.attr} has no MindSpore equivalent")
         site.requires |= t.origin

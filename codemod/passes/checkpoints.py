@@ -17,7 +17,7 @@ _GROWING = ("append", "extend", "insert")
 def plan_checkpoints(mig: Migration) -> None:
     types = mig.types
     for attr, scope in mig.index.attributes:
-        call = getattr(attr, "parent", None)
+        call = mig.parent(attr)
         if not (isinstance(call, ast.Call) and call.func is attr):
             continue
         if attr.attr in ("state_dict", "load_state_dict"):

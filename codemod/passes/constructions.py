@@ -10,7 +10,6 @@ from typing import Callable
 
 import libcst as cst
 
-from ..analysis import enclosing_statement
 from ..converters import CONVERTERS, Arg, Conversion
 from ..engine import Migration, Site
 from ..inference import FactoryT, MaybeLayerT, ModuleT
@@ -42,20 +41,20 @@ def plan_constructions(mig: Migration) -> None:
         if rule is None:
             continue
         node = ref.node
-        parent = getattr(node, "parent", None)
+        parent = mig.parent(node)
         if isinstance(parent, ast.Call) and parent.func is node:
             convert_call(mig, parent, rule, ref=ref)
         elif (isinstance(parent, ast.Attribute) and parent.attr == "__init__"
-              and isinstance(getattr(parent, "parent", None), ast.Call) and parent.parent.func is parent):
+              and isinstance(mig.parent(parent), ast.Call) and mig.parent(parent).func is parent):
             # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
-            convert_call(mig, parent.parent, rule, skip=1, kind="construct")
+            convert_call(mig, mig.parent(parent), rule, skip=1, kind="construct")
     # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
     for scope_node, call, scope in _calls(mig):
         if id(call) in mig.handled:
             continue
         func = call.func
         if _is_super_init(call):
-            cls = types.enclosing_class(_enclosing_function(call))
+            cls = types.enclosing_class(_enclosing_function(mig, call))
             if cls is not None and cls.norm_rule is not None and not any(
                     c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
                 convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
@@ -83,7 +82,7 @@ def _factory_names(mig: Migration) -> set[str]:
         rule = mig.layer_rule(ref.qual)
         if rule is None or rule.kind != "layer":
             continue
-        child, node = ref.node, getattr(ref.node, "parent", None)
+        child, node = ref.node, mig.parent(ref.node)
         if isinstance(node, ast.Call) and node.func is child:
             continue  # a construction, not a factory
         while node is not None and not isinstance(node, ast.stmt):
@@ -92,7 +91,7 @@ def _factory_names(mig: Migration) -> set[str]:
                     if default is child:
                         names.add(arg.arg)
                 break
-            child, node = node, getattr(node, "parent", None)
+            child, node = node, mig.parent(node)
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(t.id for t in targets if isinstance(t, ast.Name))
@@ -111,16 +110,17 @@ def _calls(mig: Migration):
     seen = set()
     for name in _factory_names(mig):
         for node, scope in mig.index.loads.get(name, ()):
-            parent = getattr(node, "parent", None)
+            parent = mig.parent(node)
             callee: ast.expr = node
             if isinstance(parent, ast.Subscript) and parent.value is node:
-                callee, parent = parent, getattr(parent, "parent", None)  # REGISTRY["bn"](...)
+                callee, parent = parent, mig.parent(parent)  # REGISTRY["bn"](...)
             if not (isinstance(parent, ast.Call) and parent.func is callee):
                 continue
             call = parent
-            if name == "super" and isinstance(parent.parent, ast.Attribute) and parent.parent.attr == "__init__" \
-                    and isinstance(parent.parent.parent, ast.Call):
-                call = parent.parent.parent  # super().__init__(...)
+            attr = mig.parent(parent)
+            if name == "super" and isinstance(attr, ast.Attribute) and attr.attr == "__init__" \
+                    and isinstance(mig.parent(attr), ast.Call):
+                call = mig.parent(attr)  # super().__init__(...)
             if id(call) not in seen:
                 seen.add(id(call))
                 yield node, call, scope
@@ -132,10 +132,10 @@ def _is_super_init(call: ast.Call) -> bool:
             and isinstance(f.value.func, ast.Name) and f.value.func.id == "super")
 
 
-def _enclosing_function(node: ast.AST) -> ast.AST | None:
-    p = getattr(node, "parent", None)
+def _enclosing_function(mig: Migration, node: ast.AST) -> ast.AST | None:
+    p = mig.parent(node)
     while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        p = getattr(p, "parent", None)
+        p = mig.parent(p)
     return p
 
 
@@ -195,7 +195,7 @@ def _what_to_do(rule: LayerRule, param: str) -> str:
 
 def assignment_target(mig: Migration, call: ast.Call) -> tuple[ast.stmt, str] | None:
     """The statement and target text when the call is the whole value of a one-target assignment."""
-    parent = getattr(call, "parent", None)
+    parent = mig.parent(call)
     if isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1:
         target = parent.targets[0]
     elif isinstance(parent, ast.AnnAssign) and parent.value is call:

@@ -242,7 +242,7 @@ def _edit_statement(mig: Migration, site, plan: StatementPlan) -> None:
         mig.edit(site, start, end, joiner.join(new_lines))
         return
     # Nothing left of the statement.
-    parent_body = _body_of(stmt)
+    parent_body = _body_of(mig, stmt)
     rest = text.text[end:text.line_end(stmt.end_lineno)]
     if own_line and (rest.strip() == "" or rest.lstrip().startswith("#")) and parent_body is not None and len(parent_body) > 1:
         line_start = text.line_starts[stmt.lineno - 1]
@@ -252,8 +252,8 @@ def _edit_statement(mig: Migration, site, plan: StatementPlan) -> None:
         mig.edit(site, start, end, "pass")
 
 
-def _body_of(stmt: ast.stmt):
-    parent = getattr(stmt, "parent", None)
+def _body_of(mig: Migration, stmt: ast.stmt):
+    parent = mig.parent(stmt)
     for name in ("body", "orelse", "finalbody"):
         block = getattr(parent, name, None)
         if isinstance(block, list) and stmt in block:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Scope, ancestors
+from ..analysis import Scope
 from ..engine import Migration
 from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of, own_nodes
 
@@ -35,7 +35,7 @@ def _mode_calls(mig: Migration) -> None:
     for attr, scope in mig.index.attributes:
         if attr.attr not in ("train", "eval"):
             continue
-        call = getattr(attr, "parent", None)
+        call = mig.parent(attr)
         if not (isinstance(call, ast.Call) and call.func is attr):
             continue
         receiver = types.of(attr.value, scope)
@@ -108,7 +108,7 @@ def _assignments(mig: Migration):
                 if b.kind == "assign" and isinstance(b.value, ast.Call) and isinstance(b.node, ast.Name):
                     yield b.stmt, b.node, b.value, scope
     for attr, scope in mig.index.attributes:
-        stmt = getattr(attr, "parent", None)
+        stmt = mig.parent(attr)
         if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is attr
                 and isinstance(stmt.value, ast.Call)):
             yield stmt, attr, stmt.value, scope
@@ -124,6 +124,8 @@ def _fresh_construction(mig: Migration, value: ast.Call, scope: Scope):
         node = node.func.value
     if not isinstance(node, ast.Call):
         return None
+    if not isinstance(node.func, (ast.Name, ast.Subscript)) and mig.ref(node.func) is None:
+        return None  # obj.method(...): builds a module only through torch names (cheap test first)
     site = mig.site_of(node)
     if site is not None and not site.converted:
         return None  # left as torch: a torch module needs no set_train()
@@ -173,9 +175,9 @@ def _first_event(mig: Migration, name: str, stmt: ast.stmt, scope: Scope) -> tup
 
 
 def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
-    parent = getattr(node, "parent", None)
+    parent = mig.parent(node)
     if isinstance(parent, ast.Attribute) and parent.value is node:
-        call = getattr(parent, "parent", None)
+        call = mig.parent(parent)
         is_call = isinstance(call, ast.Call) and call.func is parent
         if parent.attr in MODE_METHODS and is_call:
             return "mode"
@@ -185,10 +187,10 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
     if isinstance(parent, ast.Call):
         if parent.func is node:
             return "use"
-        return None if _is_registration(mig, parent) else "use"
+        return None if _is_registration(mig, parent, scope) else "use"
     if isinstance(parent, ast.keyword):
-        call = getattr(parent, "parent", None)
-        return None if isinstance(call, ast.Call) and _is_registration(mig, call) else "use"
+        call = mig.parent(parent)
+        return None if isinstance(call, ast.Call) and _is_registration(mig, call, scope) else "use"
     if isinstance(parent, ast.Assign) and parent.value is node:
         targets = parent.targets
         if all(isinstance(t, ast.Attribute) and isinstance(mig.types.of(t.value, scope), ModuleT) for t in targets):
@@ -201,19 +203,22 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
     return "use"
 
 
-def _is_registration(mig: Migration, call: ast.Call) -> bool:
+def _is_registration(mig: Migration, call: ast.Call, scope: Scope) -> bool:
     func = call.func
     ref = mig.ref(func)
     if ref is not None:
         name = mig.rules.names.get(ref.qual)
         return name is not None and name.kind == "container"
+    qual = mig.qualified(func, scope)
+    if qual is not None:  # a MindSpore container (a file migrated part way)
+        return qual in {n.mindspore for n in mig.rules.names.values() if n.kind == "container"}
     if isinstance(func, ast.Name) and func.id in ("isinstance", "id", "type", "print", "repr", "str", "len"):
         return True  # looks at the object, does not run it
     return isinstance(func, ast.Attribute) and func.attr in _REGISTRATION_METHODS
 
 
 def _under_no_grad(mig: Migration, node: ast.AST) -> bool:
-    for anc in ancestors(node):
+    for anc in mig.index.ancestors(node):
         if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return _decorated_no_grad(mig, anc)
         if isinstance(anc, (ast.With, ast.AsyncWith)):

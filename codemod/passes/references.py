@@ -15,7 +15,7 @@ def plan_references(mig: Migration) -> None:
     for ref in mig.refs:
         if id(ref.node) in mig.converted_refs:
             continue
-        parent = getattr(ref.node, "parent", None)
+        parent = mig.parent(ref.node)
         rule = rules.layers.get(ref.qual)
         if rule is not None:
             if isinstance(parent, ast.Attribute) and parent.attr in rule.unsupported_members:

@@ -33,7 +33,7 @@ def plan_skeleton(mig: Migration) -> None:
             continue
         value = attr.value
         if _is_super_call(value):
-            cls = _enclosing_class(types, attr)
+            cls = _enclosing_class(mig, types, attr)
             known = cls is not None and cls.is_module
             origin = cls.origin if known else frozenset()
         else:
@@ -52,10 +52,10 @@ def _is_super_call(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
 
 
-def _enclosing_class(types, node: ast.AST):
-    p = getattr(node, "parent", None)
+def _enclosing_class(mig: Migration, types, node: ast.AST):
+    p = mig.parent(node)
     while p is not None:
         if isinstance(p, ast.ClassDef):
             return types.classes.get(id(p))
-        p = getattr(p, "parent", None)
+        p = mig.parent(p)
     return None

@@ -47,7 +47,7 @@ def plan_markers(mig: Migration) -> None:
         if marker is None:
             continue
         code, _message, node = marker
-        line = _comment_line(node)
+        line = _comment_line(mig, node)
         per_line.setdefault(line, []).append((site, code))
     for line, items in sorted(per_line.items()):
         existing = text.line_text(line)
@@ -61,14 +61,14 @@ def plan_markers(mig: Migration) -> None:
             existing += tag
 
 
-def _comment_line(node: ast.AST) -> int:
+def _comment_line(mig: Migration, node: ast.AST) -> int:
     """The line where a comment about ``node`` can go: the end of its statement, or of the header of
     the compound statement it sits in."""
     child = node
     p = node
     while not isinstance(p, ast.stmt):
         child = p
-        p = p.parent
+        p = mig.parent(p)
     if isinstance(p, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.FunctionDef,
                       ast.AsyncFunctionDef, ast.ClassDef, ast.Try, ast.Match)):
         # In the header: after the last header expression (the colon follows on that line).
