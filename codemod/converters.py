@@ -208,11 +208,21 @@ def _plain_reference(node: ast.expr | None) -> bool:
 
 
 def required_tensor(arg: Arg) -> Conversion:
-    """None -> error FB001 (MindSpore needs the running statistics as tensors)"""
-    if isinstance(arg.node, ast.Constant) and arg.node.value is None:
-        return fail("FB001", f"{arg.param.name}=None: MindSpore's batch_norm needs running statistics; "
-                             f"pass tensors (e.g. zeros/ones of the channel count) by hand")
+    """None (or an expression that may be None) -> error FB001 (MindSpore needs tensors)"""
+    if _may_be_none(arg.node):
+        return fail("FB001", f"{arg.param.name}={arg.text}: MindSpore's batch_norm needs running statistics as "
+                             f"tensors, never None; pass tensors (e.g. zeros/ones of the channel count) by hand")
     return KEEP
+
+
+def _may_be_none(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value is None
+    if isinstance(node, ast.IfExp):
+        return _may_be_none(node.body) or _may_be_none(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return any(_may_be_none(v) for v in node.values)
+    return False
 
 
 def _like_running_mean(function: str, filler: str):

@@ -10,7 +10,7 @@ from typing import Callable
 
 import libcst as cst
 
-from ..converters import CONVERTERS, Arg, Conversion
+from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
 from ..inference import FactoryT, MaybeLayerT, ModuleT
 from ..ruleset import LayerRule
@@ -176,18 +176,23 @@ def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
 
 
 def _what_to_do(rule: LayerRule, param: str) -> str:
+    """What a person converting ``param`` by hand must do, from the rule's data."""
     spec = rule.params.get(param)
     if spec is None:
         return f"{param} is not a {rule.torch_name} parameter"
-    if spec.convert == "one_minus":
-        return f"{param} needs 1 - m for MindSpore"
-    if spec.to and spec.to != param:
-        return f"{param} becomes {spec.to} in MindSpore"
     if spec.drop:
-        return f"{param} has no MindSpore counterpart"
-    if spec.to:
-        return f"{param} must be passed by keyword in MindSpore"
-    return f"{param} has no MindSpore counterpart"
+        return f"{param}: drop it (no MindSpore counterpart)"
+    if spec.unmappable:
+        return f"{param}: no MindSpore counterpart ({spec.unmappable})"
+    if spec.freeze:
+        attrs = ", ".join(rule.attributes.get(a, a) for a in spec.freeze)
+        return f"{param}=False: keep {attrs} frozen after construction instead"
+    parts = []
+    if spec.to != param:
+        parts.append(f"becomes {spec.to}")
+    if spec.convert not in ("identity", "float"):
+        parts.append(describe(spec.convert))
+    return f"{param}: " + ", ".join(parts) if parts else f"{param}: pass it by keyword"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,9 +233,9 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
 
     args = list(call.args[skip:])
     if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in call.keywords):
+        needs = [_what_to_do(rule, p) for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
         mig.unconverted(site, "TM002", call,
-                        f"*args/**kwargs hide the arguments of {rule.torch_name}: momentum, track_running_stats "
-                        f"and positions after affine need converting by hand")
+                        f"*args/**kwargs hide the arguments of {rule.torch_name}; convert by hand: " + "; ".join(needs))
         return site
 
     # Bind arguments to torch parameter names.
