@@ -183,11 +183,15 @@ class RuleSet:
 def rules_dir() -> Path:
     """rules/ ships as the package codemod.rules; a source checkout has it at the top."""
     try:
-        from importlib.resources import files
+        from importlib.util import find_spec
 
-        packaged = Path(str(files("codemod.rules")))
-        if packaged.is_dir() and any(packaged.glob("*.toml")):
-            return packaged
+        # rules/ has no __init__.py: installed, codemod.rules is a namespace package, for which
+        # importlib.resources.files() gives a MultiplexedPath whose str() is not a path.
+        spec = find_spec("codemod.rules")
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            packaged = Path(location)
+            if packaged.is_dir() and any(packaged.glob("*.toml")):
+                return packaged
     except (ModuleNotFoundError, TypeError):
         pass
     return Path(__file__).resolve().parent.parent / "rules"

@@ -22,8 +22,8 @@ def plan_attributes(mig: Migration) -> None:
         t = types.of(attr.value, scope)
         if isinstance(t, ModuleT) and t.is_layer:
             _known_layer(mig, attr, t)
-        elif isinstance(t, ModuleT):
-            continue  # a module of another kind: its attributes are its own
+        elif isinstance(t, ModuleT) and (t.cls is not None or t.container):
+            continue  # a module of another known kind: its attributes are its own
         elif attr.attr in NORM_SPECIFIC and mig.in_scope:
             kind = "may be a normalization layer" if isinstance(t, MaybeLayerT) else "is of unknown type"
             mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver {kind}; if it is a torch "
