@@ -50,7 +50,7 @@ class Scope:
         self.parent = parent
         self.bindings: dict[str, list[Binding]] = {}
         self.globals: set[str] = set()
-        self.star_imports: list[str] = []
+        self.star_imports: list[tuple[str, ast.ImportFrom]] = []  # (module, statement)
 
     def bind(self, b: Binding) -> None:
         self.bindings.setdefault(b.name, []).append(b)
@@ -186,7 +186,7 @@ class Index:
             self.parents[alias] = node
             if alias.name == "*":
                 if module:
-                    scope.star_imports.append(module)
+                    scope.star_imports.append((module, node))
                 continue
             name = alias.asname or alias.name
             qual = f"{module}.{alias.name}" if module else None
@@ -380,17 +380,24 @@ class AmbiguousRef:
 class ImportGroup:
     """The torch import bindings of one name in one scope (``import torch`` twice is one group)."""
 
-    def __init__(self, name: str, qual: str, scope: Scope, bindings: list[Binding]):
+    def __init__(self, name: str, qual: str, scope: Scope, bindings: list[Binding],
+                 star: ast.ImportFrom | None = None):
         self.name = name
         self.qual = qual
         self.scope = scope
         self.bindings = bindings
+        self.star = star  # the name comes from `from torch.nn import *` (no binding of its own)
         self.refs: list[TorchRef] = []
         self.ambiguous_uses = 0
 
     @property
     def first(self) -> Binding:
         return self.bindings[0]
+
+    @property
+    def anchor(self) -> ast.stmt:
+        """The import statement that brings the name in: new imports go right after it."""
+        return self.bindings[0].stmt if self.bindings else self.star
 
     def __repr__(self) -> str:
         return f"ImportGroup({self.name!r} -> {self.qual!r})"
@@ -419,7 +426,8 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
                 bindings = b.scope.bindings[b.name]
                 torch_bindings = [x for x in bindings if x.kind == "import" and is_torch(x.qual)]
                 groups[key] = ImportGroup(b.name, b.qual, b.scope, torch_bindings)
-    star_scopes = [s for s in [index.module_scope, *index.scope_of.values()] if any(is_torch(m) for m in s.star_imports)]
+    star_scopes = [s for s in [index.module_scope, *index.scope_of.values()]
+                   if any(is_torch(m) for m, _ in s.star_imports)]
 
     refs: list[TorchRef] = []
     ambiguous: list[AmbiguousRef] = []
@@ -443,8 +451,12 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
             group.refs.append(ref)
             refs.append(ref)
     # `from torch.nn import *`: names the rules know, not bound otherwise.
+    seen = {id(r.root) for r in refs}
     for scope in star_scopes:
-        for module in scope.star_imports:
+        # An explicit import placed after the last torch star import shadows the star's name.
+        last_star = max((stmt for m, stmt in scope.star_imports if is_torch(m)),
+                        key=lambda n: (n.lineno, n.col_offset))
+        for module, _stmt in scope.star_imports:
             if not is_torch(module):
                 continue
             for name, loads in index.loads.items():
@@ -452,9 +464,10 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
                 if not known(qual):
                     continue
                 for node, s in loads:
-                    if s.resolve(name) is None:
+                    if s.resolve(name) is None and id(node) not in seen:
+                        seen.add(id(node))
                         key = (id(scope), name)
-                        group = groups.setdefault(key, ImportGroup(name, qual, scope, []))
+                        group = groups.setdefault(key, ImportGroup(name, qual, scope, [], star=last_star))
                         chain_node, q = _longest_known(index, node, qual, canonical, known)
                         ref = TorchRef(chain_node, node, q, group, s)
                         group.refs.append(ref)

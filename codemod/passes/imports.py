@@ -75,7 +75,7 @@ def plan_imports(mig: Migration) -> None:
     for c in active:
         by_group.setdefault(id(c.group), []).append(c)
     groups = sorted((g for g in mig.import_groups if id(g) in by_group),
-                    key=lambda g: (g.first.stmt.lineno, g.first.stmt.col_offset) if g.bindings else (0, 0))
+                    key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
     for group in groups:
         convs = by_group[id(group)]
         counterpart = _counterpart(mig, group)
@@ -88,7 +88,14 @@ def plan_imports(mig: Migration) -> None:
         # spelling depends only on that import, not on which other sites were converted before:
         # converting a file in steps ends where converting it at once does.
         own = None
-        if counterpart is not None:
+        if counterpart is not None and group.star is not None:
+            # A name from `from torch.nn import *`: an explicit import after the star shadows it.
+            every_use = group.ambiguous_uses == 0 and all(id(r.node) in active_nodes for r in group.refs)
+            name = group.name if every_use else _fresh(_prefixed(group.name), used_names)
+            own = next((m for m in existing if m.qual == counterpart and m.name == name), None) or \
+                MsImport(name, counterpart, "from", alias_written=False)
+            used_names.add(own.name)
+        elif counterpart is not None:
             if removable:
                 own = _settle_swap(mig, site, group, counterpart, existing, used_names, plan_for)
             else:
@@ -166,9 +173,8 @@ def _echo(group: ImportGroup, counterpart: str, existing: list[MsImport], used: 
 
 
 def _place(new: MsImport, group: ImportGroup, plan_for) -> None:
-    if group.bindings:
-        new.anchor = group.first.stmt
-        plan_for(group.first.stmt).added.append(new)
+    new.anchor = group.anchor
+    plan_for(group.anchor).added.append(new)
 
 
 def _fresh(preferred: str, used: set[str]) -> str:
