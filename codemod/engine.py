@@ -55,6 +55,11 @@ class Site:
     edits: list[Edit] = field(default_factory=list, repr=False)
     # ids of the nodes whose sites this one relies on (see inference.py: "origin")
     requires: set = field(default_factory=set, repr=False)
+    # Planning state, dropped when the migration is done: the node's offsets in the original text,
+    # the (code, message, node) of a marker comment to add, the statement insertions follow.
+    span: tuple[int, int] | None = field(default=None, repr=False)
+    marker: tuple | None = field(default=None, repr=False)
+    post_stmt: ast.stmt | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -195,7 +200,7 @@ class Migration:
             return existing
         s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
                  original=self.text.segment(node))
-        s.span = self.text.span(node)  # type: ignore[attr-defined]
+        s.span = self.text.span(node)
         self.site_by_node[id(node)] = s
         self.sites.append(s)
         self._site_by_id[site_id] = s
@@ -254,7 +259,7 @@ class Migration:
     def insert_after_statement(self, site: Site, stmt: ast.stmt, render: Callable[[], str]) -> None:
         """Queue a statement to insert after ``stmt`` (one line, same indentation)."""
         self.post_statements.setdefault(id(stmt), []).append((site, render))
-        site._post_stmt = stmt  # type: ignore[attr-defined]
+        site.post_stmt = stmt
 
     def finding(self, code: str, node: ast.AST | None, message: str | None = None, *,
                 line: int | None = None, column: int | None = None) -> Finding:
@@ -285,7 +290,7 @@ class Migration:
         for stmt_id, queued in list(self.post_statements.items()):
             self.post_statements[stmt_id] = [(s, r) for s, r in queued if s is not site]
         self.finding(code, node, message)
-        site._marker = (code, message, node)  # type: ignore[attr-defined]
+        site.marker = (code, message, node)
 
     def close(self) -> None:
         """Drop the analysis. Scopes and their bindings, import groups and their references, the
@@ -299,8 +304,7 @@ class Migration:
         self.ref_by_node, self.site_by_node, self.post_statements = {}, {}, {}
         self.types = self.index = self.tree = None
         for site in self.sites:
-            site.__dict__.pop("_marker", None)
-            site.__dict__.pop("_post_stmt", None)
+            site.marker = site.post_stmt = None
 
     # -- result --------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ def plan_statements(mig: Migration) -> None:
 def _statements_with_insertions(mig: Migration):
     for queued in mig.post_statements.values():
         for site, _ in queued:
-            stmt = getattr(site, "_post_stmt", None)
+            stmt = site.post_stmt
             if stmt is not None:
                 yield stmt
 
@@ -43,7 +43,7 @@ def plan_markers(mig: Migration) -> None:
     text = mig.text
     per_line: dict[int, list] = {}
     for site in mig.sites:
-        marker = getattr(site, "_marker", None)
+        marker = site.marker
         if marker is None:
             continue
         code, _message, node = marker
