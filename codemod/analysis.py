@@ -42,7 +42,7 @@ class Binding:
 
 
 class Scope:
-    __slots__ = ("kind", "node", "parent", "bindings", "globals", "star_imports")
+    __slots__ = ("kind", "node", "parent", "bindings", "globals", "star_imports", "returns")
 
     def __init__(self, kind: str, node: ast.AST, parent: "Scope | None"):
         self.kind = kind  # module | class | function | comprehension
@@ -51,6 +51,7 @@ class Scope:
         self.bindings: dict[str, list[Binding]] = {}
         self.globals: set[str] = set()
         self.star_imports: list[tuple[str, ast.ImportFrom]] = []  # (module, statement)
+        self.returns: list[ast.Return] = []  # function scopes: their return statements
 
     def bind(self, b: Binding) -> None:
         self.bindings.setdefault(b.name, []).append(b)
@@ -266,6 +267,11 @@ class Index:
         else:
             self._visit(node.elt, node, inner)
 
+    def _return(self, node: ast.Return, scope: Scope) -> None:
+        scope.returns.append(node)
+        if node.value is not None:
+            self._visit(node.value, node, scope)
+
     def _global(self, node: ast.Global, scope: Scope) -> None:
         scope.globals.update(node.names)
 
@@ -327,6 +333,7 @@ _HANDLERS = {
     ast.GeneratorExp: Index._comprehension,
     ast.DictComp: Index._comprehension,
     ast.Global: Index._global,
+    ast.Return: Index._return,
     ast.Nonlocal: Index._global,
     ast.Assign: Index._assign,
     ast.AnnAssign: Index._ann_assign,

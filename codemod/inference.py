@@ -404,7 +404,7 @@ class Types:
             return None if r is _PENDING else r
         self._returns[key] = _PENDING
         scope = self.mig.index.scope_of.get(key)
-        values = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
+        values = [n.value for n in scope.returns] if scope is not None else []
         result = None
         if scope is not None and values and all(v is not None for v in values):
             result = self._join([self.of(v, scope) for v in values])
@@ -417,6 +417,8 @@ class Types:
 
     def narrowed(self, node: ast.Name, scope: Scope):
         """The type of ``node`` inside ``if isinstance(node, X):`` (its body only)."""
+        if "isinstance" not in self.mig.index.loads:
+            return None  # nothing narrows anything in this file
         child: ast.AST = node
         for anc in self.mig.index.ancestors(node):
             if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):

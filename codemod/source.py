@@ -19,8 +19,15 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 class SourceText:
     def __init__(self, text: str):
         self.text = text
-        starts = [0]
-        starts.extend(m.end() for m in _NEWLINE.finditer(text))
+        if "\r" in text:
+            starts = [0]
+            starts.extend(m.end() for m in _NEWLINE.finditer(text))
+        else:  # the common case, without a regex match object per line
+            starts = [0]
+            pos = text.find("\n")
+            while pos >= 0:
+                starts.append(pos + 1)
+                pos = text.find("\n", pos + 1)
         self.line_starts = starts
         first = _NEWLINE.search(text)
         self.newline = first.group(0) if first else "\n"
