@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -16,27 +15,44 @@ from .ruleset import RuleError, default_rules, parse_version
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
 
-def _config(no_markers: bool, mindspore_version: str | None) -> Config:
+def _validated_version(version: str | None, hint: str) -> str | None:
+    if version:
+        try:
+            parse_version(version)
+        except ValueError:
+            raise click.BadParameter(f"not a version: {version!r}", param_hint=hint) from None
+    return version
+
+
+def _rules():
     try:
-        rules = default_rules()
+        return default_rules()
     except RuleError as exc:
         raise click.UsageError(f"the rules are broken: {exc}") from None
-    if mindspore_version:
-        try:
-            parse_version(mindspore_version)
-        except ValueError:
-            raise click.BadParameter(f"not a version: {mindspore_version!r}", param_hint="--mindspore-version")
-    return Config(markers=not no_markers, mindspore_version=mindspore_version or installed_mindspore(), rules=rules)
+
+
+def _config(markers: bool, mindspore_version: str | None) -> Config:
+    rules = _rules()
+    version = _validated_version(mindspore_version, "--mindspore-version")
+    return Config(markers=markers, mindspore_version=version or installed_mindspore(), rules=rules)
 
 
 def installed_mindspore() -> str | None:
-    """The installed MindSpore's version, without importing it (that takes seconds)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
+    """The installed MindSpore's version, without importing it (that takes seconds) or
+    importlib.metadata (20 ms of every run): the name of its .dist-info directory says it."""
+    import re
 
-        return version("mindspore")
-    except (PackageNotFoundError, ValueError):
-        return None
+    pattern = re.compile(r"mindspore-([^-]+)\.(?:dist|egg)-info", re.IGNORECASE)
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            match = pattern.fullmatch(name)
+            if match:
+                return match.group(1)
+    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,72 +61,93 @@ def main() -> None:
     """Migrate PyTorch normalization layers to MindSpore, and prove the rewrite numerically."""
 
 
-def _diff(path: str, before: str, after: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=f"a/{path}", tofile=f"b/{path}"))
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing. Exit 1 if anything would change.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write migrated copies under DIR (mirroring the tree) instead of in place.")
-@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Write every finding to FILE (.json or .md).")
-@click.option("--no-markers", is_flag=True, help="Do not add '# torch2ms: CODE ...' comments at sites left unconverted.")
-@click.option("--mindspore-version", metavar="VERSION", help="Target MindSpore version (default: the installed one, else the newest the rules know).")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), metavar="DIR", help="Write migrated copies of every file under DIR (mirroring the tree) instead of in place.")
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Write every finding to FILE: .json, .md or .sarif (SARIF 2.1.0, for code scanning).")
+@click.option("--markers/--no-markers", default=None, help="Add (default) or leave out '# torch2ms: CODE ...' comments at sites left unconverted.")
+@click.option("--mindspore-version", metavar="VERSION", help="Target MindSpore version (default: [tool.torch2ms], else the installed one, else the newest the rules know).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and directories matching GLOB (repeatable); replaces the exclude list of [tool.torch2ms].")
+@click.option("--extend-exclude", multiple=True, metavar="GLOB", help="Like --exclude, but in addition to [tool.torch2ms]'s list.")
+@click.option("--no-gitignore", is_flag=True, help="Also take files that .gitignore excludes.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="the number of CPUs", help="Processes at work: this one and N-1 workers (0: the number of CPUs). Small runs stay in one process.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a file changed (or would change) or an error finding remains (for hooks).")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors; no progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Print info findings too.")
-def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version, exclude, strict, quiet, verbose):
-    """Migrate PATHS (files or directories; - for stdin) in place."""
-    from .report import WRITERS, write_report
-    from .runner import FileResult, Summary, decode, discover, migrate_file
+def migrate(paths, show_diff, check, out, report, markers, mindspore_version, exclude, extend_exclude, no_gitignore,
+            jobs, strict, quiet, verbose):
+    """Migrate PATHS (files or directories; - for stdin) in place.
 
-    config = _config(no_markers, mindspore_version)
+    Directories contribute *.py, *.pyi and *.ipynb files, honouring .gitignore inside a git work
+    tree; names starting with a dot and virtual environments are skipped. Settings are read from
+    [tool.torch2ms] in the nearest pyproject.toml (exclude, markers, mindspore-version); options
+    given here win.
+    """
+    from .report import WRITERS
+
     if report is not None and report.suffix.lower() not in WRITERS:
         raise click.BadParameter(f"use one of {', '.join(sorted(WRITERS))}", param_hint="--report")
     if any(str(p) == "-" for p in paths):
         if len(paths) > 1:
             raise click.UsageError("- (stdin) cannot be combined with other paths")
+        project = _project_config(Path.cwd())
+        config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
         return _stdin(config, show_diff, check, strict, quiet, verbose)
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise click.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATHS")
+    from . import runner
 
-    write = not (show_diff or check)
-    summary = Summary()
-    out_base = _common_base(paths) if out is not None else None
-    for path, root in discover(paths, exclude):
-        display = os.path.relpath(path) if not path.is_absolute() else str(path)
-        if out is not None:
-            rel = Path(os.path.relpath(path, out_base))
-            if rel.parts and rel.parts[0] == "..":
-                summary.files.append(FileResult(display, error="outside the given roots: not written"))
-                continue
-            fr = migrate_file(path, config, out=out, root=out_base, display=display)
-        else:
-            fr = migrate_file(path, config, write=write, display=display)
+    base = _common_base(paths)
+    project = _project_config(base)
+    config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
+    cwd = os.getcwd()
+    excludes = [runner.ExcludePattern(g, cwd) for g in exclude] if exclude else list(project.exclude)
+    excludes += [runner.ExcludePattern(g, cwd) for g in extend_exclude]
+    out_dir = _out_dir(out, base, paths) if out is not None else None
+    found = runner.discover([str(p) for p in paths], excludes, skip=[out_dir] if out_dir else (),
+                            use_git=not no_gitignore)
+    for note in found.notes:
+        click.echo(f"torch2ms: {note}", err=True)
+    tasks = []
+    for i, f in enumerate(found.files):
+        target = os.path.relpath(f.path, base) if out_dir else None  # both absolute, neither resolved
+        tasks.append(runner.FileTask(i, f.path, f.display, target, f.size))
+    settings = runner.Settings(markers=config.markers, mindspore_version=config.mindspore_version,
+                               write=not (show_diff or check), diff=show_diff, out=out_dir)
+
+    summary = runner.Summary()
+    long_run = len(tasks) >= _Progress.MIN_FILES
+    progress = _Progress(len(tasks)) if long_run and not quiet and _is_terminal(sys.stderr) else None
+
+    def show(fr) -> None:
         summary.files.append(fr)
-        if fr.error:
-            click.echo(f"{display}: error: {fr.error}", err=True)
-            continue
-        if show_diff and fr.changed:
-            click.echo(_diff(display, fr.original, fr.result.code), nl=False)
-        elif check and fr.changed and not quiet:
-            click.echo(f"would migrate {display}", err=True)
-        _print_findings(fr.findings, quiet, verbose)
+        output = _file_output(fr, show_diff, check, quiet, verbose)
+        if output and progress is not None:
+            progress.clear()
+        for text, to_stderr in output:
+            click.echo(text, err=to_stderr, nl=False)
 
-    if report is not None:
-        write_report(summary, report)
+    try:
+        runner.run(tasks, settings, jobs=jobs or runner.default_jobs(), on_result=show,
+                   on_progress=progress.update if progress is not None else None)
+    except runner.Interrupted:
+        summary.interrupted = True
+    if progress is not None:
+        progress.clear()
+    report_failed = report is not None and not _write_report(summary, report)
+    if summary.interrupted:
+        click.echo(f"torch2ms: interrupted: {summary.scanned} of {len(tasks)} files processed, the others not "
+                   "touched; every file written is complete", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if not quiet:
-        counts = summary.findings_by_severity()
-        verb = "would change" if not write and out is None else "changed"
-        click.echo(f"torch2ms: {summary.scanned} files scanned, {summary.changed} {verb}, "
-                   f"{summary.sites_converted} sites converted; findings: {counts['error']} error, "
-                   f"{counts['warning']} warning, {counts['info']} info"
-                   + (f"; {len(summary.errors)} files not processed" if summary.errors else ""), err=True)
-    if summary.errors:
+        _print_summary(summary, settings, out)
+    if summary.errors or report_failed:
         sys.exit(EXIT_ERROR)
     if (show_diff or check or strict) and summary.changed:
         sys.exit(EXIT_CHANGES)
@@ -119,19 +156,135 @@ def migrate(paths, show_diff, check, out, report, no_markers, mindspore_version,
     sys.exit(EXIT_OK)
 
 
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def _project_config(base: Path):
+    from .runner import ConfigError, load_project_config
+
+    try:
+        project = load_project_config(str(base))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _validated_version(project.mindspore_version, f"mindspore-version in {project.path}")
+    return project
+
+
 def _common_base(paths) -> Path:
-    dirs = [str(p.resolve()) if p.is_dir() else str(p.resolve().parent) for p in paths]
+    dirs = [os.path.abspath(p) if p.is_dir() else os.path.dirname(os.path.abspath(p)) for p in paths]
     return Path(os.path.commonpath(dirs))
+
+
+def _out_dir(out: Path, base: Path, paths) -> str:
+    """--out DIR, resolved and created; refused where copies could land on the sources."""
+    resolved = os.path.realpath(out)
+    real_base = os.path.realpath(base)
+    if resolved == real_base:
+        raise click.BadParameter("must not be the directory being migrated (that is what in place means)", param_hint="--out")
+    for p in paths:
+        real = os.path.realpath(p)
+        if real == resolved or real.startswith(resolved + os.sep):
+            raise click.BadParameter(f"{p} lies inside the output directory", param_hint="--out")
+    try:
+        os.makedirs(resolved, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {out}: {exc.strerror or exc}", param_hint="--out") from None
+    return resolved
+
+
+def _write_report(summary, path: Path) -> bool:
+    from .report import write_report
+
+    try:
+        write_report(summary, path)
+        return True
+    except OSError as exc:
+        click.echo(f"torch2ms: cannot write the report {path}: {exc.strerror or exc}", err=True)
+        return False
+
+
+def _file_output(fr, show_diff: bool, check: bool, quiet: bool, verbose: bool) -> list[tuple[str, bool]]:
+    """What a file's result prints: (text, to stderr), in order."""
+    out = []
+    if fr.error:
+        out.append((f"{fr.path}: error: {fr.error}\n", True))
+        if verbose and fr.detail:
+            out.append((fr.detail, True))
+    out += [(f"{fr.path}: error: {problem}\n", True) for problem in fr.problems]
+    if show_diff and fr.diff:
+        out.append((fr.diff, False))
+    elif check and fr.changed and not quiet:
+        out.append((f"would migrate {fr.path}\n", True))
+    out += [(f.format() + "\n", True) for f in fr.findings if _shown(f, quiet, verbose)]
+    return out
+
+
+def _print_summary(summary, settings, out) -> None:
+    counts = summary.findings_by_severity()
+    verb = "changed" if settings.write else "would change"
+    where = f" (copies under {out})" if out is not None else ""
+    skipped = len(summary.errors)
+    click.echo(f"torch2ms: {_count(summary.scanned, 'file')} scanned, {summary.changed} {verb}{where}, "
+               f"{_count(summary.sites_converted, 'site')} converted; findings: {counts['error']} error, "
+               f"{counts['warning']} warning, {counts['info']} info"
+               + (f"; {_count(skipped, 'file')} not (fully) processed" if skipped else ""), err=True)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """A one-line bar on stderr for runs over many files: redrawn at most ten times a second,
+    wiped before any other output."""
+
+    MIN_FILES, INTERVAL, WIDTH = 50, 0.1, 30
+
+    def __init__(self, total: int):
+        import time
+
+        self.clock = time.monotonic
+        self.total = total
+        self.drawn_at = 0.0
+        self.visible = False
+
+    def update(self, done: int) -> None:
+        now = self.clock()
+        if now - self.drawn_at < self.INTERVAL and done < self.total:
+            return
+        filled = self.WIDTH * done // max(self.total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} files")
+        sys.stderr.flush()
+        self.drawn_at = now
+        self.visible = True
+
+    def clear(self) -> None:
+        if self.visible:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.visible = False
+
+
+def _shown(finding, quiet: bool, verbose: bool) -> bool:
+    return finding.severity == "error" or (not quiet and (verbose or finding.severity == "warning"))
 
 
 def _print_findings(findings, quiet: bool, verbose: bool) -> None:
     for f in findings:
-        if f.severity == "error" or (not quiet and (verbose or f.severity == "warning")):
+        if _shown(f, quiet, verbose):
             click.echo(f.format(), err=True)
 
 
 def _stdin(config: Config, show_diff: bool, check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
-    from .runner import decode
+    from .runner import decode, unified_diff
 
     data = sys.stdin.buffer.read()
     try:
@@ -139,15 +292,17 @@ def _stdin(config: Config, show_diff: bool, check: bool, strict: bool, quiet: bo
         result = migrate_source(decoded.text, path="<stdin>", config=config)
     except ValueError as exc:
         click.echo(f"<stdin>: error: {exc}", err=True)
+        if not (show_diff or check):
+            sys.stdout.buffer.write(data)  # a filter passes through what it cannot change
         sys.exit(EXIT_ERROR)
     except MigrationError as exc:
         click.echo(f"error: {exc}", err=True)
         if not (show_diff or check):
-            sys.stdout.buffer.write(data)  # a filter passes through what it cannot change
+            sys.stdout.buffer.write(data)
         sys.exit(EXIT_ERROR)
     _print_findings(result.findings, quiet, verbose)
     if show_diff:
-        click.echo(_diff("<stdin>", decoded.text, result.code), nl=False)
+        click.echo(unified_diff("<stdin>", decoded.text, result.code), nl=False)
     elif not check:
         sys.stdout.buffer.write(result.code.encode(decoded.encoding))
     errors = any(f.severity == "error" for f in result.findings)
@@ -158,9 +313,10 @@ def _register_commands() -> None:
     """Each further command lives in its own module, which imports nothing heavy at import time."""
     from .ckpt import convert_ckpt
     from .lsp import lsp
+    from .rules_table import rules_command
     from .verify.cli import verify
 
-    for command in (verify, lsp, convert_ckpt):
+    for command in (rules_command, verify, lsp, convert_ckpt):
         main.add_command(command)
 
 

@@ -1,44 +1,69 @@
-"""Files: discover, read (encoding and newlines preserved), migrate, write atomically.
+"""Files and trees: find the files, read them as Python would, migrate them, write them atomically.
 
-Layering: ``migrate_source`` (text) <- ``migrate_file`` (one file) <- ``run`` (many paths).
+Layering, bottom up (the CLI sits on top):
+
+- bytes: ``decode``/``encode`` keep a file's encoding (PEP 263 cookie, UTF-8 BOM) and its newlines;
+  ``write_atomic`` replaces a file through a temporary file and a rename.
+- one file: ``process_file`` reads, migrates (``migrate_source``, or ``notebook.migrate_notebook``)
+  and writes one file. Whatever goes wrong becomes that file's error; nothing half-written is left.
+- paths: ``discover`` finds the files under the given roots (.gitignore, excludes, no symlinks),
+  ``load_project_config`` reads ``[tool.torch2ms]``, and ``run`` processes many files, in one process
+  or a pool, handing results back in discovery order whatever the number of jobs.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
+import functools
+import gc
 import io
 import os
+import re
+import signal
+import stat
+import subprocess
+import sys
 import tempfile
 import tokenize
+import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Sequence
 
-from .engine import Config, MigrationError, MigrationResult, migrate_source
+from .engine import Config, MigrationError, migrate_source
 from .findings import Finding
+from .notebook import count_converted, migrate_notebook
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+NOTEBOOK_SUFFIX = ".ipynb"
+SOURCE_SUFFIXES = PYTHON_SUFFIXES + (NOTEBOOK_SUFFIX,)
 
 
 @dataclass
 class FileResult:
-    path: str
-    result: MigrationResult | None = None
-    error: str | None = None  # the file could not be processed (nothing was written)
+    """What happened to one file. Small and picklable: workers send it back to the parent."""
+
+    path: str  # as reports name it
+    changed: bool = False
     written: bool = False
-    original: str | None = None
+    error: str | None = None  # the file was not processed (or not written): nothing of it changed
+    problems: list[str] = field(default_factory=list)  # parts left as they were (notebook cells)
+    findings: list[Finding] = field(default_factory=list)
+    sites_converted: int = 0
+    remaining_torch: list[str] = field(default_factory=list)
+    diff: str | None = None
+    detail: str | None = None  # the traceback of an internal error, for a bug report
 
     @property
-    def changed(self) -> bool:
-        return self.result is not None and self.result.changed
-
-    @property
-    def findings(self) -> list[Finding]:
-        return self.result.findings if self.result is not None else []
+    def skipped(self) -> bool:
+        """Something in this file was not processed: the run's exit code says so."""
+        return bool(self.error or self.problems)
 
 
 @dataclass
 class Summary:
     files: list[FileResult] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def scanned(self) -> int:
@@ -46,16 +71,17 @@ class Summary:
 
     @property
     def changed(self) -> int:
-        return sum(1 for f in self.files if f.changed)
+        """Files changed (or, without writing, that would change); a file that could not be written
+        is counted among the errors instead."""
+        return sum(1 for f in self.files if f.changed and not f.error)
 
     @property
     def errors(self) -> list[FileResult]:
-        return [f for f in self.files if f.error]
+        return [f for f in self.files if f.skipped]
 
     @property
     def sites_converted(self) -> int:
-        return sum(len([s for s in f.result.sites if s.converted and s.kind != "imports" and s.edits])
-                   for f in self.files if f.result is not None)
+        return sum(f.sites_converted for f in self.files)
 
     def findings_by_severity(self) -> dict[str, int]:
         counts = {"error": 0, "warning": 0, "info": 0}
@@ -65,7 +91,34 @@ class Summary:
         return counts
 
 
-# -- reading and writing ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """What every file of a run is told. Picklable: a worker builds its Config from it once."""
+
+    markers: bool = True
+    mindspore_version: str | None = None
+    write: bool = True  # False for --check and --diff
+    diff: bool = False
+    out: str | None = None  # --out DIR, resolved; targets are relative to it
+
+    def config(self) -> Config:
+        from .ruleset import default_rules
+
+        return Config(markers=self.markers, mindspore_version=self.mindspore_version, rules=default_rules())
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to process: only paths and small numbers, so handing it to a worker costs nothing."""
+
+    index: int  # its position in the run: results are handed on in this order
+    path: str  # absolute
+    display: str
+    target: str | None = None  # --out: the copy's path relative to Settings.out
+    size: int = 0  # bytes, as discovered: what the scheduling goes by
+
+
+# -- bytes -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -77,33 +130,50 @@ class Decoded:
 def decode(data: bytes) -> Decoded:
     """Decode Python source as Python would: BOM, PEP 263 cookie, else UTF-8. Newlines are kept."""
     if b"\0" in data:
-        raise ValueError("binary file (contains NUL bytes)")
+        raise ValueError("binary file (contains NUL bytes): left untouched")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise ValueError(f"cannot determine the encoding: {exc}") from None
+        raise ValueError(f"cannot determine the encoding: {exc}: left untouched") from None
     try:
         return Decoded(data.decode(encoding), encoding)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise ValueError(f"cannot decode as {encoding}: {exc}") from None
+        raise ValueError(f"cannot decode as {encoding}: {exc}: left untouched") from None
+
+
+def decode_json(data: bytes) -> Decoded:
+    """A notebook is JSON, which is UTF-8 (a BOM is kept as it was)."""
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        return Decoded(data.decode(encoding), encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8, so not a notebook: {exc}: left untouched") from None
 
 
 def encode(text: str, encoding: str) -> bytes:
     return text.encode(encoding)
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write through a temporary file in the same directory and rename it over the target, so an
-    interrupted run leaves either the old file or the new one, never half of one."""
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".torch2ms.tmp", dir=directory)
+def write_atomic(path: str, data: bytes, like: os.stat_result | None = None, *, durable: bool = True) -> None:
+    """Write through a temporary file in the same directory and rename it over ``path``, so an
+    interrupted run leaves either the old file or the new one, never half of one. ``like`` gives
+    the mode (and, where allowed, the owner) to keep. ``durable`` also survives a power cut (fsync);
+    copies under --out skip it, the original is still there."""
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".torch2ms.tmp", dir=directory or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode & 0o7777)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if like is not None and hasattr(os, "chown") and like.st_uid != os.getuid():
+            try:
+                os.chown(tmp, like.st_uid, like.st_gid)
+            except OSError:
+                pass  # not ours to give away: the file keeps its content and mode
+        # mkstemp creates the file 0600: give it the original's mode, or a new file's usual one.
+        os.chmod(tmp, stat.S_IMODE(like.st_mode) if like is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -113,81 +183,668 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask
+
+
+def unified_diff(display: str, before: str, after: str) -> str:
+    """A diff ``patch -p1`` applies, also when the last line has no newline."""
+    out = []
+    for line in difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                     fromfile=f"a/{display}", tofile=f"b/{display}"):
+        out.append(line)
+        if not line.endswith(("\n", "\r")):
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
 # -- one file --------------------------------------------------------------------------------
 
 
-def migrate_text_of(path: Path, config: Config, display: str | None = None) -> tuple[FileResult, Decoded | None]:
-    display = display or str(path)
+def read_file(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file (a FIFO or device named *.py is refused, not waited on)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        return fh.read(), st
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def is_notebook(path: str) -> bool:
+    return path.endswith(NOTEBOOK_SUFFIX)
+
+
+@dataclass
+class Migrated:
+    """The text-level outcome, the same for a module and a notebook."""
+
+    code: str
+    findings: list[Finding]
+    changed: bool
+    sites_converted: int = 0
+    remaining_torch: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def migrate_text(text: str, display: str, config: Config, notebook: bool = False) -> Migrated:
+    """Migrate a module's or a notebook's text. Raises MigrationError when it cannot."""
+    if notebook:
+        nb = migrate_notebook(text, path=display, config=config)
+        return Migrated(nb.code, nb.findings, nb.changed, nb.sites_converted, nb.remaining_torch, nb.problems)
+    result = migrate_source(text, path=display, config=config)
+    return Migrated(result.code, result.findings, result.changed, count_converted(result), list(result.remaining_torch))
+
+
+def process_file(task: FileTask, settings: Settings, config: Config) -> FileResult:
+    """Read, migrate and write one file. A file with nothing a rule triggers on is checked (it must
+    decode) and copied under --out, but never parsed."""
+    fr = FileResult(task.display)
     try:
-        data = path.read_bytes()
+        data, st = read_file(task.path)
     except OSError as exc:
-        return FileResult(display, error=f"cannot read: {exc.strerror or exc}"), None
+        fr.error = f"cannot read: {_reason(exc)}"
+        return fr
+    notebook = is_notebook(task.path)
     try:
-        decoded = decode(data)
+        decoded = decode_json(data) if notebook else decode(data)
     except ValueError as exc:
-        return FileResult(display, error=str(exc)), None
+        fr.error = str(exc)
+        return _copy_unchanged(fr, task, settings, data, st)
+    if not is_candidate(data, config):
+        return _copy_unchanged(fr, task, settings, data, st)
     try:
-        result = migrate_source(decoded.text, path=display, config=config)
+        migrated = migrate_text(decoded.text, task.display, config, notebook)
     except MigrationError as exc:
-        return FileResult(display, error=f"{exc.line}:{exc.column + 1}: {exc.message}"), decoded
-    return FileResult(display, result=result, original=decoded.text), decoded
-
-
-def migrate_file(path: Path, config: Config, *, write: bool = True, out: Path | None = None,
-                 root: Path | None = None, display: str | None = None) -> FileResult:
-    fr, decoded = migrate_text_of(path, config, display)
-    if fr.result is None or decoded is None:
-        return fr
-    if out is not None:
-        target = out / path.relative_to(root) if root is not None else out / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = encode(fr.result.code, decoded.encoding) if fr.changed else path.read_bytes()
-        write_atomic(target, data, path.stat().st_mode)
-        fr.written = True
-        return fr
-    if write and fr.changed:
-        try:
-            data = encode(fr.result.code, decoded.encoding)
-        except UnicodeEncodeError as exc:
-            fr.error = f"the migrated text cannot be encoded as {decoded.encoding}: {exc}"
-            return fr
-        if not os.access(path, os.W_OK):
-            fr.error = "file is read-only: not modified"
-            return fr
-        try:
-            st = path.stat()
-            write_atomic(path, data, st.st_mode)
-        except OSError as exc:
-            fr.error = f"cannot write: {exc.strerror or exc}"
-            return fr
-        fr.written = True
+        fr.error = f"{exc.line}:{exc.column + 1}: {exc.message}: left untouched"
+        return _copy_unchanged(fr, task, settings, data, st)
+    except Exception as exc:  # a bug in torch2ms: report it for this file, go on with the others
+        fr.error = f"internal error ({type(exc).__name__}: {exc}): left untouched; please report it"
+        fr.detail = traceback.format_exc()
+        return _copy_unchanged(fr, task, settings, data, st)
+    fr.findings = migrated.findings
+    fr.sites_converted = migrated.sites_converted
+    fr.remaining_torch = migrated.remaining_torch
+    fr.problems = migrated.problems
+    fr.changed = migrated.changed
+    if not fr.changed:
+        return _copy_unchanged(fr, task, settings, data, st)
+    try:
+        new_data = encode(migrated.code, decoded.encoding)
+    except UnicodeEncodeError as exc:
+        fr.changed = False
+        fr.error = f"the migrated text cannot be encoded as {decoded.encoding} ({exc}): left untouched"
+        return _copy_unchanged(fr, task, settings, data, st)
+    if settings.diff:
+        fr.diff = unified_diff(task.display, decoded.text, migrated.code)
+    if settings.out is not None:
+        _write_copy(fr, task, settings, new_data, st)
+    elif settings.write:
+        _write_in_place(fr, task.path, new_data, st)
     return fr
+
+
+def _copy_unchanged(fr: FileResult, task: FileTask, settings: Settings, data: bytes, st: os.stat_result) -> FileResult:
+    # --out mirrors every file it looked at, so the copy is a complete tree; the original bytes
+    # of a file it could not migrate are copied as they are.
+    if settings.out is not None:
+        _write_copy(fr, task, settings, data, st)
+    return fr
+
+
+def _write_in_place(fr: FileResult, path: str, data: bytes, st: os.stat_result) -> None:
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # write the file the link names; the link stays a link
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        fr.error = "deleted while torch2ms was running: not written"
+        return
+    except OSError as exc:
+        fr.error = f"cannot write: {_reason(exc)}"
+        return
+    if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+        fr.error = "changed on disk while torch2ms was running: not written (run again)"
+        return
+    # Even where the rename would succeed (root, or a writable directory), a read-only file says
+    # "do not change me".
+    if not (st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) or not os.access(path, os.W_OK):
+        fr.error = "file is read-only: not modified"
+        return
+    try:
+        write_atomic(path, data, st)
+    except OSError as exc:
+        fr.error = f"cannot write: {_reason(exc)}"
+        return
+    fr.written = True
+
+
+def _write_copy(fr: FileResult, task: FileTask, settings: Settings, data: bytes, st: os.stat_result) -> None:
+    assert settings.out is not None and task.target is not None
+    try:
+        directory = ensure_dir_inside(settings.out, os.path.dirname(task.target))
+        target = os.path.join(directory, os.path.basename(task.target))
+        if not _same_file_content(target, data, st):  # an up-to-date copy is left alone, mtime too
+            write_atomic(target, data, st, durable=False)
+    except OSError as exc:
+        fr.error = f"cannot write the copy under --out: {_reason(exc)}"
+        return
+    fr.written = True
+
+
+def _same_file_content(target: str, data: bytes, st: os.stat_result) -> bool:
+    try:
+        current = os.lstat(target)
+        if not stat.S_ISREG(current.st_mode) or current.st_size != len(data):
+            return False
+        if stat.S_IMODE(current.st_mode) != stat.S_IMODE(st.st_mode):
+            return False
+        with open(target, "rb") as fh:
+            return fh.read() == data
+    except OSError:
+        return False
+
+
+def ensure_dir_inside(root: str, relative: str) -> str:
+    """Create ``root/relative`` one component at a time, refusing to pass through a symlink or a
+    non-directory, so that nothing is ever written outside ``root``."""
+    current = root
+    for part in filter(None, relative.split(os.sep)):
+        if part in (".", ".."):
+            raise OSError(0, f"refusing the path component {part!r}")
+        current = os.path.join(current, part)
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            try:
+                os.mkdir(current)
+                continue
+            except FileExistsError:
+                st = os.lstat(current)
+        if stat.S_ISLNK(st.st_mode):
+            raise OSError(0, f"{current} is a symlink: not writing through it")
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(0, f"{current} is not a directory")
+    return current
 
 
 # -- many files ------------------------------------------------------------------------------
 
 
-def discover(paths: Iterable[Path], excludes: Iterable[str] = ()) -> Iterator[tuple[Path, Path]]:
-    """(file, root) for every Python file under the given paths, in a stable order. Explicitly
-    named files are taken whatever their suffix; directories contribute *.py and *.pyi."""
-    import fnmatch
+class Interrupted(Exception):
+    """Ctrl-C: the files in progress were finished, nothing else was started."""
 
-    excludes = list(excludes)
+    def __init__(self, done: list[FileResult], total: int):
+        super().__init__(f"interrupted after {len(done)} of {total} files")
+        self.done = done
+        self.total = total
 
-    def excluded(rel: str) -> bool:
-        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(os.path.basename(rel), pat) for pat in excludes)
 
-    for root in paths:
-        if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                                     and not excluded(os.path.relpath(os.path.join(dirpath, d), root)))
-                for name in sorted(filenames):
-                    if not name.endswith(PYTHON_SUFFIXES):
-                        continue
-                    full = Path(dirpath) / name
-                    if full.is_symlink() or excluded(os.path.relpath(full, root)):
-                        continue
-                    yield full, root
+# Below these (files found, and their bytes), a pool costs more than it saves: a worker process
+# takes about 0.15 s to load the engine.
+MIN_PARALLEL_FILES = 4
+MIN_PARALLEL_BYTES = 512 * 1024
+
+_worker_state: tuple[Settings, Config] | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_state
+    # Ctrl-C reaches the whole process group: the parent decides what stops, and a worker finishes
+    # the file it is writing rather than dying in the middle of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_state = (settings, settings.config())  # the rules, loaded (or inherited) once
+    from . import passes  # noqa: F401  (the engine loads them, and LibCST, on first use: do it now)
+
+    gc.freeze()  # what every file shares (the rules, the modules) is never scanned again
+
+
+def _ready() -> None:
+    """The first task of a worker: makes the pool start it before there is work to hand out."""
+
+
+def _work(task: FileTask) -> FileResult:
+    assert _worker_state is not None
+    settings, config = _worker_state
+    return process_file(task, settings, config)
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=8)
+def _triggers(pattern: str) -> re.Pattern[bytes]:
+    return re.compile(pattern.encode("utf-8"))
+
+
+def is_candidate(data: bytes, config: Config) -> bool:
+    """The rules' prefilter, on bytes: trigger words are ASCII identifiers and Python source is in an
+    ASCII-compatible encoding, so this says exactly what the prefilter on the text would say."""
+    return _triggers(config.ruleset.prefilter.pattern).search(data) is not None
+
+
+def run(tasks: Sequence[FileTask], settings: Settings, *, jobs: int,
+        on_result: Callable[[FileResult], None], on_progress: Callable[[int], None] | None = None) -> list[FileResult]:
+    """Process every task; ``on_result`` gets the results in task order (so the output is the same
+    whatever ``jobs`` is), ``on_progress`` the number of files done so far. Raises Interrupted."""
+    config = settings.config()
+    ordered = _InOrder(len(tasks), on_result, on_progress)
+    try:
+        if jobs <= 1:
+            for task in tasks:
+                ordered.add(task.index, process_file(task, settings, config))
         else:
-            yield root, root.parent
+            _run_in_parallel(tasks, settings, config, jobs, ordered)
+    except KeyboardInterrupt:
+        raise Interrupted(ordered.flush_done(), len(tasks)) from None
+    return ordered.results()
+
+
+def _run_in_parallel(tasks, settings: Settings, config: Config, jobs: int, ordered: "_InOrder") -> None:
+    """``jobs`` processes at work: the parent and ``jobs - 1`` workers. The parent does the files no
+    rule triggers on, then takes candidates from the small end while the workers take them from the
+    large end, so that all finish together and no process competes with more busy ones than cores."""
+    if len(tasks) < MIN_PARALLEL_FILES or sum(t.size for t in tasks) < MIN_PARALLEL_BYTES:
+        for task in tasks:
+            ordered.add(task.index, process_file(task, settings, config))
+        return
+
+    import multiprocessing
+    import threading
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # fork (Linux): a worker starts in milliseconds, with the rules and modules the parent loaded.
+    # Elsewhere the platform's default; the initializer loads the rules then.
+    method = "fork" if sys.platform.startswith("linux") else None
+    workers = jobs - 1
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(settings,))
+    lock = threading.Lock()
+    pending: deque[FileTask] = deque()
+    in_flight: dict = {}
+    stopping = False
+
+    def feed(_done=None) -> None:
+        # Runs in the pool's own thread as a worker finishes a file: the next largest goes out at
+        # once, whatever the parent is busy with.
+        with lock:
+            if stopping or not pending:
+                return
+            task = pending.popleft()
+            try:
+                future = pool.submit(_work, task)
+            except RuntimeError:  # the pool broke (a worker died): the parent does the rest itself
+                pending.appendleft(task)
+                return
+            in_flight[future] = task
+        future.add_done_callback(feed)
+
+    def collect(futures) -> None:
+        for future in futures:
+            with lock:
+                task = in_flight.pop(future)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                result = FileResult(task.display, error="the worker process died (killed, or out of memory?): "
+                                                        "left untouched")
+            except Exception as exc:  # handing the result back failed; process_file itself never raises
+                result = FileResult(task.display, error=f"internal error ({type(exc).__name__}: {exc}): "
+                                                        "state unknown, run again")
+            ordered.add(task.index, result)
+
+    def finished() -> list:
+        with lock:
+            return [f for f in in_flight if f.done()]
+
+    try:
+        # Start the workers now: they load the engine while the parent reads every file once to
+        # sort out the candidates (most files have nothing a rule triggers on: no parse for them).
+        for _ in range(workers):
+            pool.submit(_ready)
+        others: list[FileTask] = []
+        candidates: list[FileTask] = []
+        for task in tasks:
+            try:
+                data, _ = read_file(task.path)
+            except OSError:
+                others.append(task)  # process_file reports it
+                continue
+            (candidates if is_candidate(data, config) else others).append(
+                FileTask(task.index, task.path, task.display, task.target, len(data)))
+        pending.extend(sorted(candidates, key=lambda t: (-t.size, t.index)))  # largest first
+        for _ in range(2 * workers):  # each worker holds a file and has the next one queued
+            feed()
+        for task in others:
+            ordered.add(task.index, process_file(task, settings, config))
+            collect(finished())
+        while True:
+            with lock:
+                task = pending.pop() if pending else None  # the smallest
+            if task is None:
+                break
+            ordered.add(task.index, process_file(task, settings, config))
+            collect(finished())
+        while True:
+            with lock:
+                left = list(in_flight)
+            if not left:
+                break
+            collect(wait(left).done)
+    except BaseException:
+        # Ctrl-C: files not started are dropped; the workers finish (and write) the ones they hold.
+        with lock:
+            stopping = True
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, task in list(in_flight.items()):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                ordered.add(task.index, future.result())
+        raise
+    pool.shutdown(wait=True)
+
+
+class _InOrder:
+    """Results arrive in any order; hand them on in task order."""
+
+    def __init__(self, total: int, on_result, on_progress):
+        self.slots: list[FileResult | None] = [None] * total
+        self.next = 0
+        self.done = 0
+        self.on_result = on_result
+        self.on_progress = on_progress
+
+    def add(self, index: int, result: FileResult) -> None:
+        if self.slots[index] is not None:
+            return
+        self.slots[index] = result
+        self.done += 1
+        if self.on_progress is not None:
+            self.on_progress(self.done)
+        while self.next < len(self.slots) and self.slots[self.next] is not None:
+            self.on_result(self.slots[self.next])
+            self.next += 1
+
+    def flush_done(self) -> list[FileResult]:
+        """After an interruption: every finished file, in order (gaps are files not processed)."""
+        for i in range(self.next, len(self.slots)):
+            if self.slots[i] is not None:
+                self.on_result(self.slots[i])
+        return [r for r in self.slots if r is not None]
+
+    def results(self) -> list[FileResult]:
+        return [r for r in self.slots if r is not None]
+
+
+# -- finding the files -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExcludePattern:
+    """A glob from --exclude or [tool.torch2ms]. Without a ``/`` it matches a file or directory
+    name anywhere; with one, a path relative to ``base`` (the current directory for --exclude, the
+    pyproject.toml's directory for the table). ``*`` matches across ``/``."""
+
+    glob: str
+    base: str
+
+    def matches(self, path: str, name: str) -> bool:
+        glob = self.glob.rstrip("/")
+        if "/" not in glob:
+            return fnmatch.fnmatchcase(name, glob)
+        if os.path.isabs(glob):
+            return fnmatch.fnmatchcase(path, glob)
+        if glob.startswith("./"):
+            glob = glob[2:]
+        rel = os.path.relpath(path, self.base)
+        return not rel.startswith("..") and fnmatch.fnmatchcase(rel, glob)
+
+
+@dataclass(frozen=True)
+class Found:
+    path: str  # absolute, as found (not resolved: its directory may be a symlink the user named)
+    display: str  # the path as the user spelled its root
+    size: int = 0
+
+
+@dataclass
+class Discovery:
+    files: list[Found] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. .gitignore could not be honoured
+
+
+# Directory names that never hold a project's own source.
+SKIPPED_DIR_NAMES = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+class _Finder:
+    def __init__(self, excludes: Sequence[ExcludePattern], skip: Sequence[str], use_git: bool):
+        self.excludes = list(excludes)
+        self.skip = {os.path.realpath(p) for p in skip}
+        self.use_git = use_git
+        self.dir_ok: dict[str, bool] = {}
+        self.seen: set[str] = set()
+        self.result = Discovery()
+
+    def excluded(self, path: str, name: str) -> bool:
+        return any(p.matches(path, name) for p in self.excludes)
+
+    def directory_allowed(self, path: str) -> bool:
+        ok = self.dir_ok.get(path)
+        if ok is None:
+            name = os.path.basename(path)
+            ok = not (name.startswith(".") or name in SKIPPED_DIR_NAMES or self.excluded(path, name)
+                      # a virtual environment or conda environment: installed packages, not the project
+                      or os.path.exists(os.path.join(path, "pyvenv.cfg"))
+                      or os.path.isdir(os.path.join(path, "conda-meta"))
+                      or (self.skip and os.path.realpath(path) in self.skip))
+            self.dir_ok[path] = ok
+        return ok
+
+    def add(self, path: str, display: str) -> None:
+        key = os.path.realpath(path)
+        if key not in self.seen:  # the same file named twice (or via two roots) is done once
+            self.seen.add(key)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0  # processing it will say what is wrong
+            self.result.files.append(Found(path, display, size))
+
+    def root(self, given: str) -> None:
+        path = os.path.abspath(given)
+        if not os.path.isdir(path):
+            # A file named explicitly is taken whatever its suffix, unless an exclude says no.
+            if not self.excluded(path, os.path.basename(path)):
+                self.add(path, os.path.normpath(given))
+            return
+        listing = self.git_listing(path) if self.use_git else None
+        if listing is None:
+            listing = self.walk(path)
+        for rel in listing:
+            self.add(os.path.join(path, rel), os.path.normpath(os.path.join(given, rel)))
+
+    # A file qualifies when its name has a source suffix, it is a regular file (not a symlink:
+    # links are never followed, so nothing outside the roots is reached and no loop can form),
+    # and neither it nor a directory on its way down is hidden, skipped or excluded.
+
+    def file_allowed(self, path: str, name: str) -> bool:
+        if not name.endswith(SOURCE_SUFFIXES) or name.startswith(".") or self.excluded(path, name):
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            return False  # gone (a tracked file deleted from the work tree, say)
+
+    def walk(self, top: str) -> list[str]:
+        out: list[str] = []
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            directory = os.path.join(top, rel_dir) if rel_dir else top
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self.result.notes.append(f"{directory}: cannot list: {_reason(exc)}")
+                continue
+            subdirs = []
+            for entry in entries:
+                rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if self.directory_allowed(entry.path):
+                        subdirs.append(rel)
+                elif self.file_allowed(entry.path, entry.name):
+                    out.append(rel)
+            stack.extend(reversed(subdirs))
+        return sorted(out, key=lambda r: r.split(os.sep))
+
+    def git_listing(self, top: str) -> list[str] | None:
+        """The files git would not ignore under ``top`` (tracked, or untracked and not ignored),
+        or None outside a work tree (or without git): then .gitignore is not consulted."""
+        if not _maybe_in_work_tree(top):
+            return None
+        entries = _git(top, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        if entries is None:
+            return None
+        if _git_ignores(top):  # the root named is itself ignored: the user asked for it anyway
+            return None
+        out: list[str] = []
+        for entry in sorted(set(filter(None, entries.split("\0")))):
+            rel = entry.rstrip("/")
+            parts = rel.split("/")
+            path = os.path.join(top, *parts)
+            if not all(self.directory_allowed(os.path.join(top, *parts[:i])) for i in range(1, len(parts))):
+                continue
+            if entry.endswith("/") or os.path.isdir(path) and not os.path.islink(path):
+                # A submodule or a nested repository: its own files, by its own .gitignore.
+                if self.directory_allowed(path):
+                    nested = self.git_listing(path)
+                    if nested is None:
+                        nested = self.walk(path)
+                    out.extend(os.path.join(rel, n) for n in nested)
+                continue
+            if self.file_allowed(path, parts[-1]):
+                out.append(os.path.join(*parts))
+        return sorted(out, key=lambda r: r.split(os.sep))
+
+
+def _maybe_in_work_tree(directory: str) -> bool:
+    """False when no .git is above ``directory``: no need to start git to learn that."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return True
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return False
+        directory = parent
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", cwd, *args], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return os.fsdecode(proc.stdout)
+
+
+def _git_ignores(directory: str) -> bool:
+    parent, name = os.path.split(directory.rstrip(os.sep))
+    if not name:
+        return False
+    try:
+        proc = subprocess.run(["git", "-C", parent, "check-ignore", "-q", "--", name], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def discover(roots: Sequence[str], excludes: Sequence[ExcludePattern] = (), *, skip: Sequence[str] = (),
+             use_git: bool = True) -> Discovery:
+    """Every Python file and notebook under ``roots``, in a stable order. Directories contribute
+    *.py, *.pyi and *.ipynb (honouring .gitignore inside a git work tree); ``skip`` names
+    directories never to enter (the --out directory)."""
+    finder = _Finder(excludes, skip, use_git)
+    for given in roots:
+        finder.root(given)
+    return finder.result
+
+
+# -- [tool.torch2ms] in pyproject.toml -------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: str | None = None  # the pyproject.toml it came from
+    exclude: tuple[ExcludePattern, ...] = ()
+    markers: bool | None = None
+    mindspore_version: str | None = None
+
+
+_CONFIG_KEYS = {"exclude": list, "markers": bool, "mindspore-version": str}
+
+
+def load_project_config(start: str) -> ProjectConfig:
+    """The ``[tool.torch2ms]`` table of the nearest pyproject.toml that has one, looking up from
+    ``start`` and no further than the top of the repository."""
+    import tomllib
+
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, "rb") as fh:
+                    data = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{candidate}: {exc}") from None
+            table = data.get("tool", {}).get("torch2ms")
+            if table is not None:
+                return _project_config(candidate, table)
+        parent = os.path.dirname(directory)
+        if parent == directory or os.path.exists(os.path.join(directory, ".git")):
+            return ProjectConfig()
+        directory = parent
+
+
+def _project_config(path: str, table: object) -> ProjectConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.torch2ms] must be a table")
+    values = {}
+    for key, value in table.items():
+        name = key.replace("_", "-")
+        kind = _CONFIG_KEYS.get(name)
+        if kind is None:
+            raise ConfigError(f"{path}: unknown key {key!r} in [tool.torch2ms] (known: {', '.join(_CONFIG_KEYS)})")
+        if kind is list and isinstance(value, str):
+            value = [value]
+        if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
+            wanted = {list: "a list of globs", bool: "true or false", str: "a string"}[kind]
+            raise ConfigError(f"{path}: [tool.torch2ms] {key} must be {wanted}")
+        values[name] = value
+    base = os.path.dirname(path)
+    return ProjectConfig(
+        path=path,
+        exclude=tuple(ExcludePattern(g, base) for g in values.get("exclude", ())),
+        markers=values.get("markers"),
+        mindspore_version=values.get("mindspore-version"),
+    )
