@@ -3,7 +3,6 @@ symlinks. Asserted through what happens to the files."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -12,7 +12,7 @@ import libcst as cst
 
 from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
-from ..inference import FactoryT, MaybeLayerT, ModuleT
+from ..inference import FactoryT, MaybeLayerT
 from ..ruleset import LayerRule
 
 
@@ -49,7 +49,7 @@ def plan_constructions(mig: Migration) -> None:
             # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
             convert_call(mig, mig.parent(parent), rule, skip=1, kind="construct")
     # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
-    for scope_node, call, scope in _calls(mig):
+    for _callee, call, scope in _calls(mig):
         if id(call) in mig.handled:
             continue
         func = call.func
@@ -146,7 +146,7 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
     rule = sorted(rules, key=lambda r: r.torch)[0]
     positional = rule.positional_params()
     needs = []
-    for i, a in enumerate(call.args):
+    for i in range(len(call.args)):
         if i < len(positional):
             p = positional[i]
             if _differs(rule, p, i):
@@ -339,7 +339,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     # Positions past the point where torch and MindSpore signatures diverge become keywords.
     out_position = 0
     aligned = True
-    for (param, value, is_positional), ap in zip(bound, plan.args):
+    for (param, _value, is_positional), ap in zip(bound, plan.args):
         if not is_positional or ap.drop:
             aligned = aligned and not (is_positional and ap.drop)
             continue
