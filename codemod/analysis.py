@@ -162,11 +162,6 @@ class Index:
             yield p
             p = self.parents.get(p)
 
-    def statement_of(self, node: ast.AST) -> ast.stmt:
-        while not isinstance(node, ast.stmt):
-            node = self.parents[node]
-        return node
-
     # handlers ---------------------------------------------------------------------------------
 
     def _import(self, node: ast.Import, scope: Scope) -> None:

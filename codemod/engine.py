@@ -7,8 +7,8 @@ import ast
 import functools
 import gc
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Callable
 
 from .analysis import Index, TorchRef, torch_references
 from .findings import Finding
@@ -60,14 +60,6 @@ class Site:
     span: tuple[int, int] | None = field(default=None, repr=False)
     marker: tuple | None = field(default=None, repr=False)
     post_stmt: ast.stmt | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id, "kind": self.kind, "line": self.line, "column": self.column,
-            "end_line": self.end_line, "end_column": self.end_column, "rule": self.rule,
-            "converted": self.converted, "message": self.message, "original": self.original,
-            "replacement": self.replacement, "target": self.target,
-        }
 
 
 @dataclass
@@ -400,6 +392,3 @@ def _migrate(source: str, path: str | None, config: Config | None) -> MigrationR
     return MigrationResult(code, findings, code != source, sorted(mig.sites, key=lambda s: (s.line, s.column)),
                            remaining, path)
 
-
-def with_path(findings: Iterable[Finding], path: str) -> list[Finding]:
-    return [replace(f, path=path) for f in findings]

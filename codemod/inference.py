@@ -524,9 +524,5 @@ def origin_of(t) -> frozenset:
     return getattr(t, "origin", frozenset())
 
 
-def is_module_type(t) -> bool:
-    return isinstance(t, ModuleT)
-
-
 def infer_modules(mig: "Migration") -> None:
     mig.types = Types(mig)
