@@ -79,8 +79,9 @@ def plan_imports(mig: Migration) -> None:
     for group in groups:
         convs = by_group[id(group)]
         counterpart = _counterpart(mig, group)
-        removable = bool(group.bindings) and group.ambiguous_uses == 0 and all(
-            id(r.node) in active_nodes for r in group.refs)
+        # Every use converted: the torch import is no longer needed (a star import stays regardless).
+        every_use = group.ambiguous_uses == 0 and all(id(r.node) in active_nodes for r in group.refs)
+        removable = bool(group.bindings) and every_use
         if removable:
             for b in group.bindings:
                 plan_for(b.stmt).removed.add(id(b.node))
@@ -90,7 +91,6 @@ def plan_imports(mig: Migration) -> None:
         own = None
         if counterpart is not None and group.star is not None:
             # A name from `from torch.nn import *`: an explicit import after the star shadows it.
-            every_use = group.ambiguous_uses == 0 and all(id(r.node) in active_nodes for r in group.refs)
             name = group.name if every_use else _fresh(_prefixed(group.name), used_names)
             own = next((m for m in existing if m.qual == counterpart and m.name == name), None) or \
                 MsImport(name, counterpart, "from", alias_written=False)
