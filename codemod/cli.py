@@ -15,7 +15,7 @@ from .ruleset import RuleError, default_rules, parse_version
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
 
-def _validated_version(version: str | None, hint: str) -> str | None:
+def validated_version(version: str | None, hint: str) -> str | None:
     if version:
         try:
             parse_version(version)
@@ -33,7 +33,7 @@ def _rules():
 
 def _config(markers: bool, mindspore_version: str | None) -> Config:
     rules = _rules()
-    version = _validated_version(mindspore_version, "--mindspore-version")
+    version = validated_version(mindspore_version, "--mindspore-version")
     return Config(markers=markers, mindspore_version=version or installed_mindspore(), rules=rules)
 
 
@@ -167,7 +167,7 @@ def _project_config(base: Path):
         project = load_project_config(str(base))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    _validated_version(project.mindspore_version, f"mindspore-version in {project.path}")
+    validated_version(project.mindspore_version, f"mindspore-version in {project.path}")
     return project
 
 

@@ -19,14 +19,9 @@ def lsp(mindspore_version, debounce):
         from .server import create_server
     except ImportError as exc:
         raise click.ClickException(f"the language server needs pygls ({exc}): pip install 'torch2ms[lsp]'") from None
-    from ..cli import installed_mindspore
+    from ..cli import installed_mindspore, validated_version
     from ..engine import Config
-    from ..ruleset import parse_version
 
-    if mindspore_version:
-        try:
-            parse_version(mindspore_version)
-        except ValueError:
-            raise click.BadParameter(f"not a version: {mindspore_version!r}", param_hint="--mindspore-version") from None
+    validated_version(mindspore_version, "--mindspore-version")
     config = Config(markers=False, mindspore_version=mindspore_version or installed_mindspore())
     create_server(config, debounce / 1000).start_io()

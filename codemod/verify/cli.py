@@ -3,12 +3,9 @@ the command runs)."""
 
 from __future__ import annotations
 
-import fnmatch
-import io
 import os
 import sys
 import time
-import tokenize
 from pathlib import Path
 
 import click
@@ -95,26 +92,21 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
 
 def python_files(paths, excludes=()) -> list[Path]:
-    """Named files as given; directories contribute their *.py files (hidden folders skipped)."""
-    out = []
-    for root in paths:
-        if not root.is_dir():
-            out.append(root)
-            continue
-        for path in sorted(root.rglob("*.py")):
-            rel = path.relative_to(root)
-            if any(part.startswith(".") for part in rel.parts) or path.is_symlink():
-                continue
-            if not any(fnmatch.fnmatch(str(rel), pat) or fnmatch.fnmatch(path.name, pat) for pat in excludes):
-                out.append(path)
-    return out
+    """The files `migrate` would take (same discovery: .gitignore, excludes, no symlinks out of the
+    roots), notebooks and stubs aside unless named: verify checks Python modules."""
+    from ..runner import ExcludePattern, discover
+
+    named = {os.path.abspath(p) for p in paths if not p.is_dir()}
+    found = discover([str(p) for p in paths], [ExcludePattern(g, os.getcwd()) for g in excludes])
+    # Spelled as the user spelled the roots (as `migrate` reports them).
+    return [Path(f.display) for f in found.files if f.path.endswith(".py") or f.path in named]
 
 
 def read(path: Path) -> str:
     """Source text as Python decodes it (BOM, PEP 263 cookie, else UTF-8)."""
-    data = path.read_bytes()
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
+    from ..runner import decode
+
+    return decode(path.read_bytes()).text
 
 
 def _display(path: Path) -> str:
