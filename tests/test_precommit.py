@@ -5,7 +5,7 @@ as ``git ls-files`` lists them, committed in a temporary repository), so the tes
 as it is now, uncommitted changes and new files included. (``pre-commit try-repo`` would miss
 untracked files, and builds its environment in a throw-away store on every call.) pre-commit
 installs it the way users get it: a virtualenv and ``pip install`` of the repository, non-editable,
-with libcst and click from PyPI, once per test session (PRE_COMMIT_HOME is per session)."""
+with click from PyPI, once per test session (PRE_COMMIT_HOME is per session)."""
 
 from __future__ import annotations
 

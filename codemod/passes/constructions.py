@@ -1,5 +1,5 @@
 """Calls that build normalization layers (or call normalization functions): arguments mapped by
-the rule's data, values by its named converters, the argument list rewritten with LibCST so
+the rule's data, values by its named converters, the argument list rewritten in place so
 commas, comments and layout inside the call survive."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ import ast
 from dataclasses import dataclass, field
 from typing import Callable
 
-import libcst as cst
-
 from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
 from ..inference import FactoryT, MaybeLayerT
 from ..ruleset import LayerRule
+from ..sequences import call_arguments
 
 
 @dataclass
@@ -372,51 +371,18 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
 
 
 def _rewrite_arguments(text: str, plan: CallPlan, skip: int) -> str:
-    expr = cst.parse_expression(text)
-    if not isinstance(expr, cst.Call):
-        raise ValueError(f"not a call: {text!r}")
-    module = cst.Module([])
-    original = list(expr.args)
-    head, args = original[:skip], original[skip:]
+    arguments = call_arguments(text)
+    head, args = arguments.elements[:skip], arguments.elements[skip:]
+    if len(args) != len(plan.args):
+        raise ValueError(f"{len(plan.args)} planned arguments for {len(args)} in {text!r}")
     # The migrated text of every argument, by torch parameter, for values derived from others.
-    texts = {ap.param: module.code_for_node(arg.value) for arg, ap in zip(args, plan.args)}
-    kept: list[cst.Arg] = []
+    texts = {ap.param: arguments.value(arg) for arg, ap in zip(args, plan.args)}
+    cores: list[str | None] = [arguments.core(arg) for arg in head]
     for arg, ap in zip(args, plan.args):
         if ap.drop:
-            continue
-        if ap.derive is not None:
-            arg = arg.with_changes(value=cst.parse_expression(ap.derive(texts)))
-        if ap.keyword and (arg.keyword is None or arg.keyword.value != ap.keyword):
-            if arg.keyword is None:
-                arg = arg.with_changes(keyword=cst.Name(ap.keyword), equal=_EQUAL)
-            else:
-                arg = arg.with_changes(keyword=cst.Name(ap.keyword))
-        kept.append(arg)
-    all_args = head + kept
-    trailing = original[-1].comma if original else cst.MaybeSentinel.DEFAULT
-    if plan.added:
-        separator = _separator(expr, original)
-        for keyword, value in plan.added:
-            value_text = value if isinstance(value, str) else value(texts)
-            new = cst.Arg(value=cst.parse_expression(value_text), keyword=cst.Name(keyword), equal=_EQUAL)
-            if all_args:
-                all_args[-1] = all_args[-1].with_changes(comma=separator)
-            all_args.append(new)
-    if all_args:
-        # The last argument keeps the original last argument's comma (a trailing comma stays).
-        all_args[-1] = all_args[-1].with_changes(comma=trailing)
-    return module.code_for_node(expr.with_changes(args=all_args))
-
-
-_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
-
-
-def _separator(call: cst.Call, args: list[cst.Arg]) -> cst.Comma:
-    """The comma and whitespace that separate arguments in this call's layout."""
-    for arg in args[:-1]:
-        if isinstance(arg.comma, cst.Comma):
-            return arg.comma
-    ws = call.whitespace_before_args
-    if isinstance(ws, cst.ParenthesizedWhitespace):
-        return cst.Comma(whitespace_after=ws)
-    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            cores.append(None)
+        else:
+            value = ap.derive(texts) if ap.derive is not None else None
+            cores.append(arguments.with_keyword(arg, ap.keyword, value))
+    added = [f"{keyword}={value if isinstance(value, str) else value(texts)}" for keyword, value in plan.added]
+    return arguments.rewrite(cores, added)

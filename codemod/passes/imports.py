@@ -14,10 +14,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from ..analysis import Binding, ImportGroup, is_mindspore
 from ..engine import Migration, RefConversion
+from ..sequences import import_names
 
 
 @dataclass
@@ -271,11 +270,5 @@ def _body_of(mig: Migration, stmt: ast.stmt):
 
 
 def _without_aliases(stmt_text: str, keep: list[bool]) -> str:
-    module = cst.parse_module(stmt_text)
-    line = module.body[0]
-    node = line.body[0]
-    names = list(node.names)
-    last_comma = names[-1].comma
-    new = [n for n, k in zip(names, keep) if k]
-    new[-1] = new[-1].with_changes(comma=last_comma)
-    return module.code_for_node(node.with_changes(names=new))
+    names = import_names(stmt_text)
+    return names.rewrite([names.core(n) if k else None for n, k in zip(names.elements, keep)])
