@@ -6,13 +6,14 @@ functions and the module, never class bodies; ``global`` declarations), so a loc
 ``nn``, a parameter ``nn`` or ``from mindspore import nn`` are never mistaken for torch.
 
 LibCST's ScopeProvider would give the same answers, but building LibCST trees for whole files
-costs many times the analysis itself (see benchmarks/); the rewrite uses LibCST only on the
-expressions and statements it changes.
+costs many times the analysis itself (see benchmarks/); the rewrite edits the text (source.py,
+sequences.py).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -20,6 +21,9 @@ from typing import Iterable, Iterator
 # Fields that hold operators and contexts, never names: not walked.
 _NOT_CHILDREN = frozenset({"ctx", "op", "ops"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+# The types the walk tests every node against, as module globals (no attribute lookup on `ast`).
+_Name, _Attribute, _Constant, _Load = ast.Name, ast.Attribute, ast.Constant, ast.Load
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
@@ -54,7 +58,11 @@ class Scope:
         self.returns: list[ast.Return] = []  # function scopes: their return statements
 
     def bind(self, b: Binding) -> None:
-        self.bindings.setdefault(b.name, []).append(b)
+        bindings = self.bindings.get(b.name)
+        if bindings is None:
+            self.bindings[b.name] = [b]
+        else:
+            bindings.append(b)
 
     def module(self) -> "Scope":
         s = self
@@ -89,6 +97,7 @@ class Index:
         self.module_scope = Scope("module", tree, None)
         self.loads: dict[str, list[tuple[ast.Name, Scope]]] = defaultdict(list)
         self.attributes: list[tuple[ast.Attribute, Scope]] = []
+        self.attribute_assignments: list[tuple[ast.Assign, Scope]] = []  # `a.b = value` (one target)
         self.norm_strings: list[ast.Constant] = []  # string literals naming torch norm parameters
         self.imports: list[Binding] = []
         self.classes: list[tuple[ast.ClassDef, Scope]] = []
@@ -101,23 +110,27 @@ class Index:
         self._walk_body(tree.body, tree, self.module_scope)
 
     # -- the walk ------------------------------------------------------------------------------
+    # Most nodes are names, constants, attributes and calls. _visit records names and constants
+    # first thing and follows an attribute chain in a loop; calls (with their keywords) and the other
+    # common compound nodes have handlers that know their fields. The generic walk over ``_fields``
+    # (a getattr per field, a visit per keyword) is left to rare node types: it was most of the cost.
 
     def _visit(self, node: ast.AST, parent: ast.AST, scope: Scope) -> None:
-        self.parents[node] = parent
-        t = type(node)
-        if t is ast.Name:
-            if type(node.ctx) is ast.Load:
+        parents = self.parents
+        t = node.__class__
+        while t is _Attribute:  # a.b.c: each attribute of the chain, then the name it starts from
+            parents[node] = parent
+            self.attributes.append((node, scope))
+            parent, node = node, node.value
+            t = node.__class__
+        parents[node] = parent
+        if t is _Name:
+            if node.ctx.__class__ is _Load:
                 self.loads[node.id].append((node, scope))
             else:
-                target = scope.module() if node.id in scope.globals else scope
-                target.bind(Binding(node.id, "assign", node, target))
-                self.names.add(node.id)
+                self._bind_name(node, scope)
             return
-        if t is ast.Attribute:
-            self.attributes.append((node, scope))
-            self._visit(node.value, node, scope)
-            return
-        if t is ast.Constant:
+        if t is _Constant:
             value = node.value
             if value.__class__ is str and ("running_" in value or "num_batches" in value):
                 self.norm_strings.append(node)
@@ -125,8 +138,8 @@ class Index:
         handler = _HANDLERS.get(t)
         if handler is not None:
             handler(self, node, scope)
-            return
-        self._children(node, scope)
+        else:
+            self._children(node, scope)
 
     def _children(self, node: ast.AST, scope: Scope) -> None:
         visit = self._visit
@@ -141,6 +154,17 @@ class Index:
                         visit(child, node, scope)
             elif isinstance(value, ast.AST):
                 visit(value, node, scope)
+
+    def _bind_name(self, node: ast.Name, scope: Scope, stmt: ast.stmt | None = None,
+                   value: ast.expr | None = None) -> None:
+        """A name stored or deleted: an assignment binding in its scope (or the module's, if global)."""
+        name = node.id
+        target = scope.module() if name in scope.globals else scope
+        b = Binding(name, "assign", node, target)
+        if stmt is not None:  # set here: a Binding built with keyword arguments takes twice as long
+            b.stmt, b.value = stmt, value
+        target.bind(b)
+        self.names.add(name)
 
     def _walk_body(self, body: Iterable[ast.AST], parent: ast.AST, scope: Scope) -> None:
         for stmt in body:
@@ -262,6 +286,33 @@ class Index:
         else:
             self._visit(node.elt, node, inner)
 
+    def _call(self, node: ast.Call, scope: Scope) -> None:
+        visit = self._visit
+        visit(node.func, node, scope)
+        for arg in node.args:
+            visit(arg, node, scope)
+        parents = self.parents
+        for keyword in node.keywords:
+            parents[keyword] = node
+            visit(keyword.value, keyword, scope)
+
+    def _subscript(self, node: ast.Subscript, scope: Scope) -> None:
+        self._visit(node.value, node, scope)
+        self._visit(node.slice, node, scope)
+
+    def _sequence(self, node: ast.Tuple | ast.List, scope: Scope) -> None:
+        visit = self._visit
+        for element in node.elts:
+            visit(element, node, scope)
+
+    def _expr(self, node: ast.Expr, scope: Scope) -> None:
+        self._visit(node.value, node, scope)
+
+    def _if(self, node: ast.If, scope: Scope) -> None:
+        self._visit(node.test, node, scope)
+        self._walk_body(node.body, node, scope)
+        self._walk_body(node.orelse, node, scope)
+
     def _return(self, node: ast.Return, scope: Scope) -> None:
         scope.returns.append(node)
         if node.value is not None:
@@ -272,21 +323,27 @@ class Index:
 
     def _assign(self, node: ast.Assign, scope: Scope) -> None:
         self._visit(node.value, node, scope)
-        for target in node.targets:
-            self._visit(target, node, scope)
-        if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+        targets = node.targets
+        if len(targets) == 1 and targets[0].__class__ is _Name:
             # Keep the assigned value with the binding, for module inference.
-            b = _last_binding(scope, node.targets[0].id)
-            b.stmt, b.value = node, node.value
+            self.parents[targets[0]] = node
+            self._bind_name(targets[0], scope, node, node.value)
+            return
+        if len(targets) == 1 and targets[0].__class__ is _Attribute:
+            self.attribute_assignments.append((node, scope))
+        for target in targets:
+            self._visit(target, node, scope)
 
     def _ann_assign(self, node: ast.AnnAssign, scope: Scope) -> None:
         self._visit(node.annotation, node, scope)
-        if node.value is not None:
-            self._visit(node.value, node, scope)
-        self._visit(node.target, node, scope)
-        if node.value is not None and type(node.target) is ast.Name:
-            b = _last_binding(scope, node.target.id)
-            b.stmt, b.value = node, node.value
+        target, value = node.target, node.value
+        if value is not None:
+            self._visit(value, node, scope)
+        if value is not None and target.__class__ is _Name:
+            self.parents[target] = node
+            self._bind_name(target, scope, node, value)
+        else:
+            self._visit(target, node, scope)
 
     def _for(self, node: ast.For, scope: Scope) -> None:
         self._visit(node.iter, node, scope)
@@ -328,6 +385,12 @@ _HANDLERS = {
     ast.GeneratorExp: Index._comprehension,
     ast.DictComp: Index._comprehension,
     ast.Global: Index._global,
+    ast.Call: Index._call,
+    ast.Subscript: Index._subscript,
+    ast.Tuple: Index._sequence,
+    ast.List: Index._sequence,
+    ast.Expr: Index._expr,
+    ast.If: Index._if,
     ast.Return: Index._return,
     ast.Nonlocal: Index._global,
     ast.Assign: Index._assign,
@@ -420,6 +483,9 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
     name is one the rules know, so that ``nn.SyncBatchNorm.convert_sync_batchnorm`` yields the
     class reference and not the whole chain.
     """
+    # The same qualified names come up again and again (every use of nn.BatchNorm2d): look each up once.
+    canonical = functools.cache(canonical)
+    known = functools.cache(known)
     groups: dict[tuple[int, str], ImportGroup] = {}
     for b in index.imports:
         if is_torch(b.qual):
@@ -429,7 +495,12 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
                 torch_bindings = [x for x in bindings if x.kind == "import" and is_torch(x.qual)]
                 groups[key] = ImportGroup(b.name, b.qual, b.scope, torch_bindings)
     star_scopes = [s for s in [index.module_scope, *index.scope_of.values()]
-                   if any(is_torch(m) for m, _ in s.star_imports)]
+                   if s.star_imports and any(is_torch(m) for m, _ in s.star_imports)]
+
+    # Names bound to torch and to something else in the same scope (or to two torch names): flow
+    # decides which one a use means; we do not guess.
+    mixed = {key for key, g in groups.items()
+             if len(g.bindings) != len(g.scope.bindings[g.name]) or len({canonical(b.qual) for b in g.bindings}) > 1}
 
     refs: list[TorchRef] = []
     ambiguous: list[AmbiguousRef] = []
@@ -439,13 +510,12 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
             found = scope.resolve(name)
             if found is None:
                 continue
-            where, bindings = found
-            group = groups.get((id(where), name))
+            key = (id(found[0]), name)
+            group = groups.get(key)
             if group is None:
                 continue
             chain_node, qual = _longest_known(index, node, group.qual, canonical, known)
-            if len(group.bindings) != len(bindings) or len({canonical(b.qual) for b in group.bindings}) > 1:
-                # Bound to torch and to something else in the same scope: flow decides; we do not guess.
+            if key in mixed:
                 group.ambiguous_uses += 1
                 ambiguous.append(AmbiguousRef(chain_node, qual, scope))
                 continue
@@ -453,7 +523,7 @@ def torch_references(index: Index, canonical, known) -> tuple[list[TorchRef], li
             group.refs.append(ref)
             refs.append(ref)
     # `from torch.nn import *`: names the rules know, not bound otherwise.
-    seen = {id(r.root) for r in refs}
+    seen = {id(r.root) for r in refs} if star_scopes else set()
     for scope in star_scopes:
         # An explicit import placed after the last torch star import shadows the star's name.
         last_star = max((stmt for m, stmt in scope.star_imports if is_torch(m)),

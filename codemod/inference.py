@@ -69,6 +69,9 @@ class ClassT:
 
 _PENDING = object()  # recursion guard: contributes nothing to a join
 
+# The expressions Types._infer can give a type to (torch references are names and attributes).
+_INFERRED = frozenset({ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Dict, ast.BoolOp, ast.IfExp})
+
 # Methods that return the module they are called on.
 SELF_RETURNING = frozenset({
     "train", "eval", "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type",
@@ -143,13 +146,25 @@ def _own_statements(fn: ast.AST) -> Iterator[ast.stmt]:
 
 def own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
     """Every node inside a function, not descending into nested functions, lambdas or classes."""
-    stack = list(ast.iter_child_nodes(fn))
+    stack = _child_nodes(fn)
     while stack:
         n = stack.pop()
         yield n
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
-        stack.extend(ast.iter_child_nodes(n))
+        stack.extend(_child_nodes(n))
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """``list(ast.iter_child_nodes(node))``, same order, without a generator per node."""
+    children = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend([item for item in value if isinstance(item, ast.AST)])
+    return children
 
 
 class Types:
@@ -160,6 +175,9 @@ class Types:
         self.classes: dict[int, ClassInfo] = {}
         self._memo: dict[tuple[int, int], object] = {}
         self._returns: dict[int, object] = {}
+        self._tested_names = _isinstance_tested_names(mig)
+        # functools.partial can only be called where functools is imported.
+        self._functools = any(b.qual in ("functools", "functools.partial") for b in mig.index.imports)
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -225,6 +243,8 @@ class Types:
     # -- expressions -----------------------------------------------------------------------------
 
     def of(self, expr: ast.expr, scope: Scope):
+        if expr.__class__ not in _INFERRED:
+            return None  # a constant, an operation, ...: never a module nor a factory (no need to memoise)
         key = (id(expr), id(scope))
         memo = self._memo.get(key)
         if memo is not None:
@@ -235,6 +255,9 @@ class Types:
         return result
 
     def _infer(self, expr: ast.expr, scope: Scope):
+        t = type(expr)
+        if t is ast.Call:  # the commonest question; a call is never a torch reference itself
+            return self._call(expr, scope)
         mig = self.mig
         ref = mig.ref(expr)
         if ref is not None:
@@ -242,9 +265,6 @@ class Types:
             if rule is not None and rule.kind == "layer":
                 return FactoryT(frozenset([rule]), True, origin=frozenset([id(ref.node)]))
             return None
-        t = type(expr)
-        if t is ast.Call:
-            return self._call(expr, scope)
         if t is ast.Name:
             return self._name(expr, scope)
         if t is ast.Attribute:
@@ -287,7 +307,7 @@ class Types:
             return None
         if isinstance(func, ast.Name) and func.id == "dict" and scope.resolve("dict") is None:
             return self._registry([self.of(k.value, scope) for k in call.keywords])
-        if _is_partial(mig, func, scope) and call.args:
+        if call.args and self._functools and _is_partial(mig, func, scope):
             target = self.of(call.args[0], scope)
             if isinstance(target, FactoryT):
                 return FactoryT(target.rules, target.certain, call, origin=target.origin | {id(call)})
@@ -310,9 +330,10 @@ class Types:
         return None
 
     def _name(self, node: ast.Name, scope: Scope):
-        narrowed = self.narrowed(node, scope)
-        if narrowed is not None:
-            return narrowed
+        if node.id in self._tested_names:
+            narrowed = self.narrowed(node, scope)
+            if narrowed is not None:
+                return narrowed
         found = scope.resolve(node.id)
         if found is None:
             return None
@@ -369,6 +390,9 @@ class Types:
         return FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
 
     def _join(self, results: list):
+        if len(results) == 1:  # the common case (a name bound once): the result itself
+            result = results[0]
+            return None if result is _PENDING else result
         results = [r for r in results if r is not _PENDING]
         origin = _union(getattr(r, "origin", frozenset()) for r in results)
         if not results or any(r is None for r in results):
@@ -417,8 +441,8 @@ class Types:
 
     def narrowed(self, node: ast.Name, scope: Scope):
         """The type of ``node`` inside ``if isinstance(node, X):`` (its body only)."""
-        if "isinstance" not in self.mig.index.loads:
-            return None  # nothing narrows anything in this file
+        if node.id not in self._tested_names:
+            return None  # no isinstance() test in the file looks at this name
         child: ast.AST = node
         for anc in self.mig.index.ancestors(node):
             if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
@@ -466,6 +490,17 @@ class Types:
             rules.add(local.norm_rule)
             origin |= local.origin
         return ModuleT(frozenset(rules), origin=frozenset(origin)) if rules else None
+
+
+def _isinstance_tested_names(mig: Migration) -> set[str]:
+    """The names ``isinstance(<name>, ...)`` tests, anywhere in the file: only they can be narrowed."""
+    names = set()
+    for node, _scope in mig.index.loads.get("isinstance", ()):
+        call = mig.parent(node)
+        if (isinstance(call, ast.Call) and call.func is node and len(call.args) == 2
+                and isinstance(call.args[0], ast.Name)):
+            names.add(call.args[0].id)
+    return names
 
 
 class _NoneType:

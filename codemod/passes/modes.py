@@ -13,9 +13,10 @@ import ast
 
 from ..analysis import Scope
 from ..engine import Migration
-from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of, own_nodes
+from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of
 
 MODE_METHODS = ("train", "eval", "set_train")
+_MODE_METHOD_NAMES = frozenset(MODE_METHODS)
 # Calls that register a module as a child of another: not a use of its own mode.
 _REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
                                    "__setitem__", "setdefault"})
@@ -23,20 +24,30 @@ _NO_GRAD = ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "
 
 
 def plan_modes(mig: Migration) -> None:
-    _mode_calls(mig)
-    _insert_set_train(mig)
+    calls = _mode_method_calls(mig)
+    _mode_calls(mig, calls)
+    _insert_set_train(mig, calls)
+
+
+def _mode_method_calls(mig: Migration) -> list[tuple[ast.Attribute, ast.Call, Scope]]:
+    """Every ``x.train(...)``, ``x.eval(...)`` and ``x.set_train(...)`` call, in order."""
+    parents = mig.index.parents
+    calls = []
+    for attr, scope in mig.index.attributes:
+        if attr.attr in _MODE_METHOD_NAMES:
+            call = parents.get(attr)
+            if isinstance(call, ast.Call) and call.func is attr:
+                calls.append((attr, call, scope))
+    return calls
 
 
 # -- x.train() / x.eval() ------------------------------------------------------------------------
 
 
-def _mode_calls(mig: Migration) -> None:
+def _mode_calls(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call, Scope]]) -> None:
     types = mig.types
-    for attr, scope in mig.index.attributes:
-        if attr.attr not in ("train", "eval"):
-            continue
-        call = mig.parent(attr)
-        if not (isinstance(call, ast.Call) and call.func is attr):
+    for attr, call, scope in calls:
+        if attr.attr == "set_train":
             continue
         receiver = types.of(attr.value, scope)
         if not isinstance(receiver, (ModuleT, MaybeLayerT)):
@@ -66,8 +77,10 @@ def _is_true(call: ast.Call) -> bool:
 # -- set_train() insertion ---------------------------------------------------------------------
 
 
-def _insert_set_train(mig: Migration) -> None:
+def _insert_set_train(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call, Scope]]) -> None:
     types = mig.types
+    # The functions (lambdas, classes) whose own code calls a mode method: for MD004.
+    mode_setters = {_owner(mig, call) for _, call, _ in calls}
     for stmt, target, value, scope in _assignments(mig):
         t = _fresh_construction(mig, value, scope)
         if t is None:
@@ -94,24 +107,23 @@ def _insert_set_train(mig: Migration) -> None:
                                        f"no_grad()/inference_mode(): kept faithfully (batch statistics); "
                                        f"check whether {name}.eval() was meant")
         cls = t.cls if isinstance(t, ModuleT) else None
-        if cls is not None and _sets_child_modes(cls):
+        if cls is not None and _sets_child_modes(cls, mode_setters):
             mig.finding("MD004", stmt, f"{cls.name}.__init__ sets modes of its children; "
                                        f"{name}.set_train() resets them to training mode: check")
 
 
 def _assignments(mig: Migration):
-    """One-target assignments whose value is a call, in every scope."""
-    scopes: list[Scope] = [mig.index.module_scope, *mig.index.scope_of.values()]
-    for scope in scopes:
+    """One-target assignments whose value is a call, in every scope: to names (scope by scope), then
+    to attributes."""
+    index = mig.index
+    for scope in (index.module_scope, *index.scope_of.values()):
         for bindings in scope.bindings.values():
             for b in bindings:
-                if b.kind == "assign" and isinstance(b.value, ast.Call) and isinstance(b.node, ast.Name):
+                if isinstance(b.value, ast.Call) and b.kind == "assign" and isinstance(b.node, ast.Name):
                     yield b.stmt, b.node, b.value, scope
-    for attr, scope in mig.index.attributes:
-        stmt = mig.parent(attr)
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is attr
-                and isinstance(stmt.value, ast.Call)):
-            yield stmt, attr, stmt.value, scope
+    for stmt, scope in index.attribute_assignments:
+        if isinstance(stmt.value, ast.Call):
+            yield stmt, stmt.targets[0], stmt.value, scope
 
 
 def _fresh_construction(mig: Migration, value: ast.Call, scope: Scope):
@@ -241,12 +253,14 @@ def _decorated_no_grad(mig: Migration, fn: ast.AST) -> bool:
     return False
 
 
-def _sets_child_modes(cls: ClassInfo) -> bool:
-    for c in cls.mro():
-        if c.init is None:
-            continue
-        for n in own_nodes(c.init):
-            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                    and n.func.attr in ("train", "eval", "set_train")):
-                return True
-    return False
+def _sets_child_modes(cls: ClassInfo, mode_setters: set[ast.AST | None]) -> bool:
+    """Whether the __init__ of the class (or of a same-file base) calls a mode method itself."""
+    return any(c.init is not None and c.init in mode_setters for c in cls.mro())
+
+
+def _owner(mig: Migration, node: ast.AST) -> ast.AST | None:
+    """The innermost function, lambda or class ``node`` is in (None at module level)."""
+    for anc in mig.index.ancestors(node):
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return anc
+    return None
