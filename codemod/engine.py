@@ -174,7 +174,8 @@ class Migration:
     def in_scope(self) -> bool:
         """A file is migrated when it references a torch normalization layer, or when it is part way
         through a migration (it imports MindSpore and still references torch's nn.Module & co.)."""
-        if any(r.qual in self.rules.layers for r in self.refs):
+        layers = self.rules.layers
+        if any(r.qual in layers for r in self.refs) or any(a.qual in layers for a in self.ambiguous):
             return True
         from .analysis import is_mindspore
 
@@ -369,7 +370,7 @@ def _migrate(source: str, path: str | None, config: Config | None) -> MigrationR
     config = config or Config()
     bom, body = _strip_bom(source)
     rules = config.ruleset
-    if not rules.prefilter.search(body):
+    if not rules.prefilter.matches(body):
         return MigrationResult(source, [], False, path=path)
     tree = parse_source(body, path)
     mig = Migration(body, tree, path, config)

@@ -216,7 +216,7 @@ def migrate_notebook(text: str, *, path: str | None = None, config: Config | Non
     a notebook; cells that are not Python are left as they are and listed in ``problems``."""
     config = config or Config()
     unchanged = NotebookResult(text, [], False)
-    if not config.ruleset.prefilter.search(text):
+    if not config.ruleset.prefilter.matches(text):
         return unchanged
     try:
         cells = _code_cells(text)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
 from .findings import SEVERITIES, FindingSpec
+from .prefilter import PASS_EVERYTHING, Prefilter
 
 
 class RuleError(ValueError):
@@ -172,9 +173,15 @@ class RuleSet:
         return max(newest) if newest else (0,)
 
     @functools.cached_property
-    def prefilter(self) -> "re.Pattern[str]":
-        words = sorted(self.trigger_words, key=len, reverse=True)
-        return re.compile("|".join(re.escape(w) for w in words))
+    def prefilter(self) -> Prefilter:
+        return Prefilter(self.trigger_words, {q.split(".", 1)[0] for q in self.layers})
+
+    def unfiltered(self) -> RuleSet:
+        """These rules with a prefilter that lets every file through: what the prefilter is checked
+        against (the tests, the benchmark)."""
+        rules = replace(self)
+        rules.__dict__["prefilter"] = PASS_EVERYTHING  # the cached property, already computed
+        return rules
 
 
 # ---------------------------------------------------------------------------------------------

@@ -171,14 +171,17 @@ def test_prefilter_parses_only_files_naming_something_a_rule_triggers_on(cwd):
     from codemod.ruleset import default_rules
 
     # A file that does not parse is only noticed if it is parsed, and it is parsed only when it
-    # names one of the rules' trigger words - whichever rule it is.
+    # names one of the rules' trigger words where torch's could be meant - whichever rule it is.
     put(cwd, "proj/no_trigger.py", text="print 'python 2'\nimport torch\n")
+    put(cwd, "proj/own_layer_norm.py", text="print 'python 2'\nimport torch\nfrom .layers import LayerNorm\n"
+                                            "norm_layer = LayerNorm\n")
     names = sorted({q.rsplit(".", 1)[1] for q in default_rules().layers})
     assert len(names) > 1
     for name in names:
-        put(cwd, f"proj/uses_{name}.py", text=f"print 'python 2'\nx = {name}\n")
+        put(cwd, f"proj/uses_{name}.py", text=f"print 'python 2'\nx = nn.{name}\n")
     result = run("proj")
     assert result.exit_code == 2
     for name in names:
         assert f"proj/uses_{name}.py: error:" in result.stderr
     assert "no_trigger.py" not in result.stderr
+    assert "own_layer_norm.py" not in result.stderr

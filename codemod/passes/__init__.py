@@ -18,7 +18,7 @@ from .statements import plan_markers, plan_statements
 
 def _when_in_scope(step):
     def run(mig: Migration) -> None:
-        if mig.in_scope or mig.ambiguous:
+        if mig.in_scope:
             step(mig)
     run.__name__ = step.__name__
     return run
