@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import functools
 import gc
 import io
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -386,33 +384,67 @@ class Interrupted(Exception):
         self.total = total
 
 
-# Below these (files found, and their bytes), a pool costs more than it saves: a worker process
-# takes about 0.15 s to load the engine.
+# Below these (files found, and their bytes), workers cost more than they save: a worker process
+# takes a few hundredths of a second to load the engine.
 MIN_PARALLEL_FILES = 4
 MIN_PARALLEL_BYTES = 512 * 1024
 
 _worker_state: tuple[Settings, Config] | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _work(task: FileTask) -> FileResult:
+    """What a worker does with one file (a test may put something else here)."""
+    assert _worker_state is not None
+    settings, config = _worker_state
+    return process_file(task, settings, config)
+
+
+def _worker(number: int, order: list[FileTask], settings: Settings, shared: "_Shared", results) -> None:
+    """A worker process: takes the largest file not yet taken until none is left, and sends the
+    parent each result, then None."""
     global _worker_state
     # Ctrl-C reaches the whole process group: the parent decides what stops, and a worker finishes
     # the file it is writing rather than dying in the middle of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_state = (settings, settings.config())  # the rules, loaded (or inherited) once
-    from . import passes  # noqa: F401  (the engine loads them, and LibCST, on first use: do it now)
+    from . import passes  # noqa: F401  (the engine loads them on first use: do it now)
 
     gc.freeze()  # what every file shares (the rules, the modules) is never scanned again
+    while (i := shared.take(front=True, worker=number)) is not None:
+        results.send((i, _work(order[i])))
+    results.send(None)
+    results.close()
 
 
-def _ready() -> None:
-    """The first task of a worker: makes the pool start it before there is work to hand out."""
+class _Shared:
+    """The files not yet taken are order[front..back], largest first: workers take from the front,
+    the parent from the back, so that all finish together. ``holding[w]`` is the file worker w is
+    on (-1: none), so that a worker that dies costs only that file. In shared memory, under one
+    lock: handing out a file needs no message and no thread of the parent."""
 
+    def __init__(self, context, files: int, workers: int):
+        self.bounds = context.Array("i", [0, files - 1])  # front, back; a lock comes with it
+        self.holding = context.Array("i", [-1] * workers, lock=False)
 
-def _work(task: FileTask) -> FileResult:
-    assert _worker_state is not None
-    settings, config = _worker_state
-    return process_file(task, settings, config)
+    def take(self, front: bool, worker: int = -1) -> int | None:
+        with self.bounds.get_lock():
+            first, last = self.bounds[0], self.bounds[1]
+            if worker >= 0:
+                self.holding[worker] = -1
+            if first > last:
+                return None
+            if front:
+                self.bounds[0] = first + 1
+                if worker >= 0:
+                    self.holding[worker] = first
+                return first
+            self.bounds[1] = last - 1
+            return last
+
+    def stop(self) -> None:
+        """Hand out nothing more (Ctrl-C): the files being processed are finished."""
+        with self.bounds.get_lock():
+            self.bounds[1] = self.bounds[0] - 1
 
 
 def default_jobs() -> int:
@@ -422,15 +454,9 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=8)
-def _triggers(pattern: str) -> re.Pattern[bytes]:
-    return re.compile(pattern.encode("utf-8"))
-
-
 def is_candidate(data: bytes, config: Config) -> bool:
-    """The rules' prefilter, on bytes: trigger words are ASCII identifiers and Python source is in an
-    ASCII-compatible encoding, so this says exactly what the prefilter on the text would say."""
-    return _triggers(config.ruleset.prefilter.pattern).search(data) is not None
+    """The rules' prefilter, on the file's bytes (it says what it would say on the decoded text)."""
+    return config.ruleset.prefilter.matches(data)
 
 
 def run(tasks: Sequence[FileTask], settings: Settings, *, jobs: int,
@@ -451,108 +477,81 @@ def run(tasks: Sequence[FileTask], settings: Settings, *, jobs: int,
 
 
 def _run_in_parallel(tasks, settings: Settings, config: Config, jobs: int, ordered: "_InOrder") -> None:
-    """``jobs`` processes at work: the parent and ``jobs - 1`` workers. The parent does the files no
-    rule triggers on, then takes candidates from the small end while the workers take them from the
-    large end, so that all finish together and no process competes with more busy ones than cores."""
+    """``jobs`` processes at work: the parent and ``jobs - 1`` workers, the workers taking the
+    largest files first and the parent the smallest, so that all finish together and no process
+    competes with more busy ones than there are cores. Sizes come from discovery: no file is read
+    twice to plan the run."""
     if len(tasks) < MIN_PARALLEL_FILES or sum(t.size for t in tasks) < MIN_PARALLEL_BYTES:
         for task in tasks:
             ordered.add(task.index, process_file(task, settings, config))
         return
-
     import multiprocessing
-    import threading
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing.connection import wait
 
     # fork (Linux): a worker starts in milliseconds, with the rules and modules the parent loaded.
-    # Elsewhere the platform's default; the initializer loads the rules then.
-    method = "fork" if sys.platform.startswith("linux") else None
-    workers = jobs - 1
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_worker, initargs=(settings,))
-    lock = threading.Lock()
-    pending: deque[FileTask] = deque()
-    in_flight: dict = {}
-    stopping = False
+    # Elsewhere the platform's default; the worker loads the rules then.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    order = sorted(tasks, key=lambda t: (-t.size, t.index))
+    shared = _Shared(context, len(order), jobs - 1)
+    workers, pipes = _start_workers(context, order, settings, shared, jobs - 1)
+    received: set[int] = set()
 
-    def feed(_done=None) -> None:
-        # Runs in the pool's own thread as a worker finishes a file: the next largest goes out at
-        # once, whatever the parent is busy with.
-        with lock:
-            if stopping or not pending:
+    def receive(block: bool) -> None:
+        """Hand on the results that have arrived; with ``block``, wait until every worker is done.
+        A worker that died (its pipe ends without its last None) costs the file it held."""
+        while pipes:
+            ready = wait(list(pipes), timeout=None if block else 0)
+            if not ready:
                 return
-            task = pending.popleft()
-            try:
-                future = pool.submit(_work, task)
-            except RuntimeError:  # the pool broke (a worker died): the parent does the rest itself
-                pending.appendleft(task)
-                return
-            in_flight[future] = task
-        future.add_done_callback(feed)
-
-    def collect(futures) -> None:
-        for future in futures:
-            with lock:
-                task = in_flight.pop(future)
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                result = FileResult(task.display, error="the worker process died (killed, or out of memory?): "
-                                                        "left untouched")
-            except Exception as exc:  # handing the result back failed; process_file itself never raises
-                result = FileResult(task.display, error=f"internal error ({type(exc).__name__}: {exc}): "
-                                                        "state unknown, run again")
-            ordered.add(task.index, result)
-
-    def finished() -> list:
-        with lock:
-            return [f for f in in_flight if f.done()]
+            for pipe in ready:
+                try:
+                    message = pipe.recv()
+                except EOFError:
+                    held = shared.holding[pipes.pop(pipe)]
+                    if held >= 0 and held not in received:
+                        received.add(held)
+                        ordered.add(order[held].index, FileResult(
+                            order[held].display,
+                            error="the worker process died (killed, or out of memory?): left untouched"))
+                    continue
+                if message is None:
+                    del pipes[pipe]
+                    continue
+                i, result = message
+                received.add(i)
+                ordered.add(order[i].index, result)
 
     try:
-        # Start the workers now: they load the engine while the parent reads every file once to
-        # sort out the candidates (most files have nothing a rule triggers on: no parse for them).
-        for _ in range(workers):
-            pool.submit(_ready)
-        others: list[FileTask] = []
-        candidates: list[FileTask] = []
-        for task in tasks:
-            try:
-                data, _ = read_file(task.path)
-            except OSError:
-                others.append(task)  # process_file reports it
-                continue
-            (candidates if is_candidate(data, config) else others).append(
-                FileTask(task.index, task.path, task.display, task.target, len(data)))
-        pending.extend(sorted(candidates, key=lambda t: (-t.size, t.index)))  # largest first
-        for _ in range(2 * workers):  # each worker holds a file and has the next one queued
-            feed()
-        for task in others:
-            ordered.add(task.index, process_file(task, settings, config))
-            collect(finished())
-        while True:
-            with lock:
-                task = pending.pop() if pending else None  # the smallest
-            if task is None:
-                break
-            ordered.add(task.index, process_file(task, settings, config))
-            collect(finished())
-        while True:
-            with lock:
-                left = list(in_flight)
-            if not left:
-                break
-            collect(wait(left).done)
+        while (i := shared.take(front=False)) is not None:
+            ordered.add(order[i].index, process_file(order[i], settings, config))
+            receive(block=False)
+        receive(block=True)
     except BaseException:
         # Ctrl-C: files not started are dropped; the workers finish (and write) the ones they hold.
-        with lock:
-            stopping = True
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, task in list(in_flight.items()):
-            if future.done() and not future.cancelled() and future.exception() is None:
-                ordered.add(task.index, future.result())
+        shared.stop()
+        try:
+            receive(block=True)
+        except Exception:  # noqa: BLE001  (a message the interruption cut short: that file is not reported)
+            pass
         raise
-    pool.shutdown(wait=True)
+    finally:
+        for process in workers:
+            process.join()
+
+
+def _start_workers(context, order, settings: Settings, shared: "_Shared", count: int):
+    """The worker processes, and the pipe each sends its results on (pipe -> worker number)."""
+    workers, pipes = [], {}
+    for number in range(count):
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_worker, args=(number, order, settings, shared, writer), daemon=True)
+        process.start()
+        # Only the worker holds the writing end now: its pipe ends when it does, even if it dies,
+        # and a worker started later does not inherit it.
+        writer.close()
+        workers.append(process)
+        pipes[reader] = number
+    return workers, pipes
 
 
 class _InOrder:

@@ -176,12 +176,10 @@ def test_small_runs_stay_in_one_process(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text(BN)
     monkeypatch.chdir(tmp_path)
 
-    def no_pool(*args, **kwargs):
-        raise AssertionError("a pool was started for one small file")
+    def no_workers(*args, **kwargs):
+        raise AssertionError("workers were started for one small file")
 
-    import concurrent.futures
-
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(runner, "_start_workers", no_workers)
     result = CliRunner().invoke(main, ["migrate", ".", "--jobs", "8"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "momentum=0.9" in (tmp_path / "a.py").read_text()
