@@ -55,7 +55,30 @@ def installed_mindspore() -> str | None:
     return None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """``migrate`` is defined here; each other command lives in its own module, imported when that
+    command runs (or --help lists it), so a migration does not pay for loading them."""
+
+    elsewhere = {  # name: (module, attribute)
+        "convert-ckpt": ("codemod.ckpt.command", "convert_ckpt"),
+        "lsp": ("codemod.lsp", "lsp"),
+        "rules": ("codemod.rules_table", "rules_command"),
+        "verify": ("codemod.verify.cli", "verify"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.elsewhere})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.elsewhere and name not in self.commands:
+            import importlib
+
+            module, attribute = self.elsewhere[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="torch2ms")
 def main() -> None:
     """Migrate PyTorch normalization layers to MindSpore, and prove the rewrite numerically."""
@@ -308,19 +331,6 @@ def _stdin(config: Config, show_diff: bool, check: bool, strict: bool, quiet: bo
     errors = any(f.severity == "error" for f in result.findings)
     sys.exit(EXIT_CHANGES if ((show_diff or check or strict) and result.changed) or (strict and errors) else EXIT_OK)
 
-
-def _register_commands() -> None:
-    """Each further command lives in its own module, which imports nothing heavy at import time."""
-    from .ckpt import convert_ckpt
-    from .lsp import lsp
-    from .rules_table import rules_command
-    from .verify.cli import verify
-
-    for command in (rules_command, verify, lsp, convert_ckpt):
-        main.add_command(command)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
