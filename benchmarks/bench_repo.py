@@ -13,7 +13,8 @@ unpacked, .py files only, under benchmarks/.corpus/ (git-ignored), once. Then, o
 
 each in its own process, timed from start to exit (best of --repeat), with its peak RSS (the
 largest process, and the whole process tree sampled). Then robustness on the same corpus: errors
-(each checked to be source Python cannot parse), outputs that do not parse, changes on a second run.
+(each checked to be source Python cannot parse), outputs that do not parse, changes on a second run,
+and files the prefilter skipped that the engine would have changed (it runs on them without one).
 """
 
 from __future__ import annotations
@@ -223,6 +224,16 @@ def parallel_capacity() -> float:
 # -- the run -----------------------------------------------------------------------------------
 
 
+def compile_package() -> None:
+    """Byte-compile torch2ms as ``pip install`` does: with an editable install (and
+    PYTHONDONTWRITEBYTECODE set, as on this machine) every run would compile the modules edited
+    since the last .pyc was written, which no installed copy does."""
+    import codemod
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(codemod.__file__).parent)],
+                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+
+
 def torch2ms_command() -> list[str]:
     script = Path(sys.executable).with_name("torch2ms")
     return [str(script)] if script.exists() else [sys.executable, "-c", "from codemod.cli import main; main()"]
@@ -249,8 +260,9 @@ def main() -> int:
 
     from codemod.ruleset import default_rules
 
-    triggers = re.compile(default_rules().prefilter.pattern.encode())
-    candidates = [p for p in files if triggers.search(p.read_bytes())]
+    prefilter = default_rules().prefilter
+    candidates = [p for p in files if prefilter.matches(p.read_bytes())]
+    compile_package()
     tool = torch2ms_command()
 
     def torch2ms_migrate(jobs: int, i: int) -> list[str]:
@@ -263,7 +275,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     print("corpus: " + ", ".join(f"{n} {v}" for n, v, _ in packages)
           + f" -- {len(files)} .py files, {size / 1e6:.1f} MB; {len(candidates)} files "
-          f"({sum(p.stat().st_size for p in candidates) / 1e6:.1f} MB) name something a rule triggers on", flush=True)
+          f"({sum(p.stat().st_size for p in candidates) / 1e6:.1f} MB) pass the prefilter (may reference a torch layer)", flush=True)
 
     capacity_before = parallel_capacity()
     a1, a1_walls = best_of(args.repeat, lambda i: measure(torch2ms_migrate(1, i)),
@@ -290,6 +302,7 @@ def main() -> int:
     subprocess.run([*tool, "migrate", str(out_tree), "--check", "-q", "--report", str(work / "second.json")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second_changed = json.loads((work / "second.json").read_text())["summary"]["files_changed"]
+    missed = prefilter_misses([p for p in files if p not in set(candidates)])
 
     def row(label: str, m: Measure, n_files: int, n_bytes: int, walls: list[float]) -> str:
         return (f"{label:<44} {m.wall:7.2f} s {n_files / m.wall:8.0f} files/s {n_bytes / 1e6 / m.wall:6.2f} MB/s "
@@ -331,6 +344,10 @@ def main() -> int:
     for p in unparsable_outputs:
         print(f"    {p}")
     print(f"  changes on a second run (--check over the output): {second_changed}")
+    print(f"  files the prefilter skipped that the engine, run on them anyway, would change or report on: "
+          f"{len(missed)} of {len(files) - len(candidates)}")
+    for p in missed:
+        print(f"    {p}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine inflates wall times)")
     print(TARGETS)
     if args.json:
@@ -340,10 +357,29 @@ def main() -> int:
             "a_jobs1": a1.__dict__, "a_jobs2": a2.__dict__, "b_floor": b.__dict__, "c_naive": c.__dict__,
             "ratios": ratios, "parallel_capacity": capacity, "errors": len(errors), "genuine_errors": len(genuine),
             "unparsable_outputs": len(unparsable_outputs), "second_run_changes": second_changed,
+            "prefilter_misses": len(missed),
         }, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
-    robust = len(genuine) == len(errors) and not unparsable_outputs and second_changed == 0
+    robust = len(genuine) == len(errors) and not unparsable_outputs and second_changed == 0 and not missed
     return 0 if robust and all(ok for _, ok in checks) else 1
+
+
+def prefilter_misses(skipped: list[Path]) -> list[Path]:
+    """Files the prefilter skipped that the engine, without a prefilter, would change or report on."""
+    from codemod import Config, MigrationError, migrate_source
+    from codemod.ruleset import default_rules
+    from codemod.runner import decode
+
+    unfiltered = Config(rules=default_rules().unfiltered())
+    missed = []
+    for path in skipped:
+        try:
+            result = migrate_source(decode(path.read_bytes()).text, path=str(path), config=unfiltered)
+        except (ValueError, MigrationError):
+            continue  # not source the engine could migrate at all
+        if result.changed or result.findings:
+            missed.append(path)
+    return missed
 
 
 def _parses(path: Path) -> bool:
