@@ -78,7 +78,9 @@ def _is_word(text: str, start: int, end: int) -> bool:
 
 
 def _identifier_char(c: str) -> bool:
-    return c.isalnum() or c == "_"
+    # ASCII only: a non-ASCII neighbour counts as a boundary, so the text and its bytes (decoded
+    # as latin-1) always agree, and a doubt lets the file through.
+    return c.isascii() and (c.isalnum() or c == "_")
 
 
 def _after_dot_or_quote(text: str, at: int) -> bool:

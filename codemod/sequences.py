@@ -99,6 +99,12 @@ def _opening_parenthesis(text: str, start: int, end: int) -> int | None:
     return next((i for i, c in _punctuation(text, start, end) if c == "("), None)
 
 
+def _value_start(text: str, start: int, value_start: int) -> int:
+    """Where a value begins with its opening parentheses, which stand between ``start`` and it."""
+    opening = _opening_parenthesis(text, start, value_start)
+    return value_start if opening is None else opening
+
+
 def call_arguments(text: str) -> CommaList:
     """The argument list of the call that ``text`` is (as ``ast`` spans a Call node)."""
     # In parentheses: the call may span lines outside any bracket of its own, as in
@@ -125,9 +131,9 @@ def call_arguments(text: str) -> CommaList:
         if isinstance(node, (ast.keyword, ast.Starred)):
             start = src.start(node)  # the keyword's name, or the star(s)
             after_name = start + (len(node.arg) if isinstance(node, ast.keyword) and node.arg else 0)
-            value_start = _opening_parenthesis(text, after_name, value_start) or value_start
+            value_start = _value_start(text, after_name, value_start)
         else:
-            start = value_start = _opening_parenthesis(text, lead, value_start) or value_start
+            start = value_start = _value_start(text, lead, value_start)
         spans.append((node, start, value_start, src.end(value)))
         lead = src.end(value)
     return _build(text, spans, opening + 1, close, trailing_space_is_element=True)
