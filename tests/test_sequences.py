@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ast
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from codemod.passes.constructions import ArgPlan, CallPlan, _rewrite_arguments
 from codemod.passes.imports import _without_aliases
 from tests import libcst_oracle
+from tests.test_fuzz import fuzz
 
 VALUES = ["x", "3", "0.1", "(x)", "((y))", "( z )", "g(a, b)", "[1, 2]", "'a,b)'", "{1: (2, 3)}", "s[1:2]",
           "a if b else c", "lambda q, r: q", "-1", "t.u", "(\n    w\n)", "f'{a},'", "(a, b)"]
@@ -61,7 +62,7 @@ def calls(draw):
     return text, plan, skip
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(600)
 @given(calls())
 def test_argument_lists_are_rewritten_as_libcst_renders_them(case):
     text, plan, skip = case
@@ -92,7 +93,7 @@ def imports(draw):
     return text, keep
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300)
 @given(imports())
 def test_import_names_are_removed_as_libcst_renders_it(case):
     text, keep = case
