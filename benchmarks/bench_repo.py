@@ -261,7 +261,7 @@ def main() -> int:
     from codemod.ruleset import default_rules
 
     prefilter = default_rules().prefilter
-    candidates = [p for p in files if prefilter.matches(p.read_bytes())]
+    candidates = [p for p in files if (text := _source_text(p)) is not None and prefilter.matches(text)]
     compile_package()
     tool = torch2ms_command()
 
@@ -368,18 +368,30 @@ def prefilter_misses(skipped: list[Path]) -> list[Path]:
     """Files the prefilter skipped that the engine, without a prefilter, would change or report on."""
     from codemod import Config, MigrationError, migrate_source
     from codemod.ruleset import default_rules
-    from codemod.runner import decode
 
     unfiltered = Config(rules=default_rules().unfiltered())
     missed = []
     for path in skipped:
-        try:
-            result = migrate_source(decode(path.read_bytes()).text, path=str(path), config=unfiltered)
-        except (ValueError, MigrationError):
+        text = _source_text(path)
+        if text is None:
             continue  # not source the engine could migrate at all
+        try:
+            result = migrate_source(text, path=str(path), config=unfiltered)
+        except MigrationError:
+            continue
         if result.changed or result.findings:
             missed.append(path)
     return missed
+
+
+def _source_text(path: Path) -> str | None:
+    """The file's text as torch2ms reads it, or None if it does not decode."""
+    from codemod.runner import decode
+
+    try:
+        return decode(path.read_bytes()).text
+    except ValueError:
+        return None
 
 
 def _parses(path: Path) -> bool:

@@ -25,18 +25,11 @@ class Prefilter:
         # every position); word boundaries are checked on the few matches.
         alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
         self.words = re.compile(alternation)
-        self._words_in_bytes = re.compile(alternation.encode("ascii"))
         roots_alternation = "|".join(re.escape(r) for r in sorted(roots))
         self._from_import = re.compile(rf"\bfrom[ \t]+(?:{roots_alternation})\b[\w. \t]*\bimport\b")
 
-    def matches(self, text: str | bytes) -> bool:
+    def matches(self, text: str) -> bool:
         """Whether ``text`` (a module, or a notebook's JSON) may reference a layer the rules know."""
-        if isinstance(text, bytes):
-            # Python source is in an ASCII-compatible encoding and the words are ASCII: latin-1
-            # maps byte to character, so the offsets and the answer are those of the decoded text.
-            if not self._words_in_bytes.search(text):
-                return False
-            text = text.decode("latin-1")
         occurrences = [m.start() for m in self.words.finditer(text) if _is_word(text, m.start(), m.end())]
         if not occurrences:
             return False
@@ -66,7 +59,7 @@ class Prefilter:
 
 
 class _PassEverything:
-    def matches(self, text: str | bytes) -> bool:
+    def matches(self, text: str) -> bool:
         return True
 
 
@@ -78,8 +71,7 @@ def _is_word(text: str, start: int, end: int) -> bool:
 
 
 def _identifier_char(c: str) -> bool:
-    # ASCII only: a non-ASCII neighbour counts as a boundary, so the text and its bytes (decoded
-    # as latin-1) always agree, and a doubt lets the file through.
+    # ASCII only: a non-ASCII neighbour counts as a boundary (a doubt lets the file through).
     return c.isascii() and (c.isalnum() or c == "_")
 
 

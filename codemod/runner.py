@@ -241,8 +241,8 @@ def migrate_text(text: str, display: str, config: Config, notebook: bool = False
 
 
 def process_file(task: FileTask, settings: Settings, config: Config) -> FileResult:
-    """Read, migrate and write one file. A file with nothing a rule triggers on is checked (it must
-    decode) and copied under --out, but never parsed."""
+    """Read, migrate and write one file. A file the rules' prefilter skips is checked (it must
+    decode) and copied under --out, but never parsed: the engine applies the prefilter."""
     fr = FileResult(task.display)
     try:
         data, st = read_file(task.path)
@@ -254,8 +254,6 @@ def process_file(task: FileTask, settings: Settings, config: Config) -> FileResu
         decoded = decode_json(data) if notebook else decode(data)
     except ValueError as exc:
         fr.error = str(exc)
-        return _copy_unchanged(fr, task, settings, data, st)
-    if not is_candidate(data, config):
         return _copy_unchanged(fr, task, settings, data, st)
     try:
         migrated = migrate_text(decoded.text, task.display, config, notebook)
@@ -452,11 +450,6 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def is_candidate(data: bytes, config: Config) -> bool:
-    """The rules' prefilter, on the file's bytes (it says what it would say on the decoded text)."""
-    return config.ruleset.prefilter.matches(data)
 
 
 def run(tasks: Sequence[FileTask], settings: Settings, *, jobs: int,
