@@ -1,66 +1,84 @@
 """Named value converters: how one torch argument value becomes a MindSpore argument value.
 
-Rules name these in ``convert = "..."``. A converter looks at the argument's ``ast`` node and
-returns what to do with it; it never edits text itself. Replacements are functions of the
-argument's text *after* the edits inside it (so ``1 - (expr)`` wraps an already-migrated ``expr``).
+Rules name these in ``convert = "..."`` (and ``when_omitted = "..."``). A converter is a function of
+the argument (its ``ast`` node, its text, the other arguments of the call) that returns what becomes
+of it, as data: kept, omitted, refused with a finding, or a new value written as a template
+(plan.py: ``{value}`` is the value as written, after its own changes, so ``1 - ({value})`` wraps an
+already-migrated expression). Converters never edit anything; the constructions pass does.
 """
 
 from __future__ import annotations
 
 import ast
 import decimal
+import enum
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 if TYPE_CHECKING:
-    from .engine import Migration, Site
     from .ruleset import LayerRule, ParamSpec
+
+
+class Action(enum.Enum):
+    KEEP = "keep"
+    OMIT = "omit"
+    FAIL = "fail"
+    REPLACE = "replace"  # the value becomes ``value`` (a template with a ``{value}`` hole, or a literal)
+    DERIVE = "derive"  # a new value built from other arguments: ``value`` with ``{arg:<param>}`` holes
 
 
 @dataclass(frozen=True)
 class Conversion:
     """What happens to one argument.
 
-    keep | omit | fail; replace: ``render(value_text)``; derive: ``derive(arg_texts)`` builds the value
-    from the other arguments' (migrated) texts, keyed by torch parameter name. ``adds`` are further
-    MindSpore keyword arguments this value needs (keyword, text)."""
+    ``names``: (hole, MindSpore name) pairs the template spells (``{name:ones_like}``);
+    ``reference``: the value is a torch name that becomes this MindSpore name (``torch.float32``);
+    ``warnings``: (code, message) findings to report; ``adds``: further MindSpore keyword arguments
+    this value needs (keyword, value text)."""
 
-    action: str
-    render: Callable[[str], str] | None = None
-    derive: Callable[[dict], str] | None = None
+    action: Action
+    value: str | None = None
+    names: tuple[tuple[str, str], ...] = ()
+    reference: str | None = None
     code: str | None = None
     message: str | None = None
-    warnings: tuple[tuple[str, str], ...] = field(default=())  # (code, message) findings to report
+    warnings: tuple[tuple[str, str], ...] = field(default=())
     adds: tuple[tuple[str, str], ...] = field(default=())
 
 
-KEEP = Conversion("keep")
-OMIT = Conversion("omit")
+KEEP = Conversion(Action.KEEP)
+OMIT = Conversion(Action.OMIT)
 
 
-def replace(render: Callable[[str], str], *warnings: tuple[str, str]) -> Conversion:
-    return Conversion("replace", render=render, warnings=tuple(warnings))
+def replace(value: str, *warnings: tuple[str, str]) -> Conversion:
+    return Conversion(Action.REPLACE, value=value, warnings=tuple(warnings))
 
 
 def fail(code: str, message: str) -> Conversion:
-    return Conversion("fail", code=code, message=message)
+    return Conversion(Action.FAIL, code=code, message=message)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Arg:
-    """One argument of a call being converted (``node`` is None when the call omits it)."""
+    """One argument of a call being converted (``node`` is None when the call omits it), with what a
+    converter may need to know about the call."""
 
     node: ast.expr | None
+    text: str  # the value as written ("" when omitted)
     param: "ParamSpec"
     rule: "LayerRule"
-    mig: "Migration"
-    site: "Site"
-    call: ast.Call | None = None
-    bound: dict = field(default_factory=dict)  # torch parameter -> value node, for the whole call
+    dtypes: Mapping[str, str]  # torch dtype -> MindSpore dtype
+    titles: Mapping[str, str]  # finding code -> its title
+    reference: str | None = None  # the torch name the value spells, if it is one
+    bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call
+    call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
+    segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
 
-    @property
-    def text(self) -> str:
-        return self.mig.text.segment(self.node)
+
+def escape(text: str) -> str:
+    """Source text written into a template as it is (braces are template syntax)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,9 +148,9 @@ def precedence(node: ast.expr) -> int:
     return _ATOM
 
 
-def operand(node: ast.expr, text: str, tighter_than: int) -> str:
-    """``text`` parenthesised only if its precedence does not bind tighter than the operator."""
-    return text if precedence(node) > tighter_than else f"({text})"
+def operand(node: ast.expr, tighter_than: int) -> str:
+    """The ``{value}`` hole, parenthesised only if the value does not bind tighter than the operator."""
+    return "{value}" if precedence(node) > tighter_than else "({value})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,14 +169,13 @@ def one_minus(arg: Arg) -> Conversion:
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return fail("BN003", "momentum=None (cumulative moving average) has no MindSpore equivalent")
-    number = literal_number(node, arg.mig.text.segment)
+    number = literal_number(node, arg.segment)
     if number is not None:
         with decimal.localcontext() as ctx:
             ctx.prec = 200
-            folded = format_decimal(1 - number)
-        return replace(lambda _text: folded)
+            return replace(format_decimal(1 - number))
     # Right operand of binary minus: parenthesise anything that does not bind tighter than `-`.
-    return replace(lambda text: f"1 - {operand(node, text, _ARITH)}")
+    return replace(f"1 - {operand(node, _ARITH)}")
 
 
 def track_running_stats(arg: Arg) -> Conversion:
@@ -170,16 +187,15 @@ def track_running_stats(arg: Arg) -> Conversion:
     if isinstance(node, ast.Constant) and node.value is True:
         return OMIT
     if isinstance(node, ast.Constant) and node.value in (False, None):
-        return replace(lambda _text: "True")
+        return replace("True")
     # The condition of a conditional expression binds tighter than lambda and if-else.
-    return replace(lambda text: f"None if {operand(node, text, _IFEXP)} else True")
+    return replace(f"None if {operand(node, _IFEXP)} else True")
 
 
 def to_float(arg: Arg) -> Conversion:
     """an int literal becomes a float literal (MindSpore insists on a float)"""
     if is_int_literal(arg.node):
-        folded = format_decimal(literal_number(arg.node, arg.mig.text.segment))
-        return replace(lambda _text: folded)
+        return replace(format_decimal(literal_number(arg.node, arg.segment)))
     return KEEP
 
 
@@ -188,14 +204,12 @@ def dtype(arg: Arg) -> Conversion:
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return OMIT  # both default to float32
-    ref = arg.mig.ref(node)
-    if ref is not None and ref.qual in arg.mig.rules.dtypes:
-        arg.mig.convert_ref(arg.site, ref, arg.mig.rules.dtypes[ref.qual])
-        note = arg.rule.dtype_notes.get(ref.qual)
-        if note is not None:
-            return Conversion("keep", warnings=((note, f"dtype={arg.text}: {arg.mig.rules.findings[note].title}"),))
-        return KEEP
-    return Conversion("keep", warnings=(("TM004", f"dtype={arg.text} is passed through: it must be a MindSpore dtype (e.g. mindspore.float32)"),))
+    if arg.reference is not None and arg.reference in arg.dtypes:
+        note = arg.rule.dtype_notes.get(arg.reference)
+        warnings = ((note, f"dtype={arg.text}: {arg.titles[note]}"),) if note is not None else ()
+        return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference], warnings=warnings)
+    return Conversion(Action.KEEP, warnings=(("TM004", f"dtype={arg.text} is passed through: it must be a MindSpore "
+                                                       f"dtype (e.g. mindspore.float32)"),))
 
 
 def _plain_reference(node: ast.expr | None) -> bool:
@@ -233,14 +247,10 @@ def _like_running_mean(function: str, filler: str):
         if running_mean is None or not _plain_reference(running_mean):
             return fail("FB002", f"{arg.param.name} is required by MindSpore's batch_norm and the channel count "
                                  f"cannot be read off running_mean here: pass {filler} of shape (C,) by hand")
-        near = arg.mig.ref(arg.call.func)
-        if near is None:
-            return fail("FB002", f"{arg.param.name} is required by MindSpore's batch_norm: pass {filler} by hand")
-        spelled = arg.mig.spell(arg.site, f"mindspore.ops.{function}", near)
         message = (f"{arg.param.name} synthesised as {function}(running_mean): torch uses {filler} when "
                    f"{arg.param.name} is None")
-        return Conversion("derive", derive=lambda texts: f"{spelled()}({texts['running_mean']})",
-                          warnings=(("FB003", message),))
+        return Conversion(Action.DERIVE, value="{name:f}({arg:running_mean})",
+                          names=(("name:f", f"mindspore.ops.{function}"),), warnings=(("FB003", message),))
 
     convert.__doc__ = f"None/omitted -> mindspore.ops.{function}(running_mean) (FB003), else FB002"
     return convert
@@ -253,12 +263,12 @@ def shape_tuple(arg: Arg) -> Conversion:
     (it rejects negative axes below -1)."""
     node = arg.node
     if isinstance(node, ast.Constant) and type(node.value) is int:
-        return replace(lambda text: f"({text},)")
+        return replace("({value},)")
     if isinstance(node, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in node.elts):
         dims = len(node.elts)
         if dims <= 1:
             return KEEP
-        rank = input_rank_hint(arg)
+        rank = read_input_rank(arg.call_lines)
         if rank is None:
             return fail("LN002", f"normalized_shape has {dims} dims: MindSpore needs begin_norm_axis=begin_params_axis="
                                  f"<input rank> - {dims} (e.g. {4 - dims} for 4-D input). Add "
@@ -266,11 +276,11 @@ def shape_tuple(arg: Arg) -> Conversion:
         if rank < dims:
             return fail("LN002", f"input-rank={rank} is smaller than the {dims} normalized dims")
         axis = str(rank - dims)
-        return Conversion("keep", adds=(("begin_norm_axis", axis), ("begin_params_axis", axis)))
+        return Conversion(Action.KEEP, adds=(("begin_norm_axis", axis), ("begin_params_axis", axis)))
     if isinstance(node, (ast.Name, ast.Attribute, ast.BinOp, ast.Subscript, ast.Call)) and not _is_sequence_call(node):
-        return replace(lambda text: f"({text},)", ("LN001", f"normalized_shape={arg.text} converted to ({arg.text},) "
-                                                           f"assuming an int; if it is a sequence of sizes, write it "
-                                                           f"as a tuple and give the input rank"))
+        return replace("({value},)", ("LN001", f"normalized_shape={arg.text} converted to ({arg.text},) "
+                                               f"assuming an int; if it is a sequence of sizes, write it "
+                                               f"as a tuple and give the input rank"))
     return fail("LN002", f"normalized_shape={arg.text}: its length cannot be read here; MindSpore needs a tuple "
                          f"and, for more than one dim, begin_norm_axis/begin_params_axis from the input rank")
 
@@ -279,7 +289,7 @@ def _is_sequence_call(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("tuple", "list")
 
 
-_RANK_HINT = __import__("re").compile(r"torch2ms:\s*input-rank\s*=\s*(\d+)")
+_RANK_HINT = re.compile(r"torch2ms:\s*input-rank\s*=\s*(\d+)")
 
 
 def read_input_rank(lines) -> int | None:
@@ -289,13 +299,6 @@ def read_input_rank(lines) -> int | None:
         if m:
             return int(m.group(1))
     return None
-
-
-def input_rank_hint(arg: Arg) -> int | None:
-    call = arg.call
-    if call is None:
-        return None
-    return read_input_rank(arg.mig.text.line_text(n) for n in range(call.lineno, call.end_lineno + 1))
 
 
 CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {

@@ -8,12 +8,13 @@ import functools
 import gc
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .analysis import Index, TorchRef, torch_references
 from .findings import Finding
+from .keys import NodeKeys
+from .plan import Change, Plan, ReplaceReference, Spelling
 from .ruleset import LayerRule, RuleSet, default_rules, parse_version
-from .source import Edit, EditConflict, SourceText, apply_edits, rewrite
+from .source import SourceText
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,13 @@ class Site:
     original: str = ""
     replacement: str | None = None
     target: str | None = None  # the name a construction is assigned to, if any
-    edits: list[Edit] = field(default_factory=list, repr=False)
+    changes: list[Change] = field(default_factory=list, repr=False)  # its part of the plan
     # ids of the nodes whose sites this one relies on (see inference.py: "origin")
     requires: set = field(default_factory=set, repr=False)
-    # Planning state, dropped when the migration is done: the node's offsets in the original text,
-    # the (code, message, node) of a marker comment to add, the statement insertions follow.
-    span: tuple[int, int] | None = field(default=None, repr=False)
+    # Planning state, dropped when the migration is done: the node the site is about, and the
+    # (code, message, node) of a marker comment to add.
+    node: ast.AST | None = field(default=None, repr=False)
     marker: tuple | None = field(default=None, repr=False)
-    post_stmt: ast.stmt | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -92,25 +92,23 @@ class MigrationError(Exception):
 
 
 @dataclass
-class RefConversion:
-    """A MindSpore name the migrated code spells: either in place of a torch reference (``ref``) or
-    in code the tool writes (``ref`` None). How it is spelled depends on the imports, decided once
-    every site is planned; ``group`` is the torch import it stands next to."""
+class SpelledName:
+    """A MindSpore name the migrated code spells: in place of a torch reference (``ref``) or in code
+    the tool writes (``ref`` None). Its spelling depends on the imports, decided once every site is
+    planned (passes/imports.py); ``group`` is the torch import it stands next to."""
 
     ref: TorchRef | None
-    target: str
+    spelling: Spelling
     site: Site
     group: object = None
-    text: str | None = None  # filled by the import planner
 
     def __post_init__(self) -> None:
         if self.group is None and self.ref is not None:
             self.group = self.ref.group
 
-    def __call__(self) -> str:
-        if self.text is None:
-            raise RuntimeError(f"{self.target} was never planned")
-        return self.text
+    @property
+    def target(self) -> str:
+        return self.spelling.target
 
 
 class Migration:
@@ -134,11 +132,11 @@ class Migration:
         self.site_by_node: dict[int, Site] = {}
         self.selected: set[str] | None = None  # the sites `only` expands to (see select_components)
         self.findings: list[Finding] = []
-        self.conversions: list[RefConversion] = []
+        self.spelled: list[SpelledName] = []
         self.converted_refs: set[int] = set()  # id(ref.node) of references a site converts
         self.handled: set[int] = set()  # id(node) of call/reference nodes a pass took care of
-        self.post_statements: dict[int, list[tuple[Site, Callable[[], str]]]] = {}
-        self.types = None  # set by modules.infer_modules
+        self.keys = NodeKeys(tree, self.index.parents)
+        self.types = None  # set by inference.infer_modules
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -193,7 +191,7 @@ class Migration:
             return existing
         s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
                  original=self.text.segment(node))
-        s.span = self.text.span(node)
+        s.node = node
         self.site_by_node[id(node)] = s
         self.sites.append(s)
         self._site_by_id[site_id] = s
@@ -221,38 +219,26 @@ class Migration:
             self.selected = select_components(self.sites, self.site_by_node, self.config.only)
         return site.id in self.selected
 
-    def edit(self, site: Site, start: int, end: int, text, *, is_rewrite: bool = False) -> Edit:
-        if is_rewrite:
-            text = rewrite(text)
-        e = Edit(start, end, text, site=site.id, order=len(site.edits))
-        site.edits.append(e)
-        return e
+    def key(self, node: ast.AST):
+        return self.keys.key(node)
 
-    def replace_node(self, site: Site, node: ast.AST, text) -> Edit:
-        start, end = self.text.span(node)
-        return self.edit(site, start, end, text)
+    def change(self, site: Site, change: Change) -> Change:
+        site.changes.append(change)
+        return change
 
-    def convert_ref(self, site: Site, ref: TorchRef, target: str) -> RefConversion:
-        conv = RefConversion(ref, target, site)
-        self.conversions.append(conv)
+    def convert_ref(self, site: Site, ref: TorchRef, target: str) -> Spelling:
+        """The reference now names ``target``, spelled as the import plan decides."""
+        spelling = Spelling(target)
+        self.spelled.append(SpelledName(ref, spelling, site))
         self.converted_refs.add(id(ref.node))
+        self.change(site, ReplaceReference(site.id, self.key(ref.node), spelling))
+        return spelling
 
-        def spell() -> str:
-            return conv.text if conv.text is not None else self.text.segment(ref.node)
-
-        self.replace_node(site, ref.node, spell)
-        return conv
-
-    def spell(self, site: Site, target: str, near: TorchRef) -> RefConversion:
-        """A MindSpore name for code the tool writes; call the result (after planning) for its text."""
-        conv = RefConversion(None, target, site, group=near.group)
-        self.conversions.append(conv)
-        return conv
-
-    def insert_after_statement(self, site: Site, stmt: ast.stmt, render: Callable[[], str]) -> None:
-        """Queue a statement to insert after ``stmt`` (one line, same indentation)."""
-        self.post_statements.setdefault(id(stmt), []).append((site, render))
-        site.post_stmt = stmt
+    def spell(self, site: Site, target: str, near: TorchRef) -> Spelling:
+        """A MindSpore name for code the tool writes, spelled next to the torch import of ``near``."""
+        spelling = Spelling(target)
+        self.spelled.append(SpelledName(None, spelling, site, group=near.group))
+        return spelling
 
     def finding(self, code: str, node: ast.AST | None, message: str | None = None, *,
                 line: int | None = None, column: int | None = None) -> Finding:
@@ -274,14 +260,12 @@ class Migration:
         site.converted = False
         site.message = message
         # Whatever the site planned before it found out is withdrawn.
-        site.edits.clear()
-        withdrawn = [c for c in self.conversions if c.site is site]
+        site.changes.clear()
+        withdrawn = [c for c in self.spelled if c.site is site]
         for c in withdrawn:
-            self.conversions.remove(c)
+            self.spelled.remove(c)
             if c.ref is not None:
                 self.converted_refs.discard(id(c.ref.node))
-        for stmt_id, queued in list(self.post_statements.items()):
-            self.post_statements[stmt_id] = [(s, r) for s, r in queued if s is not site]
         self.finding(code, node, message)
         site.marker = (code, message, node)
 
@@ -293,20 +277,18 @@ class Migration:
             scope.bindings = {}
         for group in self.import_groups:
             group.refs = []
-        self.refs, self.ambiguous, self.import_groups, self.conversions = [], [], [], []
-        self.ref_by_node, self.site_by_node, self.post_statements = {}, {}, {}
-        self.types = self.index = self.tree = None
+        self.refs, self.ambiguous, self.import_groups, self.spelled = [], [], [], []
+        self.ref_by_node, self.site_by_node = {}, {}
+        self.types = self.index = self.tree = self.keys = None
         for site in self.sites:
-            site.marker = site.post_stmt = None
+            site.marker = site.node = None
 
     # -- result --------------------------------------------------------------------------------
 
-    def active_edits(self) -> list[Edit]:
-        out = []
-        for s in self.sites:
-            if self.active(s):
-                out.extend(s.edits)
-        return out
+    def plan(self) -> Plan:
+        """The changes of the active sites, with what the transformers need to find them."""
+        changes = [c for s in self.sites if self.active(s) for c in s.changes]
+        return Plan(changes, self.keys.ends, self.keys.subtrees)
 
 
 def select_components(sites: list[Site], site_by_node: dict[int, Site], only: frozenset[str]) -> set[str]:
@@ -364,6 +346,22 @@ def migrate_source(source: str, *, path: str | None = None, config: Config | Non
             gc.enable()
 
 
+def rewrite(body: str, plan: Plan, render: dict, path: str | None):
+    """The plan carried out on the LibCST tree of ``body``."""
+    import libcst
+
+    from .transform import apply_plan
+
+    try:
+        module = libcst.parse_module(body)
+    except libcst.ParserSyntaxError as exc:
+        raise MigrationError(f"LibCST cannot parse this file: {exc.message}", path, exc.raw_line, exc.raw_column) from None
+    try:
+        return apply_plan(module, plan, render)
+    except Exception as exc:  # a bug: never write a half-migrated file
+        raise MigrationError(f"internal error: {type(exc).__name__}: {exc}", path) from exc
+
+
 def _migrate(source: str, path: str | None, config: Config | None) -> MigrationResult:
     from . import passes  # the passes import the engine's types
 
@@ -379,13 +377,17 @@ def _migrate(source: str, path: str | None, config: Config | None) -> MigrationR
         return MigrationResult(source, [], False, path=path)
     for step in passes.PIPELINE:
         step(mig)
-    try:
-        code = apply_edits(body, mig.active_edits())
-    except EditConflict as exc:  # a bug in a pass; never write a half-migrated file
-        raise MigrationError(f"internal error: {exc}", path) from exc
-    for site in mig.sites:
-        if site.kind in ("construct", "function", "partial") and site.converted and site.edits and mig.active(site):
-            site.replacement = passes.render_site(mig, site)
+    plan = mig.plan()
+    # The migrated text of each site's node: what a front end shows, what the numeric check evaluates.
+    render = {mig.key(site.node): site.id for site in mig.sites
+              if isinstance(site.node, (ast.Call, ast.Attribute, ast.Name)) and site.converted and site.changes
+              and mig.active(site)}
+    code = body
+    if plan.changes:
+        applied = rewrite(body, plan, render, path)
+        code = applied.module.code
+        for site in mig.sites:
+            site.replacement = applied.rendered.get(site.id, site.replacement)
     findings = sorted(mig.findings, key=Finding.sort_key)
     remaining = sorted({r.qual for r in mig.refs if id(r.node) not in mig.converted_refs})
     mig.close()

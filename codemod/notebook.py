@@ -76,7 +76,7 @@ class NotebookResult:
 
 def count_converted(result: MigrationResult) -> int:
     """The sites a migration converted, as the summary counts them (import edits are not sites)."""
-    return sum(1 for s in result.converted_sites if s.kind != "imports" and s.edits)
+    return sum(1 for s in result.converted_sites if s.kind != "imports" and s.changes)
 
 
 # -- locating values in the JSON text ---------------------------------------------------------

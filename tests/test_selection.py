@@ -16,7 +16,7 @@ CASES = sorted(FIXTURES.rglob("*.in.py"))
 
 def _step_candidates(source: str) -> list[str]:
     result = migrate_source(source)
-    return [s.id for s in result.sites if s.edits and s.kind != "imports"]
+    return [s.id for s in result.sites if s.changes and s.kind != "imports"]
 
 
 def _one_at_a_time(source: str, pick) -> str:

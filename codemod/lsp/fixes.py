@@ -19,7 +19,6 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..engine import Config, MigrationError, MigrationResult, Site, migrate_source
-from ..source import _nest, _render_edit
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's and LSP's line breaks (not str.splitlines's)
 
@@ -85,10 +84,10 @@ def converted(site: Site) -> bool:
 
 
 def fixable(site: Site) -> bool:
-    """A site a quick-fix applies: converted, with edits of its own (a reference whose text stays
-    while its import changes still has its edit; a call through a converted ``functools.partial``
+    """A site a quick-fix applies: converted, with changes of its own (a reference whose text stays
+    while its import changes still has its change; a call through a converted ``functools.partial``
     has none: the partial's fix is the one that changes it)."""
-    return converted(site) and bool(site.edits)
+    return converted(site) and bool(site.changes)
 
 
 @dataclass
@@ -113,15 +112,6 @@ def analyse(text: str, config: Config, path: str | None = None) -> Analysis:
         return Analysis(text, migrate_source(text, path=path, config=config))
     except MigrationError as exc:
         return Analysis(text, error=exc)
-
-
-def site_preview(analysis: Analysis, site: Site) -> list[tuple[str, str]]:
-    """(old text, new text) of each place a site changes, as fix-all spells it."""
-    body = analysis.text[1:] if analysis.text.startswith("\ufeff") else analysis.text
-    previews = []
-    for edit in _nest(list(site.edits)):
-        previews.append((body[edit.start:edit.end], _render_edit(body, edit)))
-    return previews
 
 
 # -- fixes -----------------------------------------------------------------------------------------

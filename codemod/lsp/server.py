@@ -23,7 +23,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..engine import Config, MigrationError, Site
 from ..findings import Finding
-from .fixes import Analysis, Lines, analyse, quick_fix, site_preview, text_changes
+from .fixes import Analysis, Lines, analyse, quick_fix, text_changes
 
 logger = logging.getLogger(__name__)
 
@@ -231,29 +231,11 @@ class Torch2msServer(LanguageServer):
 
 def describe(analysis: Analysis, site: Site) -> str:
     """What a site's quick-fix does, in one line (from what the engine says of the site, else from
-    its edits)."""
+    the migrated text of its node)."""
     if site.message:
         return site.message
     if site.replacement and site.replacement != site.original:
         return f"`{_short(site.original)}` -> `{_short(site.replacement)}`"
-    parts = []
-    try:
-        previews = site_preview(analysis, site) if not site.replacement else []
-    except Exception:  # a preview is a courtesy: the fix itself is computed afresh
-        logger.exception("no preview for site %s", site.id)
-        previews = []
-    for old, new in previews:
-        old, new = _short(old), _short(new)
-        if old == new:
-            continue
-        if not old:
-            parts.append(f"insert `{new}`")
-        elif not new:
-            parts.append(f"remove `{old}`")
-        else:
-            parts.append(f"`{old}` -> `{new}`")
-    if parts:
-        return "; ".join(parts)
     # The text stays; the import under it changes (every use of the name converts).
     return f"`{_short(site.original)}` ({site.rule or site.kind}) becomes MindSpore's through the import"
 
@@ -271,7 +253,7 @@ def _range(lines: Lines, line: int, column: int, end_line: int, end_column: int)
 
 def _sites_of_findings(analysis: Analysis, lines: Lines) -> dict[int, Site]:
     """For each finding (by index), the site whose quick-fix addresses it: the site at the finding's
-    range (``MD001`` at an inserted ``set_train()``), else the smallest site with an edit over the
+    range (``MD001`` at an inserted ``set_train()``), else the smallest site whose node holds the
     finding's text (``TM001`` on a ``device=`` argument the constructor's rewrite drops). Findings
     about text no fix touches (what is left unconverted) get none."""
     sites = analysis.sites
@@ -285,11 +267,8 @@ def _sites_of_findings(analysis: Analysis, lines: Lines) -> dict[int, Site]:
         at = _finding_range(finding)
         site = by_range.get(at)
         if site is None:
-            # Edits are offsets in the text without its BOM.
-            start = lines.offset(at[0], at[1]) - lines.bom
-            end = lines.offset(at[2], at[3]) - lines.bom
             covering = [s for s in by_line.get(at[0], [])
-                        if any(e.start <= start and end <= e.end and e.start < e.end for e in s.edits)]
+                        if (s.line, s.column) <= at[:2] and at[2:] <= (s.end_line, s.end_column)]
             site = min(covering, key=lambda s: (s.end_line - s.line, s.end_column - s.column), default=None)
         if site is not None:
             out[i] = site

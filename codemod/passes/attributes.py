@@ -8,6 +8,7 @@ import ast
 
 from ..engine import Migration
 from ..inference import MaybeLayerT, ModuleT
+from ..plan import RenameAttribute
 
 # Attribute names that only normalization layers have: worth a warning on an unknown receiver.
 NORM_SPECIFIC = frozenset({"running_mean", "running_var", "num_batches_tracked"})
@@ -54,5 +55,4 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
     if target != attr.attr:
         site = mig.site("attribute", attr, message=f".{attr.attr} -> .{target}")
         site.requires |= t.origin
-        end = mig.text.end(attr)
-        mig.edit(site, end - len(attr.attr), end, target)
+        mig.change(site, RenameAttribute(site.id, mig.key(attr), target))

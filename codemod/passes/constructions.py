@@ -5,32 +5,11 @@ commas, comments and layout inside the call survive."""
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Callable
-
-from ..converters import CONVERTERS, Arg, Conversion, describe
+from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
 from ..engine import Migration, Site
 from ..inference import FactoryT, MaybeLayerT
+from ..plan import Argument, ChangeArguments, InsertStatement, Template
 from ..ruleset import LayerRule
-from ..sequences import call_arguments
-
-
-@dataclass
-class ArgPlan:
-    """What happens to one argument, in source order (positional arguments, then keywords)."""
-
-    param: str = ""
-    drop: bool = False
-    keyword: str | None = None  # the MindSpore keyword to spell (None: keep as written)
-    positional: bool = False
-    derive: Callable[[dict], str] | None = None  # a new value built from the other arguments' texts
-
-
-@dataclass
-class CallPlan:
-    args: list[ArgPlan] = field(default_factory=list)
-    # (keyword, value text or a function of the arguments' texts), appended in order
-    added: list[tuple[str, "str | Callable[[dict], str]"]] = field(default_factory=list)
 
 
 def plan_constructions(mig: Migration) -> None:
@@ -259,67 +238,82 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     if factory is not None and factory.partial is not None:
         names_given |= {k.arg for k in factory.partial.keywords if k.arg}
 
-    plan = CallPlan()
-    conversions: list[tuple[ast.expr, Conversion]] = []
+    arguments: list[Argument] = []
+    added: list[tuple[str, Template]] = []
     freeze: dict[str, str] = {}
     infos: list[tuple[str, ast.AST, str]] = []
     by_param = {param: value for param, value, _ in bound}
+    call_lines = tuple(mig.text.line_text(n) for n in range(call.lineno, call.end_lineno + 1))
 
-    def convert(spec, value) -> Conversion:
-        return CONVERTERS[spec.convert](Arg(value, spec, rule, mig, site, call=call, bound=by_param))
+    def convert(converter: str, spec, value: ast.expr | None) -> Conversion:
+        ref = mig.ref(value) if value is not None else None
+        arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
+                  {code: f.title for code, f in mig.rules.findings.items()}, ref.qual if ref is not None else None,
+                  by_param, call_lines, mig.text.segment)
+        return CONVERTERS[converter](arg)
+
+    near = mig.ref(call.func)  # new MindSpore names are imported next to the callee's torch import
+
+    def template(conv: Conversion) -> Template:
+        return Template(conv.value, tuple((hole, mig.spell(site, target, near=near)) for hole, target in conv.names))
 
     for param, value, is_positional in bound:
         spec = rule.params[param]
-        ap = ArgPlan(param)
+        planned = Argument(param)
         if spec.drop:
-            ap.drop = True
+            planned.drop = True
             infos.append((spec.drop, value, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
         elif spec.unmappable:
             if mig.text.segment(value) in spec.allow:
-                ap.drop = True
+                planned.drop = True
             else:
                 mig.unconverted(site, spec.unmappable, value,
                                 f"{param}={mig.text.segment(value)}: {mig.rules.findings[spec.unmappable].title}")
                 return site
         elif spec.freeze:
-            ap.drop = True
+            planned.drop = True
             if not (isinstance(value, ast.Constant) and value.value is True):
                 flag = "False" if isinstance(value, ast.Constant) and not value.value else f"bool({mig.text.segment(value)})"
                 for attr in spec.freeze:
                     freeze.setdefault(attr, flag)
         else:
-            conv = convert(spec, value)
-            if conv.action == "fail":
+            conv = convert(spec.convert, spec, value)
+            if conv.names and near is None:
+                conv = fail("FB002", f"{param} is required by MindSpore's batch_norm: pass it by hand")
+            if conv.action is Action.FAIL:
                 mig.unconverted(site, conv.code, value, conv.message)
                 return site
             for code, message in conv.warnings:
                 infos.append((code, value, message))
-            plan.added.extend(conv.adds)
-            if conv.action == "omit":
-                ap.drop = True
+            added.extend((keyword, Template(text)) for keyword, text in conv.adds)
+            if conv.reference is not None:
+                mig.convert_ref(site, mig.ref(value), conv.reference)
+            if conv.action is Action.OMIT:
+                planned.drop = True
             else:
-                if conv.action == "replace":
-                    conversions.append((value, conv))
-                elif conv.action == "derive":
-                    ap.derive = conv.derive
+                if conv.action is Action.REPLACE:
+                    planned.value = template(conv)
+                elif conv.action is Action.DERIVE:
+                    planned.derived = template(conv)
                 if spec.to != param or not is_positional:
-                    ap.keyword = spec.to
-        ap.positional = is_positional and not ap.drop
-        plan.args.append(ap)
+                    planned.keyword = spec.to
+        arguments.append(planned)
 
     for param, spec in rule.params.items():
         if spec.when_omitted is not None and param not in names_given:
-            conv = CONVERTERS[spec.when_omitted](Arg(None, spec, rule, mig, site, call=call, bound=by_param))
-            if conv.action == "fail":
+            conv = convert(spec.when_omitted, spec, None)
+            if conv.names and near is None:
+                conv = fail("FB002", f"{param} is required by MindSpore's batch_norm: pass it by hand")
+            if conv.action is Action.FAIL:
                 mig.unconverted(site, conv.code, call, conv.message)
                 return site
             for code, message in conv.warnings:
                 infos.append((code, call, message))
-            if conv.action == "derive":
-                plan.added.append((spec.to, conv.derive))
+            if conv.action is Action.DERIVE:
+                added.append((spec.to, template(conv)))
     for param, spec in rule.params.items():
         if spec.emit_when_omitted is not None and param not in names_given:
-            plan.added.append((spec.to, spec.emit_when_omitted))
+            added.append((spec.to, Template(spec.emit_when_omitted)))
 
     if freeze:
         if target is None:
@@ -327,62 +321,35 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                             f"{rule.torch_name}: {', '.join(freeze)} must be frozen after construction, "
                             f"but the layer is not assigned to a name")
             return site
-        stmt, target_text = target
+        stmt, _target_text = target
         for attr, flag in freeze.items():
             ms_attr = rule.attributes.get(attr, attr)
-            line = f"{target_text}.{ms_attr}.requires_grad = {flag}"
-            mig.insert_after_statement(site, stmt, lambda line=line: line)
+            line = Template(f"{{target}}.{ms_attr}.requires_grad = {escape(flag)}")
+            mig.change(site, InsertStatement(site.id, mig.key(stmt), line))
         infos.append(("TM006", call, f"{', '.join(rule.attributes.get(a, a) for a in freeze)} frozen after construction "
                                      f"(torch has no {', '.join(freeze)} here)"))
 
     # Positions past the point where torch and MindSpore signatures diverge become keywords.
     out_position = 0
     aligned = True
-    for (param, _value, is_positional), ap in zip(bound, plan.args):
-        if not is_positional or ap.drop:
-            aligned = aligned and not (is_positional and ap.drop)
+    for (param, _value, is_positional), planned in zip(bound, arguments):
+        if not is_positional or planned.drop:
+            aligned = aligned and not (is_positional and planned.drop)
             continue
         ms_name = rule.params[param].to
         if aligned and rule.mindspore_params.index(ms_name) == out_position:
-            ap.keyword = None
+            planned.keyword = None
             out_position += 1
         else:
             aligned = False
-            ap.keyword = ms_name
+            planned.keyword = ms_name
 
-    # Edits: the callee, the converted values (nested), then the argument list as a whole.
-    for value, conv in conversions:
-        mig.edit(site, *mig.text.span(value), conv.render, is_rewrite=True)
     if ref is not None:
         mig.convert_ref(site, ref, rule.mindspore)
-    if any(ap.drop or ap.keyword or ap.derive for ap in plan.args) or plan.added:
-        call_plan = plan
-        skipped = skip
-
-        def rewrite_arguments(text: str) -> str:
-            return _rewrite_arguments(text, call_plan, skipped)
-
-        mig.edit(site, *mig.text.span(call), rewrite_arguments, is_rewrite=True)
+    if any(a.drop or a.keyword or a.value or a.derived for a in arguments) or added:
+        mig.change(site, ChangeArguments(site.id, mig.key(call), tuple(arguments), tuple(added), skip))
     for code, node, message in infos:
         mig.finding(code, node, message)
     if rule.device_note:
         mig.finding(rule.device_note, call, mig.rules.findings[rule.device_note].title)
     return site
-
-
-def _rewrite_arguments(text: str, plan: CallPlan, skip: int) -> str:
-    arguments = call_arguments(text)
-    head, args = arguments.elements[:skip], arguments.elements[skip:]
-    if len(args) != len(plan.args):
-        raise ValueError(f"{len(plan.args)} planned arguments for {len(args)} in {text!r}")
-    # The migrated text of every argument, by torch parameter, for values derived from others.
-    texts = {ap.param: arguments.value(arg) for arg, ap in zip(args, plan.args)}
-    cores: list[str | None] = [arguments.core(arg) for arg in head]
-    for arg, ap in zip(args, plan.args):
-        if ap.drop:
-            cores.append(None)
-        else:
-            value = ap.derive(texts) if ap.derive is not None else None
-            cores.append(arguments.with_keyword(arg, ap.keyword, value))
-    added = [f"{keyword}={value if isinstance(value, str) else value(texts)}" for keyword, value in plan.added]
-    return arguments.rewrite(cores, added)

@@ -15,8 +15,8 @@ import ast
 from dataclasses import dataclass, field
 
 from ..analysis import Binding, ImportGroup, is_mindspore
-from ..engine import Migration, RefConversion
-from ..sequences import import_names
+from ..engine import Migration, SpelledName
+from ..plan import InsertStatement, KeepImportNames, ReplaceReference, ReplaceStatement, Template
 
 
 @dataclass
@@ -56,7 +56,7 @@ class StatementPlan:
 
 
 def plan_imports(mig: Migration) -> None:
-    active = [c for c in mig.conversions if mig.active(c.site)]
+    active = [c for c in mig.spelled if mig.active(c.site)]
     if not active:
         return
     used_names = set(mig.index.names) | set(mig.index.loads)
@@ -70,7 +70,7 @@ def plan_imports(mig: Migration) -> None:
         return plans.setdefault(id(stmt), StatementPlan(stmt))
 
     active_nodes = {id(c.ref.node) for c in active if c.ref is not None}
-    by_group: dict[int, list[RefConversion]] = {}
+    by_group: dict[int, list[SpelledName]] = {}
     for c in active:
         by_group.setdefault(id(c.group), []).append(c)
     groups = sorted((g for g in mig.import_groups if id(g) in by_group),
@@ -111,7 +111,7 @@ def plan_imports(mig: Migration) -> None:
                 planned.append(choice)
                 _place(choice, group, plan_for)
             choice.used = True
-            c.text = choice.spell(c.target)
+            c.spelling.text = choice.spell(c.target)
         if own is not None and own.used and not own.existing:
             planned.append(own)
             if own.replaces is not None:
@@ -158,7 +158,7 @@ def _settle_swap(mig: Migration, site, group: ImportGroup, counterpart: str, exi
     for node, scope in mig.index.loads.get(echo.name, ()):
         found = scope.resolve(echo.name)
         if found is not None and echo.binding in found[1]:
-            mig.replace_node(site, node, natural.name)
+            mig.change(site, ReplaceReference(site.id, mig.key(node), natural.name))
     return natural
 
 
@@ -226,49 +226,13 @@ def _prefixed(name: str, module: bool = False) -> str:
 
 def _edit_statement(mig: Migration, site, plan: StatementPlan) -> None:
     stmt = plan.stmt
-    aliases = stmt.names
-    kept = [a for a in aliases if id(a) not in plan.removed]
-    new_lines = [m.statement() for m in plan.swapped + plan.added]
-    if len(kept) == len(aliases) and not new_lines:
-        return
-    text = mig.text
-    start, end = text.span(stmt)
-    line_prefix = text.text[text.line_starts[stmt.lineno - 1]:start]
-    own_line = line_prefix.strip() == ""
-    joiner = (text.newline + line_prefix) if own_line else "; "
-    if kept:
-        if len(kept) == len(aliases):
-            body = text.segment(stmt)
-        else:
-            body = _without_aliases(text.segment(stmt), [a in kept for a in aliases])
-        mig.edit(site, start, end, joiner.join([body, *new_lines]))
-        return
-    if new_lines:
-        mig.edit(site, start, end, joiner.join(new_lines))
-        return
-    # Nothing left of the statement.
-    parent_body = _body_of(mig, stmt)
-    rest = text.text[end:text.line_end(stmt.end_lineno)]
-    if own_line and (rest.strip() == "" or rest.lstrip().startswith("#")) and parent_body is not None and len(parent_body) > 1:
-        line_start = text.line_starts[stmt.lineno - 1]
-        next_line = text.line_starts[stmt.end_lineno] if stmt.end_lineno < len(text.line_starts) else len(text.text)
-        mig.edit(site, line_start, next_line, "")
-    else:
-        mig.edit(site, start, end, "pass")
-
-
-def _body_of(mig: Migration, stmt: ast.stmt):
-    parent = mig.parent(stmt)
-    for name in ("body", "orelse", "finalbody"):
-        block = getattr(parent, name, None)
-        if isinstance(block, list) and stmt in block:
-            return block
-    for handler in getattr(parent, "handlers", ()) or ():
-        if stmt in handler.body:
-            return handler.body
-    return None
-
-
-def _without_aliases(stmt_text: str, keep: list[bool]) -> str:
-    names = import_names(stmt_text)
-    return names.rewrite([names.core(n) if k else None for n, k in zip(names.elements, keep)])
+    keep = tuple(id(a) not in plan.removed for a in stmt.names)
+    new_lines = [Template(m.statement()) for m in plan.swapped + plan.added]
+    key = mig.key(stmt)
+    if any(keep):
+        if not all(keep):
+            mig.change(site, KeepImportNames(site.id, key, keep))
+        for line in new_lines:
+            mig.change(site, InsertStatement(site.id, key, line))
+    else:  # nothing of it is left: its counterparts take its place (or it goes)
+        mig.change(site, ReplaceStatement(site.id, key, tuple(new_lines)))

@@ -14,6 +14,9 @@ import ast
 from ..analysis import Scope
 from ..engine import Migration
 from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of
+from ..plan import InsertStatement, SetMode, Template
+
+SET_TRAIN = Template("{target}.set_train()")
 
 MODE_METHODS = ("train", "eval", "set_train")
 _MODE_METHOD_NAMES = frozenset(MODE_METHODS)
@@ -59,14 +62,8 @@ def _mode_calls(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call, Scope
             continue  # not Module.eval
         site = mig.site("mode", call)
         site.requires |= origin_of(receiver)
-        start = mig.text.end(attr) - len(attr.attr)
-        end = mig.text.end(call)
-        if attr.attr == "eval":
-            mig.edit(site, start, end, "set_train(False)")
-        elif _is_true(call):
-            mig.edit(site, start, end, "set_train()")
-        else:
-            mig.edit(site, start, end, lambda inner: "set_" + inner, is_rewrite=True)
+        mode = False if attr.attr == "eval" else True if _is_true(call) else None
+        mig.change(site, SetMode(site.id, mig.key(call), mode))
 
 
 def _is_true(call: ast.Call) -> bool:
@@ -95,11 +92,11 @@ def _insert_set_train(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call,
             first, no_grad_only = _first_event(mig, target.id, stmt, scope)
         if first != "use":
             continue
-        site = mig.site("set_train", stmt)
-        site.requires |= origin_of(t)
         name = mig.text.segment(target)
+        site = mig.site("set_train", stmt, message=f"insert `{name}.set_train()`")
+        site.requires |= origin_of(t)
         site.target = name
-        mig.insert_after_statement(site, stmt, lambda name=name: f"{name}.set_train()")
+        mig.change(site, InsertStatement(site.id, mig.key(stmt), SET_TRAIN))
         mig.finding("MD001", stmt, f"{name}.set_train() inserted: {name} is used before any explicit "
                                    f"train()/eval(), so the original ran it in torch's default training mode")
         if no_grad_only:

@@ -5,12 +5,10 @@ definition, ``self.forward(...)``, ``super().forward(...)``, and ``x.forward`` o
 from __future__ import annotations
 
 import ast
-import re
 
 from ..engine import Migration
 from ..inference import MaybeLayerT, ModuleT, origin_of
-
-_DEF_NAME = re.compile(r"(?:async\s+)?def\s+(forward)\b")
+from ..plan import RenameAttribute, RenameDefinition
 
 
 def plan_skeleton(mig: Migration) -> None:
@@ -19,15 +17,9 @@ def plan_skeleton(mig: Migration) -> None:
         fn = cls.methods.get("forward")
         if fn is None:
             continue
-        line = mig.text.line_text(fn.lineno)
-        col = mig.text.char_col(fn.lineno, fn.col_offset)
-        m = _DEF_NAME.match(line, col)
-        if m is None:
-            continue
         site = mig.site("skeleton", fn, message=f"{cls.name}.forward -> construct")
         site.requires |= cls.origin
-        start = mig.text.line_starts[fn.lineno - 1] + m.start(1)
-        mig.edit(site, start, start + len("forward"), "construct")
+        mig.change(site, RenameDefinition(site.id, mig.key(fn), "construct"))
     for attr, scope in mig.index.attributes:
         if attr.attr != "forward":
             continue
@@ -44,8 +36,7 @@ def plan_skeleton(mig: Migration) -> None:
             continue
         site = mig.site("skeleton", attr, message="forward -> construct")
         site.requires |= origin
-        end = mig.text.end(attr)
-        mig.edit(site, end - len("forward"), end, "construct")
+        mig.change(site, RenameAttribute(site.id, mig.key(attr), "construct"))
 
 
 def _is_super_call(node: ast.expr) -> bool:

@@ -1,0 +1,181 @@
+"""The plan of a migration, as plain data: what changes where, decided by the passes on Python's
+``ast`` and carried out by the LibCST transformers (``codemod/transform/``).
+
+Every change names the site it belongs to (the unit of a quick-fix) and the node it applies to by
+a ``NodeKey``: the statement that holds the node (numbered in source order) and the node's rank among
+that statement's own nodes of the same kind. Both trees list a statement's calls, attributes and
+names in the same order, so the key finds the LibCST node without position metadata.
+
+Values the migration writes are ``Template`` strings: Python expressions whose ``{holes}`` stand for
+nodes of the tree (``{value}``, the argument being converted; ``{arg:running_mean}``, another
+argument; ``{target}``, what an assignment binds) or for names the import plan spells (``{name:k}``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Kind(enum.Enum):
+    STATEMENT = "statement"
+    CALL = "call"
+    ATTRIBUTE = "attribute"
+    NAME = "name"
+
+
+@dataclass(frozen=True, order=True)
+class NodeKey:
+    """A node of the module: the ``ordinal``-th node of ``kind`` among the own nodes (not those of
+    nested statements) of statement number ``statement``, in source order. For a statement itself,
+    ``kind`` is STATEMENT and ``ordinal`` 0."""
+
+    statement: int
+    kind: Kind
+    ordinal: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.ordinal} of statement {self.statement}"
+
+
+@dataclass
+class Spelling:
+    """A MindSpore name as the migrated code spells it. ``text`` is decided by the import plan,
+    once every site is planned (``from mindspore import nn`` -> ``nn.BatchNorm2d``)."""
+
+    target: str
+    text: str | None = None
+
+    def __str__(self) -> str:
+        if self.text is None:
+            raise RuntimeError(f"{self.target} was never spelled by the import plan")
+        return self.text
+
+
+@dataclass(frozen=True)
+class Template:
+    """A Python expression or statement with holes: ``1 - ({value})``, ``{target}.set_train()``."""
+
+    text: str
+    names: tuple[tuple[str, Spelling], ...] = ()  # hole -> spelled MindSpore name
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# -- changes ------------------------------------------------------------------------------------
+# Each kind of change is consumed by one transformer: see codemod/transform/__init__.py.
+
+
+@dataclass
+class Change:
+    site: str  # the id of the site it belongs to
+    key: NodeKey
+
+
+@dataclass
+class ReplaceReference(Change):
+    """A name or dotted name that means a torch object now means a MindSpore one."""
+
+    spelling: Spelling | str
+
+
+@dataclass
+class Argument:
+    """What happens to one argument of a call, in source order."""
+
+    param: str  # the torch parameter it binds to
+    drop: bool = False
+    keyword: str | None = None  # the keyword to spell (None: as written)
+    value: Template | None = None  # the value converted: ``{value}`` is the value as written
+    derived: Template | None = None  # a new value, from other arguments (``{arg:running_mean}``)
+
+
+@dataclass
+class ChangeArguments(Change):
+    """The arguments of a call mapped to MindSpore's: dropped, given keywords, converted, added.
+    The first ``skip`` arguments are not the callee's own (``self`` of ``Base.__init__(self, ...)``,
+    the class of ``partial(cls, ...)``)."""
+
+    arguments: tuple[Argument, ...]
+    added: tuple[tuple[str, Template], ...] = ()
+    skip: int = 0
+
+
+@dataclass
+class ChainCall(Change):
+    """The call is followed by a method call on its result: ``nn.BatchNorm2d(4)`` ->
+    ``nn.BatchNorm2d(4).set_train()`` (a construction whose binding no statement can follow)."""
+
+    method: str
+    arguments: Template | None = None  # its one argument, if any
+
+
+@dataclass
+class SetMode(Change):
+    """``x.train(...)``/``x.eval()`` -> ``x.set_train(...)``: ``mode`` True writes ``set_train()``,
+    False ``set_train(False)``, None keeps the arguments (``x.train(flag)``)."""
+
+    mode: bool | None
+
+
+@dataclass
+class RenameAttribute(Change):
+    """``x.running_mean`` -> ``x.moving_mean``; ``new`` may be a dotted path (``bn2d.gamma``)."""
+
+    new: str
+
+
+@dataclass
+class RenameDefinition(Change):
+    """``def forward`` -> ``def construct``."""
+
+    new: str
+
+
+@dataclass
+class InsertStatement(Change):
+    """A statement after the statement ``key``: on a line of its own when that statement has its
+    line to itself, else after it on the same line (``; ``). ``{target}`` is the statement's
+    assignment target."""
+
+    template: Template
+
+
+@dataclass
+class ReplaceStatement(Change):
+    """The statement ``key`` replaced by ``statements`` (none: removed, or ``pass`` where a
+    statement is needed)."""
+
+    statements: tuple[Template, ...]
+
+
+@dataclass
+class KeepImportNames(Change):
+    """An import statement loses some of its names (``keep`` is one flag per name, in order)."""
+
+    keep: tuple[bool, ...]
+
+
+@dataclass
+class Marker(Change):
+    """A comment at the end of the line of statement ``key`` (of its header, for a compound one)."""
+
+    text: str
+
+
+@dataclass
+class Plan:
+    """Everything a migration changes, in the order the passes planned it."""
+
+    changes: list[Change] = field(default_factory=list)
+    # Where the keys' statements end: statement n holds statements n+1 .. ends[n]-1 (the transformers
+    # skip whole blocks that nothing changes); and, per keyed node, how many calls, attributes and
+    # names its subtree holds.
+    statement_ends: list[int] = field(default_factory=list)
+    subtrees: dict[NodeKey, tuple[int, int, int]] = field(default_factory=dict)
+
+    def for_sites(self, sites: set[str] | None) -> "Plan":
+        if sites is None:
+            return self
+        return Plan([c for c in self.changes if c.site in sites], self.statement_ends, self.subtrees)
