@@ -24,7 +24,7 @@ class Kind(enum.Enum):
     NAME = "name"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class NodeKey:
     """A node of the module: the ``ordinal``-th node of ``kind`` among the own nodes (not those of
     nested statements) of statement number ``statement``, in source order. For a statement itself,

@@ -74,18 +74,18 @@ class Locator:
         kind = _KIND_OF.get(type(node))
         if kind is None or not self.stack:
             return True
+        n, given = self.stack[-1]
+        wanted = self.wanted.get(n)
+        if wanted is None:
+            return False  # the statement's own nodes do not change: no need to rank them
         if kind is Kind.NAME and (self.hidden_names or node.value in _CONSTANTS):
             return True
-        n, given = self.stack[-1]
         i = _KIND_INDEX[kind]
         key = NodeKey(n, kind, given[i])
         given[i] += 1
         self.keys[id(node)] = key
-        held = self.subtrees.get(key)
-        if held is None:
-            return True
-        wanted = self.wanted.get(n)
-        if wanted and any(_ranks_in(wanted.get(k), given[_KIND_INDEX[k]], given[_KIND_INDEX[k]] + held[_KIND_INDEX[k]])
+        held = self.subtrees[key]
+        if any(_ranks_in(wanted.get(k), given[_KIND_INDEX[k]], given[_KIND_INDEX[k]] + held[_KIND_INDEX[k]])
                           for k in (Kind.CALL, Kind.ATTRIBUTE, Kind.NAME)):
             return True
         for k in range(3):
