@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .analysis import Index, TorchRef, torch_references
 from .findings import Finding
 from .keys import NodeKeys
-from .plan import Change, Plan, ReplaceReference, Spelling
+from .plan import Change, Plan, ReplaceReference, Spelling, describe
 from .ruleset import LayerRule, RuleSet, default_rules, parse_version
 from .source import SourceText
 
@@ -231,7 +231,7 @@ class Migration:
         spelling = Spelling(target)
         self.spelled.append(SpelledName(ref, spelling, site))
         self.converted_refs.add(id(ref.node))
-        self.change(site, ReplaceReference(site.id, self.key(ref.node), spelling))
+        self.change(site, ReplaceReference(site.id, self.key(ref.node), spelling, self.text.segment(ref.node)))
         return spelling
 
     def spell(self, site: Site, target: str, near: TorchRef) -> Spelling:
@@ -332,66 +332,105 @@ def parse_source(source: str, path: str | None = None) -> ast.Module:
         raise MigrationError(f"cannot parse: {exc}", path) from None
 
 
+@dataclass
+class Planned:
+    """A module's migration as the front stage plans it, on Python's ``ast`` alone: the plan and what
+    is reported (findings, sites). ``migrate()`` carries the plan out with LibCST. The language
+    server's diagnostics need only this; writing a change needs the rest."""
+
+    source: str
+    plan: Plan
+    findings: list[Finding]
+    sites: list[Site]
+    remaining_torch: list[str]
+    path: str | None = None
+    render: dict = field(default_factory=dict, repr=False)  # node key -> site whose migrated text is kept
+
+    def migrate(self, module=None) -> MigrationResult:
+        """The migrated source (``module``: the LibCST tree of the source, if already parsed)."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            bom, body = _strip_bom(self.source)
+            code = body
+            if self.plan.changes:
+                applied = rewrite(body, self.plan, self.render, self.path, module)
+                code = applied.module.code
+                for site in self.sites:
+                    site.replacement = applied.rendered.get(site.id, site.replacement)
+        finally:
+            if enabled:
+                gc.enable()
+        code = bom + code
+        return MigrationResult(code, self.findings, code != self.source, self.sites, self.remaining_torch, self.path)
+
+
 def migrate_source(source: str, *, path: str | None = None, config: Config | None = None) -> MigrationResult:
     """Migrate one module's source. Raises MigrationError when it cannot be parsed."""
+    return plan_source(source, path=path, config=config).migrate()
+
+
+def plan_source(source: str, *, path: str | None = None, config: Config | None = None) -> Planned:
+    """Plan the migration of one module's source (the front stage, on ``ast``). Raises MigrationError
+    when it cannot be parsed."""
     # Parsing and indexing allocate hundreds of thousands of objects that live until the end of the
     # call; the cyclic collector would traverse them again and again (half the parse time on real
     # models). They are garbage as a whole afterwards, which the collector finds once it runs again.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _migrate(source, path, config)
+        return _plan(source, path, config)
     finally:
         if enabled:
             gc.enable()
 
 
-def rewrite(body: str, plan: Plan, render: dict, path: str | None):
+def rewrite(body: str, plan: Plan, render: dict, path: str | None, module=None):
     """The plan carried out on the LibCST tree of ``body``."""
     import libcst
 
     from .transform import apply_plan
 
-    try:
-        module = libcst.parse_module(body)
-    except libcst.ParserSyntaxError as exc:
-        raise MigrationError(f"LibCST cannot parse this file: {exc.message}", path, exc.raw_line, exc.raw_column) from None
+    if module is None:
+        try:
+            module = libcst.parse_module(body)
+        except libcst.ParserSyntaxError as exc:
+            raise MigrationError(f"LibCST cannot parse this file: {exc.message}", path, exc.raw_line,
+                                 exc.raw_column) from None
     try:
         return apply_plan(module, plan, render)
     except Exception as exc:  # a bug: never write a half-migrated file
         raise MigrationError(f"internal error: {type(exc).__name__}: {exc}", path) from exc
 
 
-def _migrate(source: str, path: str | None, config: Config | None) -> MigrationResult:
+def _plan(source: str, path: str | None, config: Config | None) -> Planned:
     from . import passes  # the passes import the engine's types
 
     config = config or Config()
-    bom, body = _strip_bom(source)
+    _bom, body = _strip_bom(source)
     rules = config.ruleset
     if not rules.prefilter.matches(body):
-        return MigrationResult(source, [], False, path=path)
+        return Planned(source, Plan(), [], [], [], path)
     tree = parse_source(body, path)
     mig = Migration(body, tree, path, config)
     if not mig.refs and not mig.ambiguous:
         mig.close()
-        return MigrationResult(source, [], False, path=path)
+        return Planned(source, Plan(), [], [], [], path)
     for step in passes.PIPELINE:
         step(mig)
     plan = mig.plan()
     # The migrated text of each site's node: what a front end shows, what the numeric check evaluates.
-    render = {mig.key(site.node): site.id for site in mig.sites
-              if isinstance(site.node, (ast.Call, ast.Attribute, ast.Name)) and site.converted and site.changes
-              and mig.active(site)}
-    code = body
-    if plan.changes:
-        applied = rewrite(body, plan, render, path)
-        code = applied.module.code
-        for site in mig.sites:
-            site.replacement = applied.rendered.get(site.id, site.replacement)
+    render = {}
+    for site in mig.sites:
+        if not (site.converted and site.changes and mig.active(site)):
+            continue
+        if isinstance(site.node, (ast.Call, ast.Attribute, ast.Name)):
+            render[mig.key(site.node)] = site.id
+        if not site.message:
+            subject = site.original if isinstance(site.node, ast.Call) else None
+            site.message = describe(site.changes, site.target, subject)
     findings = sorted(mig.findings, key=Finding.sort_key)
     remaining = sorted({r.qual for r in mig.refs if id(r.node) not in mig.converted_refs})
     mig.close()
-    code = bom + code
-    return MigrationResult(code, findings, code != source, sorted(mig.sites, key=lambda s: (s.line, s.column)),
-                           remaining, path)
-
+    return Planned(source, plan, findings, sorted(mig.sites, key=lambda s: (s.line, s.column)), remaining, path,
+                   render)

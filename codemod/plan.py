@@ -14,6 +14,7 @@ argument; ``{target}``, what an assignment binds) or for names the import plan s
 from __future__ import annotations
 
 import enum
+import string
 from dataclasses import dataclass, field
 
 
@@ -62,6 +63,18 @@ class Template:
     def __str__(self) -> str:
         return self.text
 
+    def display(self, texts: dict[str, str]) -> str:
+        """The template with its holes filled by source texts: for people (a quick-fix's title), not
+        for files (the transformers fill it with nodes)."""
+        filled = dict(texts)
+        filled.update((hole, str(spelling)) for hole, spelling in self.names)
+        out = []
+        for literal, name, spec, _conversion in string.Formatter().parse(self.text):
+            out.append(literal)
+            if name is not None:
+                out.append(filled.get(f"{name}:{spec}" if spec else name, "..."))
+        return "".join(out)
+
 
 # -- changes ------------------------------------------------------------------------------------
 # Each kind of change is consumed by one transformer: see codemod/transform/__init__.py.
@@ -78,6 +91,7 @@ class ReplaceReference(Change):
     """A name or dotted name that means a torch object now means a MindSpore one."""
 
     spelling: Spelling | str
+    written: str = ""  # as the source spells it
 
 
 @dataclass
@@ -85,6 +99,8 @@ class Argument:
     """What happens to one argument of a call, in source order."""
 
     param: str  # the torch parameter it binds to
+    written: str = ""  # the argument as written (``momentum=0.1``)
+    written_value: str = ""  # its value as written (``0.1``)
     drop: bool = False
     keyword: str | None = None  # the keyword to spell (None: as written)
     value: Template | None = None  # the value converted: ``{value}`` is the value as written
@@ -179,3 +195,53 @@ class Plan:
         if sites is None:
             return self
         return Plan([c for c in self.changes if c.site in sites], self.statement_ends, self.subtrees)
+
+
+def short(text: str, limit: int = 80) -> str:
+    """Source text on one line, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(changes: list[Change], target: str | None = None, subject: str | None = None) -> str:
+    """What changes do, in one line for people (a quick-fix's title, a hint in the editor):
+    ```nn.BatchNorm2d(3, momentum=0.1)`: `momentum=0.1` -> `momentum=0.9``. ``target``: what an
+    assignment binds, for inserted statements; ``subject``: the source text the changes are in."""
+    parts = []
+    for change in changes:
+        if isinstance(change, ReplaceReference):
+            new = str(change.spelling)
+            if change.written and new != change.written:
+                parts.append(f"`{short(change.written)}` -> `{new}`")
+        elif isinstance(change, ChangeArguments):
+            texts = {f"arg:{a.param}": a.written_value for a in change.arguments}
+            for a in change.arguments:
+                if a.drop:
+                    parts.append(f"`{short(a.written)}` dropped")
+                    continue
+                value = a.written_value
+                if a.value is not None:
+                    value = a.value.display({"value": a.written_value, **texts})
+                elif a.derived is not None:
+                    value = a.derived.display(texts)
+                written_keyword = a.written.split("=", 1)[0].strip() if a.written != a.written_value else None
+                keyword = a.keyword or written_keyword
+                new = f"{keyword}={value}" if keyword else value
+                if new != a.written:
+                    parts.append(f"`{short(a.written)}` -> `{short(new)}`")
+            parts += [f"`{keyword}={t.display(texts)}` added" for keyword, t in change.added]
+        elif isinstance(change, InsertStatement):
+            parts.append(f"then `{change.template.display({'target': target or '...'})}`")
+        elif isinstance(change, ChainCall):
+            argument = change.arguments.display({}) if change.arguments else ""
+            parts.append(f"`.{change.method}({argument})` chained")
+        elif isinstance(change, SetMode):
+            parts.append("`set_train()`" if change.mode else "`set_train(False)`" if change.mode is False
+                         else "`train` -> `set_train`")
+        elif isinstance(change, RenameAttribute):
+            parts.append(f"`.{change.new}`")
+        elif isinstance(change, RenameDefinition):
+            parts.append(f"`def {change.new}`")
+    if subject and parts:
+        return f"`{short(subject)}`: " + "; ".join(parts)
+    return "; ".join(parts)

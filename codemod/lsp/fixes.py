@@ -18,7 +18,7 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 
-from ..engine import Config, MigrationError, MigrationResult, Site, migrate_source
+from ..engine import Config, MigrationError, Planned, Site, plan_source
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's and LSP's line breaks (not str.splitlines's)
 
@@ -92,11 +92,30 @@ def fixable(site: Site) -> bool:
 
 @dataclass
 class Analysis:
-    """One version of a document, analysed: the result, or why it could not be analysed."""
+    """One version of a document, analysed: the planned migration (the front stage: findings and
+    sites, no LibCST), or why it could not be analysed. The migrated text, which takes LibCST, is
+    made when a fix asks for it, from a LibCST tree parsed once per version."""
 
     text: str
-    result: MigrationResult | None = None
+    result: Planned | None = None
     error: Exception | None = None
+    _module: object = field(default=None, repr=False)
+    _migrated: str | None = field(default=None, repr=False)
+
+    def module(self):
+        """The LibCST tree of the text (without its BOM), parsed once."""
+        if self._module is None:
+            import libcst
+
+            body = self.text[1:] if self.text.startswith("\ufeff") else self.text
+            self._module = libcst.parse_module(body)
+        return self._module
+
+    def migrated(self) -> str:
+        """The whole document migrated (fix-all)."""
+        if self._migrated is None:
+            self._migrated = self.result.migrate(self.module()).code
+        return self._migrated
 
     @property
     def sites(self) -> list[Site]:
@@ -109,7 +128,7 @@ class Analysis:
 
 def analyse(text: str, config: Config, path: str | None = None) -> Analysis:
     try:
-        return Analysis(text, migrate_source(text, path=path, config=config))
+        return Analysis(text, plan_source(text, path=path, config=config))
     except MigrationError as exc:
         return Analysis(text, error=exc)
 
@@ -122,9 +141,10 @@ def quick_fix(analysis: Analysis, site_id: str, config: Config) -> str:
     closure = {site_id}
     others = [s for s in analysis.sites if s.id != site_id]
     while True:
-        fixed = migrate_source(analysis.text, config=replace(config, only=frozenset(closure))).code
+        selected = plan_source(analysis.text, path=analysis.result.path, config=replace(config, only=frozenset(closure)))
+        fixed = selected.migrate(analysis.module()).code
         try:
-            after = migrate_source(fixed, config=config)
+            after = plan_source(fixed, path=analysis.result.path, config=config)
         except MigrationError:  # cannot happen for the engine's own output; keep what was asked
             return fixed
         lost = _lost_sites([s for s in others if s.id not in closure], analysis.text, fixed, after.sites)

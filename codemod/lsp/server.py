@@ -23,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..engine import Config, MigrationError, Site
 from ..findings import Finding
+from ..plan import short
 from .fixes import Analysis, Lines, analyse, quick_fix, text_changes
 
 logger = logging.getLogger(__name__)
@@ -176,10 +177,11 @@ class Torch2msServer(LanguageServer):
                     if action.edit is None:
                         continue
                 actions.append(action)
-        if _wanted(FIX_ALL, params.context.only) and analysis.result.changed:
+        if _wanted(FIX_ALL, params.context.only) and analysis.result.plan.changes:
+            migrated = await asyncio.get_running_loop().run_in_executor(None, analysis.migrated)
             actions.append(types.CodeAction(
                 title="torch2ms: migrate this file to MindSpore", kind=FIX_ALL,
-                edit=self.workspace_edit(uri, document.version, analysis.text, analysis.result.code)))
+                edit=self.workspace_edit(uri, document.version, analysis.text, migrated)))
         return actions
 
     async def resolve(self, action: types.CodeAction) -> types.CodeAction:
@@ -235,14 +237,9 @@ def describe(analysis: Analysis, site: Site) -> str:
     if site.message:
         return site.message
     if site.replacement and site.replacement != site.original:
-        return f"`{_short(site.original)}` -> `{_short(site.replacement)}`"
+        return f"`{short(site.original)}` -> `{short(site.replacement)}`"
     # The text stays; the import under it changes (every use of the name converts).
-    return f"`{_short(site.original)}` ({site.rule or site.kind}) becomes MindSpore's through the import"
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"`{short(site.original)}` ({site.rule or site.kind}) becomes MindSpore's through the import"
 
 
 def _range(lines: Lines, line: int, column: int, end_line: int, end_column: int) -> types.Range:

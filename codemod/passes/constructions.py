@@ -219,11 +219,13 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     # Bind arguments to torch parameter names.
     positional = rule.positional_params()
     bound: list[tuple[str, ast.expr, bool]] = []  # (param, value, positional?) in source order
+    written: list[str] = []  # each argument as written
     if len(args) > len(positional):
         mig.unconverted(site, "TM003", call, f"{rule.torch_name} takes at most {len(positional)} positional arguments")
         return site
     for i, a in enumerate(args):
         bound.append((positional[i], a, True))
+        written.append(mig.text.segment(a))
     known = rule.keyword_params()
     names_given = set(positional[: len(args)])
     for k in call.keywords:
@@ -235,6 +237,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
             return site
         names_given.add(k.arg)
         bound.append((k.arg, k.value, False))
+        written.append(mig.text.segment(k))
     if factory is not None and factory.partial is not None:
         names_given |= {k.arg for k in factory.partial.keywords if k.arg}
 
@@ -257,9 +260,9 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     def template(conv: Conversion) -> Template:
         return Template(conv.value, tuple((hole, mig.spell(site, target, near=near)) for hole, target in conv.names))
 
-    for param, value, is_positional in bound:
+    for (param, value, is_positional), as_written in zip(bound, written):
         spec = rule.params[param]
-        planned = Argument(param)
+        planned = Argument(param, as_written, mig.text.segment(value))
         if spec.drop:
             planned.drop = True
             infos.append((spec.drop, value, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
