@@ -346,6 +346,11 @@ class Planned:
     path: str | None = None
     render: dict = field(default_factory=dict, repr=False)  # node key -> site whose migrated text is kept
 
+    def rewrite(self, module):
+        """The LibCST tree of the source (without its BOM) with the plan carried out."""
+        _bom, body = _strip_bom(self.source)
+        return rewrite(body, self.plan, self.render, self.path, module).module
+
     def migrate(self, module=None) -> MigrationResult:
         """The migrated source (``module``: the LibCST tree of the source, if already parsed)."""
         enabled = gc.isenabled()
