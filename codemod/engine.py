@@ -287,7 +287,10 @@ class Migration:
 
     def plan(self) -> Plan:
         """The changes of the active sites, with what the transformers need to find them."""
-        changes = [c for s in self.sites if self.active(s) for c in s.changes]
+        # A reference spelled as it was (its import is what changes) is a change of its site's, but
+        # not one the transformers have to make.
+        changes = [c for s in self.sites if self.active(s) for c in s.changes
+                   if not (type(c) is ReplaceReference and str(c.spelling) == c.written)]
         return Plan(changes, self.keys.ends, self.keys.subtrees)
 
 

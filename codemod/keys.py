@@ -10,6 +10,23 @@ from .plan import Kind, NodeKey
 
 _COUNTED = {ast.Call: Kind.CALL, ast.Attribute: Kind.ATTRIBUTE, ast.Name: Kind.NAME}
 KINDS = (Kind.CALL, Kind.ATTRIBUTE, Kind.NAME)
+_INDEX = {kind: i for i, kind in enumerate(KINDS)}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """The child nodes of ``node`` that are not statements (nested statements have their own ranks)."""
+    fields = _FIELDS.get(node.__class__)
+    if fields is None:
+        fields = _FIELDS[node.__class__] = tuple(f for f in node._fields if f not in ("ctx", "op", "ops"))
+    out = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            out += [v for v in value if isinstance(v, ast.AST) and not isinstance(v, ast.stmt)]
+        elif isinstance(value, ast.AST) and not isinstance(value, ast.stmt):
+            out.append(value)
+    return out
 
 
 def _nested_blocks(stmt: ast.stmt):
@@ -81,37 +98,35 @@ class NodeKeys:
 
     def _rank(self, n: int) -> dict:
         """Rank statement n's own calls, attributes and names, and count what each one holds."""
-        stmt = self.statements[n]
         own = []
-        stack = [c for c in ast.iter_child_nodes(stmt) if not isinstance(c, ast.stmt)]
+        stack = _children(self.statements[n])
         while stack:
             node = stack.pop()
-            if type(node) in _COUNTED:
+            if node.__class__ in _COUNTED:
                 own.append(node)
-            stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.stmt))
+            stack += _children(node)
         own.sort(key=_span)
         ranked = {}
-        counters = dict.fromkeys(KINDS, 0)
-        keys = []
+        counters = [0, 0, 0]
+        open_nodes: list[tuple[tuple[int, int], list[int]]] = []  # (end, counts) of the enclosing nodes
+        subtrees = []
         for node in own:
-            kind = _COUNTED[type(node)]
-            key = NodeKey(n, kind, counters[kind])
-            counters[kind] += 1
+            kind = _COUNTED[node.__class__]
+            i = _INDEX[kind]
+            key = NodeKey(n, kind, counters[i])
+            counters[i] += 1
             ranked[id(node)] = key
-            keys.append(key)
-        # What each node's subtree holds: the nodes after it in source order that end within it.
-        open_nodes: list[tuple[tuple, list]] = []
-        for node, key in zip(own, keys):
+            # What each node's subtree holds: the nodes after it in source order that end within it.
             start = (node.lineno, node.col_offset)
             while open_nodes and not (start < open_nodes[-1][0]):
                 open_nodes.pop()
             for _end, counts in open_nodes:
-                counts[KINDS.index(key.kind)] += 1
+                counts[i] += 1
             counts = [0, 0, 0]
-            self.subtrees[key] = counts  # filled while later nodes are seen; frozen below
+            subtrees.append((key, counts))
             open_nodes.append(((node.end_lineno, node.end_col_offset), counts))
-        for key in keys:
-            self.subtrees[key] = tuple(self.subtrees[key])
+        for key, counts in subtrees:
+            self.subtrees[key] = tuple(counts)
         self._ranked[n] = ranked
         return ranked
 

@@ -16,6 +16,7 @@ import libcst as cst
 from ..plan import Plan
 from .arguments import Arguments
 from .attributes import Attributes
+from .base import PlannedTransformer
 from .imports import Imports
 from .locate import Locator
 from .modes import Chains, Modes
@@ -37,12 +38,17 @@ class Applied:
 
 
 class PlanTransformer(cst.CSTTransformer):
-    """The jobs in one traversal, pruned by the locator."""
+    """The jobs in one traversal, pruned by the locator. Each node is shown only to the jobs that
+    have a ``leave_`` method for its type."""
 
     def __init__(self, plan: Plan, render: dict | None = None):
         super().__init__()
         self.locator = Locator(plan)
-        self.jobs = [job([c for c in plan.changes if isinstance(c, job.handles)], self.locator) for job in JOBS]
+        jobs = [job([c for c in plan.changes if isinstance(c, job.handles)], self.locator) for job in JOBS]
+        self.jobs_for: dict[type, list[PlannedTransformer]] = {}
+        for job in jobs:
+            for node_type in job.leaves():
+                self.jobs_for.setdefault(node_type, []).append(job)
         self.render = render or {}  # key of a node -> the site whose migrated text is wanted
         self.rendered: dict[str, cst.CSTNode] = {}
 
@@ -51,9 +57,9 @@ class PlanTransformer(cst.CSTTransformer):
 
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):
         result = updated
-        for job in self.jobs:
+        for job in self.jobs_for.get(type(original), ()):
             result = job.on_leave(original, result)
-            if not isinstance(result, cst.CSTNode):
+            if result is cst.RemovalSentinel.REMOVE or type(result) is cst.FlattenSentinel:
                 break  # removed or flattened: nothing more to do to it
             if job.__class__ is RENDERED_AFTER and self.render:
                 site = self.render.get(self.locator.key(original))

@@ -24,6 +24,20 @@ class PlannedTransformer(cst.CSTTransformer):
         for change in changes:
             self.planned[change.key].append(change)
 
+    @classmethod
+    def leaves(cls) -> set[type]:
+        """The node types this transformer has a ``leave_`` method for (CSTTransformer has a
+        do-nothing one for every type: only those defined here count)."""
+        types = set()
+        for klass in cls.__mro__:
+            if klass is PlannedTransformer:
+                break
+            for name in vars(klass):
+                node_type = getattr(cst, name[len("leave_"):], None) if name.startswith("leave_") else None
+                if isinstance(node_type, type) and issubclass(node_type, cst.CSTNode):
+                    types.add(node_type)
+        return types
+
     def changes(self, original: cst.CSTNode) -> list[Change]:
         key = self.locator.key(original)
         return self.planned.get(key, []) if key is not None else []

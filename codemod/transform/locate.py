@@ -16,7 +16,19 @@ import libcst as cst
 
 from ..plan import Kind, NodeKey, Plan
 
-_STATEMENTS = (cst.BaseSmallStatement, cst.BaseCompoundStatement)
+def _concrete(base: type) -> frozenset[type]:
+    out, stack = set(), [base]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if not getattr(cls, "__abstractmethods__", None):
+            out.add(cls)
+    return frozenset(out)
+
+
+# Exact types, looked up in a set: isinstance against LibCST's abstract bases is slow.
+STATEMENTS = _concrete(cst.BaseSmallStatement) | _concrete(cst.BaseCompoundStatement)
+_IMPORTS = frozenset({cst.Import, cst.ImportFrom})
 _KIND_INDEX = {Kind.CALL: 0, Kind.ATTRIBUTE: 1, Kind.NAME: 2}
 _KIND_OF = {cst.Call: Kind.CALL, cst.Attribute: Kind.ATTRIBUTE, cst.Name: Kind.NAME}
 # LibCST Names that are not expressions (``ast`` has strings there), and keywords that are
@@ -59,19 +71,20 @@ class Locator:
 
     def enter(self, node: cst.CSTNode) -> bool:
         """Key the node; False when nothing inside it changes (the traversal skips it)."""
-        if isinstance(node, _STATEMENTS):
+        t = type(node)
+        if t in STATEMENTS:
             n = self.next_statement
             end = self.ends[n]
             self.next_statement = n + 1
             self.keys[id(node)] = NodeKey(n, Kind.STATEMENT)
             self.stack.append((n, [0, 0, 0]))
-            if isinstance(node, (cst.Import, cst.ImportFrom)):
+            if t in _IMPORTS:
                 return False  # its names are not expressions; import changes apply to the whole statement
             if n in self.wanted or self._statement_in(n + 1, end):
                 return True
             self.next_statement = end
             return False
-        kind = _KIND_OF.get(type(node))
+        kind = _KIND_OF.get(t)
         if kind is None or not self.stack:
             return True
         n, given = self.stack[-1]
@@ -93,7 +106,7 @@ class Locator:
         return False
 
     def leave(self, node: cst.CSTNode) -> None:
-        if isinstance(node, _STATEMENTS):
+        if type(node) in STATEMENTS:
             self.stack.pop()
 
     def enter_field(self, node: cst.CSTNode, field: str) -> None:

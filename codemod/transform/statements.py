@@ -108,9 +108,13 @@ class Statements(PlannedTransformer):
 
     # -- headers ----------------------------------------------------------------------------------
 
+    @classmethod
+    def leaves(cls) -> set[type]:
+        return super().leaves() | set(_COMPOUND)
+
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):
         result = super().on_leave(original, updated)
-        if isinstance(original, _COMPOUND) and isinstance(result, _COMPOUND):
+        if type(original) in _COMPOUND and isinstance(result, _COMPOUND):
             markers = [c.text for c in self.changes(original) if isinstance(c, Marker)]
             if markers:
                 result = _mark_header(result, markers)
