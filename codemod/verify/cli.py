@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--against", type=click.Path(path_type=Path, dir_okay=False), metavar="MIGRATED",
-              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order.")
+              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order, and its training-mode calls must be those the migration makes.")
 @click.option("--bind", "binds", multiple=True, metavar="NAME=VALUE",
               help="Value for a free name in the arguments (repeatable), e.g. --bind momentum=0.01 --bind cfg.eps=1e-3.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -35,7 +35,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
     tensors, and compare.
 
     \b
-    torch2ms verify PATH...                   migrate in memory and check every site
+    torch2ms verify PATH...                   migrate in memory and check every site (.py, .ipynb)
     torch2ms verify ORIGINAL --against MIGRATED   check a migrated file edited by hand
 
     Exit 0 when every checked site passes, 1 on any FAIL, 2 on usage or environment errors.
