@@ -64,6 +64,9 @@ PYTHON_MAGICS = {
     "capture": PythonMagic(code_in_line=False),  # %%capture [options] [VAR]: the body only
 }
 
+# IPython's packaging magics: their arguments name packages (``%pip install torch``), not Python objects.
+PACKAGE_MAGICS = frozenset({"pip", "conda", "mamba", "micromamba", "uv"})
+
 _BOUNDARY = "# __torch2ms_cell_{}__"
 _MARK = "  # __torch2ms_ipython_{}__"
 _STAND_IN_LINE = re.compile(r"^([ \t]*)([^\r\n]*?)  # __torch2ms_ipython_(\d+)__([^\r\n]*)", re.M)
@@ -273,7 +276,7 @@ def _ipython_line(body: str, *, first_of_cell: bool) -> _IPythonLine:
     lhs = m.group("lhs") or ""
     content = m.group("content")
     name, space, argument = content.partition(" ")
-    entry.names = _names(argument)
+    entry.names = () if name in PACKAGE_MAGICS else _names(argument)
     magic = PYTHON_MAGICS.get(name)
     if magic is None or body.endswith("\\") or not (magic.code_in_first_line if first_of_cell else magic.code_in_line):
         return entry
@@ -418,6 +421,8 @@ class NotebookModule:
     def unread_magics(self, config: Config, path: str | None) -> list[Finding]:
         """NB001 for each masked magic line that mentions a name the module imports from torch:
         the line is left as written, and its uses keep that import torch."""
+        if not any(e.code is None and e.names for e in self.masked):
+            return []
         torch_names = {name for name, quals in _module_imports(self.source).items() if any(map(is_torch, quals))}
         spec = config.ruleset.findings["NB001"]
         out = []
@@ -435,6 +440,8 @@ class NotebookModule:
     def switched(self, migrated: str) -> list[str]:
         """Names a masked magic line uses whose import the migration changed anyway: the line would
         no longer mean what it did."""
+        if not any(e.code is None and e.names for e in self.masked):
+            return []
         before, after = _module_imports(self.source), _module_imports(migrated)
         out = []
         for part in self.parts:

@@ -271,11 +271,13 @@ def test_a_magic_line_whose_torch_name_the_migration_would_switch_leaves_the_not
 
 
 def test_magic_lines_without_torch_names_are_left_and_not_reported():
-    text = notebook(code(lines("%matplotlib inline\n%load_ext autoreload\n%autoreload 2\nfrom torch import nn\n")),
+    text = notebook(code(lines("%pip install torch\n%matplotlib inline\n%load_ext autoreload\n%autoreload 2\n"
+                               "import torch\nfrom torch import nn\n")),
                     code(["bn = nn.BatchNorm2d(3, momentum=0.1)\n"]))
     result = migrate_notebook(text, path="nb.ipynb")
-    assert sources(result.code)[0] == "%matplotlib inline\n%load_ext autoreload\n%autoreload 2\nfrom mindspore import nn\n"
-    assert not [f for f in result.findings if f.code == "NB001"]
+    assert sources(result.code)[0] == ("%pip install torch\n%matplotlib inline\n%load_ext autoreload\n%autoreload 2\n"
+                                       "import torch\nfrom mindspore import nn\n")
+    assert not [f for f in result.findings if f.code == "NB001"]  # a package named torch is no use of it
 
 
 def test_migrating_magics_twice_changes_nothing_more():
