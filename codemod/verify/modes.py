@@ -97,11 +97,19 @@ def planned_mode_calls(tree: ast.Module, result: MigrationResult) -> list[ModeCa
     scopes = _scopes(tree)
     for site in result.sites:
         if site.kind == "set_train" and site.converted and site.target:
-            out.append(ModeCall(_scope_at(scopes, site.line), site.target, "set_train", "True",
+            out.append(ModeCall(_scope_at(scopes, site.line), _normalised(site.target), "set_train", "True",
                                 site.end_line, site.end_column,
                                 f"inserted: the original uses {site.target} before any train()/eval(), "
                                 f"in torch's default training mode"))
     return sorted(out, key=lambda c: (c.line, c.column))
+
+
+def _normalised(expression: str) -> str:
+    """An expression as ast.unparse spells it (as the receivers of the calls found in the files)."""
+    try:
+        return ast.unparse(ast.parse(expression.strip(), mode="eval").body)
+    except SyntaxError:
+        return expression
 
 
 def _scopes(tree: ast.Module) -> list[tuple[int, int, str]]:
