@@ -38,7 +38,7 @@ from functools import cached_property
 from json.decoder import scanstring
 from typing import Iterator
 
-from .analysis import Index, is_torch
+from .analysis import is_torch
 from .engine import Config, MigrationError, MigrationResult, migrate_source, parse_source
 from .findings import Finding
 
@@ -273,25 +273,24 @@ def _ipython_line(body: str, *, first_of_cell: bool) -> _IPythonLine:
     if m is None or bool(m.group("cell")) != first_of_cell:
         return entry  # a shell or help line, or a "%%" that is not the cell's first line
     entry.magic = True
-    lhs = m.group("lhs") or ""
     content = m.group("content")
     name, space, argument = content.partition(" ")
-    entry.names = () if name in PACKAGE_MAGICS else _names(argument)
     magic = PYTHON_MAGICS.get(name)
-    if magic is None or body.endswith("\\") or not (magic.code_in_first_line if first_of_cell else magic.code_in_line):
-        return entry
-    start = _code_start(argument, magic.options)
-    if start is None:
-        return entry
-    code = argument[start:]
-    head = stripped[: len(stripped) - len(content)] + name + space + argument[:start]  # lhs, %, name, options
-    if lhs and magic.returns_value and _parses(code, "eval"):
-        kept, removed = lhs, head[len(lhs):]  # x = %time f(): x is bound to f()'s value
-    else:
-        kept, removed = "", head  # the magic's own result (a timing, a profile) is not the code's
-    if not _parses(kept + code, "exec"):
-        return entry
-    entry.code, entry.kept, entry.removed, entry.names = code, kept, removed, ()
+    if magic is not None and not body.endswith("\\") and \
+            (magic.code_in_first_line if first_of_cell else magic.code_in_line):
+        start = _code_start(argument, magic.options)
+        if start is not None:
+            lhs = m.group("lhs") or ""
+            code = argument[start:]
+            head = stripped[: len(stripped) - len(content)] + name + space + argument[:start]  # lhs, %, name, options
+            if lhs and magic.returns_value and _parses(code, "eval"):
+                kept, removed = lhs, head[len(lhs):]  # x = %time f(): x is bound to f()'s value
+            else:
+                kept, removed = "", head  # the magic's own result (a timing, a profile) is not the code's
+            if _parses(kept + code, "exec"):
+                entry.code, entry.kept, entry.removed = code, kept, removed
+                return entry
+    entry.names = () if name in PACKAGE_MAGICS else _names(argument)
     return entry
 
 
@@ -380,6 +379,7 @@ class NotebookModule:
     starts: list[int]  # the module line where each part starts
     masked: list[_IPythonLine]
     problems: list[str]  # cells left out, and why
+    imports: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module-level name -> what it imports
 
     def where(self, line: int) -> tuple[_Part, int]:
         """The part a module line belongs to, and the line within its cell (1-based)."""
@@ -421,9 +421,9 @@ class NotebookModule:
     def unread_magics(self, config: Config, path: str | None) -> list[Finding]:
         """NB001 for each masked magic line that mentions a name the module imports from torch:
         the line is left as written, and its uses keep that import torch."""
-        if not any(e.code is None and e.names for e in self.masked):
+        torch_names = self._torch_names()
+        if not torch_names:
             return []
-        torch_names = {name for name, quals in _module_imports(self.source).items() if any(map(is_torch, quals))}
         spec = config.ruleset.findings["NB001"]
         out = []
         for part, start in zip(self.parts, self.starts):
@@ -440,19 +440,25 @@ class NotebookModule:
     def switched(self, migrated: str) -> list[str]:
         """Names a masked magic line uses whose import the migration changed anyway: the line would
         no longer mean what it did."""
-        if not any(e.code is None and e.names for e in self.masked):
+        torch_names = self._torch_names()
+        if not torch_names:
             return []
-        before, after = _module_imports(self.source), _module_imports(migrated)
+        before, after = self.imports, _module_imports(parse_source(migrated))
         out = []
         for part in self.parts:
             for index in part.masked:
                 entry = self.masked[index]
                 for name in entry.names if entry.code is None else ():
-                    if any(map(is_torch, before.get(name, ()))) and before[name] != after.get(name):
+                    if name in torch_names and before[name] != after.get(name):
                         out.append(f"cell {part.cell.number}: line {entry.cell_line + 1} ({entry.original.strip()!r}) "
                                    f"uses {name}, whose torch import the migration would change; write the line "
                                    f"as Python or convert it by hand")
         return out
+
+    def _torch_names(self) -> set[str]:
+        """The names that masked magic lines use and the module imports from torch."""
+        used = {name for e in self.masked if e.code is None for name in e.names}
+        return {name for name in used if any(map(is_torch, self.imports.get(name, ())))}
 
     @cached_property
     def _newlines(self) -> list[int]:
@@ -497,6 +503,7 @@ def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
     masked: list[_IPythonLine] = []
     parts: list[_Part] = []
     problems: list[str] = []
+    imports: dict[str, tuple[str, ...]] = {}
     for cell in cells:
         if not cell.source.strip():
             continue
@@ -505,10 +512,10 @@ def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
         if code is None:
             continue
         try:
-            parse_source(code, path)
+            tree = parse_source(code, path)
         except MigrationError as masked_error:
             try:  # a "%" or "!" the masking took for IPython may be Python after all
-                parse_source(cell.source, path)
+                tree = parse_source(cell.source, path)
                 del masked[start:]
                 code = cell.source
             except MigrationError:
@@ -517,6 +524,8 @@ def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
                 del masked[start:]
                 continue
         parts.append(_Part(cell, code, range(start, len(masked))))
+        for name, quals in _module_imports(tree).items():  # the cells share one namespace
+            imports[name] = imports.get(name, ()) + quals
     chunks = []
     starts = []
     line = 1
@@ -526,17 +535,32 @@ def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
         chunks.append(code)
         chunks.append(_BOUNDARY.format(i) + "\n")
         line += len(_NEWLINE.findall(code)) + 1
-    return NotebookModule(text, "".join(chunks), parts, starts, masked, problems)
+    return NotebookModule(text, "".join(chunks), parts, starts, masked, problems, imports)
 
 
-def _module_imports(source: str) -> dict[str, tuple[str, ...]]:
-    """What each module-level name is imported as (every binding, in order)."""
-    try:
-        index = Index(parse_source(source))
-    except MigrationError:
-        return {}
-    return {name: tuple(b.qual for b in bindings if b.kind == "import")
-            for name, bindings in index.module_scope.bindings.items()}
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _module_imports(tree: ast.Module) -> dict[str, tuple[str, ...]]:
+    """What each module-level name is imported as (every import of it, in order): ``import torch.nn
+    as nn`` -> nn: torch.nn; ``import torch.nn`` -> torch: torch; ``from torch import nn`` -> nn:
+    torch.nn. Functions and classes have their own scopes: their imports are not the module's."""
+    out: dict[str, tuple[str, ...]] = {}
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name, qual = (alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2
+                out[name] = out.get(name, ()) + (qual,)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    name = alias.asname or alias.name
+                    out[name] = out.get(name, ()) + (f"{node.module}.{alias.name}",)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):  # if, try, with, ...
+            pending[:0] = [c for c in ast.iter_child_nodes(node) if isinstance(c, _BLOCKS)]
+    return out
 
 
 # -- the migration ---------------------------------------------------------------------------
