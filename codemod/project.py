@@ -110,6 +110,15 @@ class Layout:
                 d = os.path.dirname(d)
         src = os.path.join(self.root, "src")
         self.search = [src, self.root] if src in self.dirs else [self.root]
+        self._by_stem: dict[str, list[str]] | None = None
+
+    def by_stem(self) -> dict[str, list[str]]:
+        """Files by their name without the suffix (``mymodels`` -> [.../lib/mymodels.py])."""
+        if self._by_stem is None:
+            self._by_stem = {}
+            for f in sorted(self.files):
+                self._by_stem.setdefault(os.path.basename(f).rsplit(".", 1)[0], []).append(f)
+        return self._by_stem
 
     def module_of(self, path: str) -> tuple[str | None, bool]:
         """The dotted name of a file under the search roots, and whether it is a package."""
@@ -486,6 +495,18 @@ class ProjectFunction(External):
         return join(results)
 
 
+class MindSporeFactory(External):
+    """A MindSpore layer class or a partial of one, in a file migrated already: what it builds is
+    that layer, but its call sites may pass MindSpore's values already (a file migrated before), so
+    their arguments are never converted."""
+
+    def __init__(self, rules: frozenset):
+        self.rules = rules
+
+    def called(self, types, call):
+        return ModuleT(self.rules)
+
+
 class ProjectModule(External):
     """A module of the project (``import models as M``): its attributes are its names."""
 
@@ -555,8 +576,10 @@ class Project:
             self.texts.pop(path, None)
         else:
             self.texts[path] = text
-        if path.endswith((".py", ".pyi")):
+        if path.endswith((".py", ".pyi")) and path not in self.layout.files:
             self.layout.files.add(path)
+            self.layout._by_stem = None
+            self._words = None
         self.invalidate(path)
 
     def invalidate(self, path: str | None = None) -> None:
@@ -790,8 +813,9 @@ class Project:
                 # The partial's own keywords (another file's call): what the call site must not repeat.
                 partial = ast.Call(func=ast.Name("partial"), args=[],
                                    keywords=[ast.keyword(arg=k, value=ast.Constant(None)) for k in keywords])
-            # A MindSpore partial's call sites may already pass MindSpore's values: never converted.
-            return FactoryT(found, certain and not mindspore_side, partial)
+            if mindspore_side:
+                return MindSporeFactory(found)
+            return FactoryT(found, certain, partial)
         if kind == "class":
             return self.type_of_value(self.resolve(path, spec[1]), types)
         if kind == "function":
@@ -819,11 +843,11 @@ class Project:
         if value is None:
             return False
         if value[0] == "module":
-            return isinstance(value[1], str) and self.in_scope(value[1])
+            return isinstance(value[1], str) and self._migrated(value[1])
         t = self.type_of_value(value, types)
         if isinstance(t, ProjectFunction):
             return t.called(types, None) is not None
-        return isinstance(t, (ClassT, FactoryT, ModuleT, MaybeLayerT))
+        return isinstance(t, (ClassT, FactoryT, ModuleT, MaybeLayerT, MindSporeFactory))
 
     def may_use(self, text: str, path: str | None) -> bool:
         """Whether a file's text may import from the project (else it is not parsed for it)."""
@@ -889,7 +913,7 @@ class FileView:
                 return True
         for module in self.stars(mig.tree):
             where = self.project.layout.find(module, self.path)
-            if isinstance(where, str) and self.project.in_scope(where):
+            if isinstance(where, str) and self.project._migrated(where):
                 return True
         return False
 
@@ -907,7 +931,8 @@ class FileView:
         layout = self.project.layout
         for b in mig.index.imports:
             ref = self.ref(b)
-            if ref is not None and ref[0] is not None and layout.find(ref[0], self.path) is not None:
+            if ref is not None and ref[0] is not None and (
+                    layout.find(ref[0], self.path) is not None or self._guess(ref[0]) is not None):
                 return True
         return bool(self.stars(mig.tree))
 
@@ -949,9 +974,7 @@ class FileView:
 
     def _guess(self, module: str) -> str | None:
         """A module the layout cannot place (a sys.path trick): the one project file of that name."""
-        last = module.rsplit(".", 1)[-1]
-        found = [f for f in self.project.layout.files
-                 if os.path.basename(f) in (f"{last}.py", f"{last}.pyi") and f != self.path]
+        found = [f for f in self.project.layout.by_stem().get(module.rsplit(".", 1)[-1], ()) if f != self.path]
         return found[0] if len(found) == 1 else None
 
 
