@@ -101,16 +101,23 @@ class Layout:
 
     def __init__(self, root: str, files: Iterable[str]):
         self.root = os.path.abspath(root)
-        self.files = {os.path.abspath(f) for f in files if f.endswith((".py", ".pyi"))}
+        self.files: set[str] = set()
         self.dirs: set[str] = set()
-        for f in self.files:
-            d = os.path.dirname(f)
-            while d.startswith(self.root) and d not in self.dirs:
-                self.dirs.add(d)
-                d = os.path.dirname(d)
+        self._by_stem: dict[str, list[str]] | None = None
+        for f in files:
+            if f.endswith((".py", ".pyi")):
+                self.add(f)
         src = os.path.join(self.root, "src")
         self.search = [src, self.root] if src in self.dirs else [self.root]
-        self._by_stem: dict[str, list[str]] | None = None
+
+    def add(self, path: str) -> None:
+        path = os.path.abspath(path)
+        self.files.add(path)
+        self._by_stem = None
+        d = os.path.dirname(path)
+        while d.startswith(self.root) and d not in self.dirs:
+            self.dirs.add(d)
+            d = os.path.dirname(d)
 
     def by_stem(self) -> dict[str, list[str]]:
         """Files by their name without the suffix (``mymodels`` -> [.../lib/mymodels.py])."""
@@ -569,16 +576,38 @@ class Project:
                 if text is not None:
                     self.texts[path] = text
 
+    def warm(self, path: str) -> bool:
+        """Summarise a file that may define modules (it mentions torch or MindSpore) ahead of need;
+        the others are read when asked about. Whether it was summarised."""
+        if path in self.summaries:
+            return False
+        text = self.text(path)
+        if text is None or ("torch" not in text and "mindspore" not in text):
+            return False
+        self.summary(path)
+        return True
+
+    def remove(self, path: str) -> None:
+        path = os.path.abspath(path)
+        self.texts.pop(path, None)
+        if path in self.layout.files:
+            self.layout.files.discard(path)
+            self.layout._by_stem = None
+            self._words = None
+        self.invalidate(path)
+
     def set_text(self, path: str, text: str | None) -> None:
         """An editor's buffer (None: back to the file on disk); the file's summary is read again."""
         path = os.path.abspath(path)
+        if text is not None and self.texts.get(path) == text:
+            return
         if text is None:
             self.texts.pop(path, None)
         else:
             self.texts[path] = text
-        if path.endswith((".py", ".pyi")) and path not in self.layout.files:
-            self.layout.files.add(path)
-            self.layout._by_stem = None
+        if path.endswith((".py", ".pyi")) and path not in self.layout.files \
+                and path.startswith(self.layout.root + os.sep):
+            self.layout.add(path)
             self._words = None
         self.invalidate(path)
 
