@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -538,7 +539,6 @@ class Project:
         self._values: dict = {}
         self._classes: dict = {}
         self._in_scope: dict[str, bool] = {}
-        self._words = None  # the module names of the project, as a pattern (see may_use)
         self._pending: set[str] = set()  # files whose in_scope is being decided
         self._provisional: dict[str, bool] = {}
 
@@ -593,7 +593,7 @@ class Project:
         if path in self.layout.files:
             self.layout.files.discard(path)
             self.layout._by_stem = None
-            self._words = None
+
         self.invalidate(path)
 
     def set_text(self, path: str, text: str | None) -> None:
@@ -608,7 +608,7 @@ class Project:
         if path.endswith((".py", ".pyi")) and path not in self.layout.files \
                 and path.startswith(self.layout.root + os.sep):
             self.layout.add(path)
-            self._words = None
+
         self.invalidate(path)
 
     def invalidate(self, path: str | None = None) -> None:
@@ -879,18 +879,36 @@ class Project:
         return isinstance(t, (ClassT, FactoryT, ModuleT, MaybeLayerT, MindSporeFactory))
 
     def may_use(self, text: str, path: str | None) -> bool:
-        """Whether a file's text may import from the project (else it is not parsed for it)."""
-        if "import" not in text:
+        """Whether a file's text may import a module of the project (else it is not parsed for the
+        project's sake): an import statement whose module the layout finds. A doubt (a line
+        continued with a backslash) lets the file through."""
+        if path is None or "import" not in text:
             return False
-        if self._words is None:
-            words = set()
-            for f in self.layout.files:
-                name, _ = self.layout.module_of(f)
-                words.update(name.split(".") if name else ())
-                words.add(os.path.basename(f).rsplit(".", 1)[0])
-            words.discard("__init__")
-            self._words = _word_pattern(words)
-        return "from ." in text or (self._words is not None and self._words.search(text) is not None)
+        path = os.path.abspath(path)
+        name, is_package = self.layout.module_of(path)
+        package = name if is_package else (name.rpartition(".")[0] if name else None)
+        for m in _IMPORT.finditer(text):
+            dots, module, names = m.group(1), m.group(2), m.group(3)
+            if dots is not None:
+                if "\\" in m.group(0):
+                    return True
+                base = absolute_module(module or None, len(dots), package) if dots else module
+                if base and self._known(base, path, relative=bool(dots)):
+                    return True
+                continue
+            for part in names.split(","):
+                words = part.split()
+                if words and words[0] == "\\":
+                    return True
+                if words and self._known(words[0], path, relative=False):
+                    return True
+        return False
+
+    def _known(self, module: str, path: str, relative: bool) -> bool:
+        """A module the layout finds, or (absolute) one named like a file of the project, which a
+        sys.path trick may reach (see FileView.unresolved_constructions)."""
+        return self.layout.find(module, path) is not None or (
+            not relative and module.rsplit(".", 1)[-1] in self.layout.by_stem())
 
     def view(self, path: str | None) -> "FileView | None":
         if path is None:
@@ -1007,13 +1025,8 @@ class FileView:
         return found[0] if len(found) == 1 else None
 
 
-def _word_pattern(words: set[str]):
-    import re
-
-    words = {w for w in words if w.isidentifier()}
-    if not words:
-        return None
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b")
+# Import statements, for may_use: `from ..pkg.mod import x` (dots, module) or `import a.b, c as d`.
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*)[ \t]*([\w.]*)[ \t\\]+import\b|import[ \t]+([\w. \t,\\]+))", re.M)
 
 
 def join(results: list):

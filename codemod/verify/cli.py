@@ -70,6 +70,12 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
     start = time.perf_counter()
     files = [paths[0]] if against is not None else python_files(paths, exclude)
+    # The files' project: a model defined in one file and built in another is checked as migrate
+    # converts it.
+    from ..engine import Config
+    from ..project import Project
+
+    config = Config(project=Project.around([str(p) for p in paths]))
     for path in files:
         display = _display(path)
         try:
@@ -77,7 +83,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
             migrated = read(against) if against is not None else None
             report.checks.extend(verify_source(
                 source, path=display, against=migrated, against_path=_display(against) if against else None,
-                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw))
+                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw, config=config))
         except (OSError, ValueError, SyntaxError, MigrationError) as exc:  # report it, check the others
             report.errors.append((display, str(exc)))
     report.check_seconds = time.perf_counter() - start
