@@ -84,6 +84,7 @@ class ModuleSummary:
     stars: tuple = ()  # absolute module names of `from X import *`
     all: tuple | None = None  # __all__, when a literal
     ambiguous: frozenset = frozenset()  # names bound more than once at module level
+    names: frozenset = frozenset()  # every name bound at module level (what is neither of the above too)
     error: str | None = None  # did not parse
 
 
@@ -105,16 +106,29 @@ class Layout:
         self.files: set[str] = set()
         self.dirs: set[str] = set()
         self._by_stem: dict[str, list[str]] | None = None
+        self._found: dict = {}  # (name, importer's directory) -> what find() says
         for f in files:
             if f.endswith((".py", ".pyi")):
                 self.add(f)
         src = os.path.join(self.root, "src")
         self.search = [src, self.root] if src in self.dirs else [self.root]
+        # Every directory that holds a top-level package (a monorepo's packages, a corpus of unpacked
+        # distributions): the place it is imported from.
+        tops = set()
+        for f in self.files:
+            if os.path.basename(f).startswith("__init__."):
+                package = os.path.dirname(f)
+                while os.path.exists(os.path.join(os.path.dirname(package), "__init__.py")) \
+                        and os.path.dirname(package).startswith(self.root):
+                    package = os.path.dirname(package)
+                tops.add(os.path.dirname(package))
+        self.search += sorted(t for t in tops if t not in self.search and t.startswith(self.root))
 
     def add(self, path: str) -> None:
         path = os.path.abspath(path)
         self.files.add(path)
         self._by_stem = None
+        self._found: dict = {}
         d = os.path.dirname(path)
         while d.startswith(self.root) and d not in self.dirs:
             self.dirs.add(d)
@@ -131,7 +145,7 @@ class Layout:
     def module_of(self, path: str) -> tuple[str | None, bool]:
         """The dotted name of a file under the search roots, and whether it is a package."""
         path = os.path.abspath(path)
-        for base in self.search:
+        for base in sorted(self.search, key=len, reverse=True):  # the innermost root that holds it
             if path.startswith(base + os.sep):
                 parts = os.path.relpath(path, base).split(os.sep)
                 stem = parts[-1].rsplit(".", 1)[0]
@@ -144,13 +158,18 @@ class Layout:
 
     def find(self, name: str, importer: str | None) -> str | Namespace | None:
         """The file (or namespace directory) ``import name`` means in the file ``importer``."""
+        here = os.path.dirname(os.path.abspath(importer)) if importer is not None else None
+        key = (name, here)
+        if key not in self._found:
+            self._found[key] = self._find(name, here)
+        return self._found[key]
+
+    def _find(self, name: str, here: str | None) -> str | Namespace | None:
         parts = name.split(".")
         bases = list(self.search)
-        if importer is not None:
-            here = os.path.dirname(os.path.abspath(importer))
-            # A script's own directory is on sys.path; a package's directory is not.
-            if not os.path.exists(os.path.join(here, "__init__.py")) and here not in bases:
-                bases.insert(0, here)
+        # A script's own directory is on sys.path; a package's directory is not.
+        if here is not None and os.path.join(here, "__init__.py") not in self.files and here not in bases:
+            bases.insert(0, here)
         for base in bases:
             p = os.path.join(base, *parts)
             for candidate in (p + ".py", os.path.join(p, "__init__.py"), p + ".pyi", os.path.join(p, "__init__.pyi")):
@@ -311,6 +330,7 @@ def summarize(path: str, text: str, name: str | None, is_package: bool, rules) -
                 if spec is not None:
                     summary.values[bname] = spec
     summary.ambiguous = frozenset(ambiguous)
+    summary.names = frozenset(scope.bindings)
     mig.close()
     return summary
 
@@ -593,6 +613,7 @@ class Project:
         if path in self.layout.files:
             self.layout.files.discard(path)
             self.layout._by_stem = None
+            self.layout._found = {}
 
         self.invalidate(path)
 
@@ -690,11 +711,11 @@ class Project:
         if s is None or s.error is not None:
             return None
         if name in s.ambiguous:
-            return None
+            return ("other", path, name)
         if name in s.classes:
             return ("class", path, s.classes[name])
         if name in s.functions:
-            return ("function", path, name) if s.functions[name] is not None else None
+            return ("function", path, name) if s.functions[name] is not None else ("other", path, name)
         if name in s.values:
             return ("spec", path, s.values[name])
         if name in s.imports:
@@ -707,6 +728,8 @@ class Project:
             where = self.layout.find(star, path) if star else None
             if isinstance(where, str) and self.exports(where, name):
                 return self.lookup(where, name, depth + 1)
+        if name in s.names:
+            return ("other", path, name)  # defined there, and nothing the migration makes MindSpore's
         return None
 
     def exports(self, path: str, name: str, seen: frozenset = frozenset()) -> bool:
@@ -718,7 +741,7 @@ class Project:
             return name in s.all
         if name.startswith("_"):
             return False
-        if name in s.classes or name in s.functions or name in s.values or name in s.imports:
+        if name in s.names:
             return True
         seen = seen | {path}
         return any(isinstance(w := self.layout.find(star, path), str) and self.exports(w, name, seen)
@@ -879,9 +902,11 @@ class Project:
         return isinstance(t, (ClassT, FactoryT, ModuleT, MaybeLayerT, MindSporeFactory))
 
     def may_use(self, text: str, path: str | None) -> bool:
-        """Whether a file's text may import a module of the project (else it is not parsed for the
-        project's sake): an import statement whose module the layout finds. A doubt (a line
-        continued with a backslash) lets the file through."""
+        """Whether a file's text may use what the project makes MindSpore's (else it is not parsed
+        for the project's sake): one of its import statements names a module of the project that
+        the migration converts, or a class, factory or function of one. A doubt (a line continued
+        with a backslash, a name the index cannot place while a file of that name exists) lets the
+        file through."""
         if path is None or "import" not in text:
             return False
         path = os.path.abspath(path)
@@ -889,26 +914,51 @@ class Project:
         package = name if is_package else (name.rpartition(".")[0] if name else None)
         for m in _IMPORT.finditer(text):
             dots, module, names = m.group(1), m.group(2), m.group(3)
-            if dots is not None:
-                if "\\" in m.group(0):
-                    return True
-                base = absolute_module(module or None, len(dots), package) if dots else module
-                if base and self._known(base, path, relative=bool(dots)):
-                    return True
+            if dots is None:  # import a.b, c as d
+                for part in names.split(","):
+                    words = part.split()
+                    if words and (words[0] == "\\" or self._uses_module(words[0], path, False)):
+                        return True
                 continue
-            for part in names.split(","):
-                words = part.split()
-                if words and words[0] == "\\":
-                    return True
-                if words and self._known(words[0], path, relative=False):
+            base = absolute_module(module or None, len(dots), package) if dots else module
+            if not base or (is_torch(base) or is_mindspore(base)):
+                continue
+            where = self.layout.find(base, path)
+            if where is None:
+                if not dots and self._guessed_migrated(base, path):
+                    return True  # maybe reached by a sys.path trick: the engine says (PJ001)
+                continue
+            imported = _imported_names(text, m.end())
+            if imported is None:
+                return True
+            for item in imported:
+                if item == "*":
+                    if isinstance(where, str) and self._migrated(where):
+                        return True
+                    continue
+                value = self.member(("module", where), item)
+                if self.relevant(value):
                     return True
         return False
 
-    def _known(self, module: str, path: str, relative: bool) -> bool:
-        """A module the layout finds, or (absolute) one named like a file of the project, which a
-        sys.path trick may reach (see FileView.unresolved_constructions)."""
-        return self.layout.find(module, path) is not None or (
-            not relative and module.rsplit(".", 1)[-1] in self.layout.by_stem())
+    def _guessed_migrated(self, module: str, path: str) -> bool:
+        """A module the layout cannot place, named like exactly one migrated file of the project."""
+        found = [f for f in self.layout.by_stem().get(module.rsplit(".", 1)[-1], ()) if f != path]
+        return len(found) == 1 and self._migrated(found[0])
+
+    def _uses_module(self, module: str, path: str, relative: bool) -> bool:
+        if is_torch(module) or is_mindspore(module):
+            return False
+        where = self.layout.find(module, path)
+        if where is None:
+            return self._guessed_migrated(module, path)
+        # `import pkg.mod` binds pkg: any migrated module on the way may be used through it.
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):
+            found = self.layout.find(".".join(parts[:i]), path)
+            if isinstance(found, str) and self._migrated(found):
+                return True
+        return False
 
     def view(self, path: str | None) -> "FileView | None":
         if path is None:
@@ -968,6 +1018,8 @@ class FileView:
         """Names the file imports that build normalization layers: factories, norm classes."""
         out = set()
         for b in mig.index.imports:
+            if not any(isinstance(mig.parent(node), (ast.Call, ast.Subscript)) for node, _ in mig.index.loads.get(b.name, ())):
+                continue  # never called (nor looked up in): builds nothing here
             t = self.project.type_of_value(self.value(b), mig.types)
             if isinstance(t, FactoryT) or (isinstance(t, ClassT) and t.cls.norm_rule is not None):
                 out.add(b.name)
@@ -1023,6 +1075,27 @@ class FileView:
         """A module the layout cannot place (a sys.path trick): the one project file of that name."""
         found = [f for f in self.project.layout.by_stem().get(module.rsplit(".", 1)[-1], ()) if f != self.path]
         return found[0] if len(found) == 1 else None
+
+
+def _imported_names(text: str, at: int) -> list[str] | None:
+    """The names of ``from x import <names>`` starting at ``at`` (None: a continued line, a doubt)."""
+    while at < len(text) and text[at] in " \t":
+        at += 1
+    if text.startswith("(", at):
+        end = text.find(")", at)
+        chunk = text[at + 1: end if end >= 0 else len(text)]
+        chunk = "\n".join(line.split("#", 1)[0] for line in chunk.splitlines())
+    else:
+        end = min((i for i in (text.find(c, at) for c in "\r\n;#") if i >= 0), default=len(text))
+        chunk = text[at:end]
+        if "\\" in chunk:
+            return None
+    out = []
+    for part in chunk.split(","):
+        words = part.split()
+        if words:
+            out.append(words[0])
+    return out
 
 
 # Import statements, for may_use: `from ..pkg.mod import x` (dots, module) or `import a.b, c as d`.
