@@ -26,6 +26,9 @@ class Config:
     mindspore_version: str | None = None
     rules: RuleSet | None = None
     only: frozenset[str] | None = None
+    # The project the file belongs to (codemod.project.Project): what its imports from the other
+    # files of the project are. None: the file is read alone.
+    project: object | None = None
 
     @property
     def ruleset(self) -> RuleSet:
@@ -137,6 +140,7 @@ class Migration:
         self.handled: set[int] = set()  # id(node) of call/reference nodes a pass took care of
         self.keys = NodeKeys(tree, self.index.parents)
         self.types = None  # set by inference.infer_modules
+        self.project = config.project.view(path) if config.project is not None else None
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -177,8 +181,14 @@ class Migration:
             return True
         from .analysis import is_mindspore
 
-        return any(is_mindspore(b.qual) for b in self.index.imports) and any(
-            r.qual in self.rules.names for r in self.refs)
+        return (any(is_mindspore(b.qual) for b in self.index.imports)
+                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project
+
+    @functools.cached_property
+    def uses_project(self) -> bool:
+        """The file uses a class, factory or function of another file of the project that the
+        migration makes MindSpore's (``from models import Net``): it is migrated too."""
+        return self.project is not None and self.project.uses(self)
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
@@ -417,15 +427,18 @@ def _plan(source: str, path: str | None, config: Config | None) -> Planned:
     config = config or Config()
     _bom, body = _strip_bom(source)
     rules = config.ruleset
-    if not rules.prefilter.matches(body):
+    project = config.project
+    if not rules.prefilter.matches(body) and not (project is not None and project.may_use(body, path)):
         return Planned(source, Plan(), [], [], [], path)
     tree = parse_source(body, path)
     mig = Migration(body, tree, path, config)
-    if not mig.refs and not mig.ambiguous:
+    if not mig.refs and not mig.ambiguous and (mig.project is None or not mig.project.imports_project(mig)):
         mig.close()
         return Planned(source, Plan(), [], [], [], path)
     for step in passes.PIPELINE:
         step(mig)
+    if mig.project is not None:
+        mig.project.report_unresolved(mig)
     plan = mig.plan()
     # The migrated text of each site's node: what a front end shows, what the numeric check evaluates.
     render = {}

@@ -4,9 +4,17 @@ cell's code changed.
 The cells of a notebook share one namespace (an import in the first cell serves the tenth), so the
 code cells are joined into one module, migrated once, and split again at boundary comments.
 IPython syntax that is not Python - line magics ``%...``, shell lines ``!...``, ``x = !cmd``,
-help ``obj?`` - is replaced by a ``pass`` placeholder on the same line and restored afterwards,
-so line numbers hold. A cell magic (``%%bash`` ...) leaves its cell alone, except the few whose
-body is Python (``%%time``, ``%%timeit``, ``%%capture``), where only the magic line is masked.
+help ``obj?`` - is replaced by a placeholder statement on the same line and restored afterwards,
+so line numbers hold. A magic that runs Python (``PYTHON_MAGICS``: ``%time``, ``%timeit``,
+``%prun``, ``%debug``, ``%%capture``) is one mechanism for its line and its cell form: only the
+magic word and its options are set aside; the code it runs (the rest of a ``%time ...`` line, the
+body of a ``%%time`` cell, the setup statement of ``%%timeit``) stays in the module and is migrated
+with the rest. Any other cell magic (``%%bash`` ...) leaves its cell alone.
+
+A masked magic line may still use the notebook's names (an option torch2ms does not read, a magic of
+an extension): its placeholder names them, so the migration sees the uses - a torch import that line
+uses stays torch - and the line is reported (NB001). Should the migration still switch the binding
+of a name such a line uses, the notebook is left as it is and the reason given.
 
 The JSON is never re-serialised: the ``source`` value of a changed cell is replaced in the text,
 in the notebook's own style (one string per line or one string; its indentation; unchanged lines
@@ -16,25 +24,58 @@ and a notebook with nothing to change is not touched at all.
 
 from __future__ import annotations
 
+import ast
 import bisect
+import getopt
+import io
 import json
+import keyword
 import re
+import tokenize
+import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from json.decoder import scanstring
 from typing import Iterator
 
+from .analysis import is_torch
 from .engine import Config, MigrationError, MigrationResult, migrate_source, parse_source
 from .findings import Finding
 
-# Cell magics whose body is Python: the body is migrated, the magic line kept.
-PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
+
+
+@dataclass(frozen=True)
+class PythonMagic:
+    """How IPython reads a magic that runs Python code (``IPython/core/magics/execution.py``)."""
+
+    options: str | None = None  # getopt letters of the options IPython reads before the code; None: none
+    code_in_line: bool = True  # the line form's argument, after the options, is the code it runs
+    code_in_first_line: bool = False  # so is the rest of the cell form's ``%%`` line (the body always is)
+    returns_value: bool = False  # ``x = %magic expr`` binds x to the value of expr
+
+
+# The magics whose code runs in the notebook's namespace, as a line magic and as a cell magic.
+PYTHON_MAGICS = {
+    "time": PythonMagic(returns_value=True),
+    "timeit": PythonMagic("n:r:tcp:qov:", code_in_first_line=True),  # %%timeit's line: setup code
+    "prun": PythonMagic("D:l:rs:T:q", code_in_first_line=True),  # %%prun's line precedes the body
+    # With an option (-b FILE:LINE) IPython rebuilds the code from its words: only the bare form is.
+    "debug": PythonMagic(""),
+    "capture": PythonMagic(code_in_line=False),  # %%capture [options] [VAR]: the body only
+}
+
+# IPython's packaging magics: their arguments name packages (``%pip install torch``), not Python objects.
+PACKAGE_MAGICS = frozenset({"pip", "conda", "mamba", "micromamba", "uv"})
 
 _BOUNDARY = "# __torch2ms_cell_{}__"
-_PLACEHOLDER = "pass  # __torch2ms_ipython_{}__"
-_PLACEHOLDER_LINE = re.compile(r"^[ \t]*pass  # __torch2ms_ipython_(\d+)__(?=\r?$)", re.M)
+_MARK = "  # __torch2ms_ipython_{}__"
+_STAND_IN_LINE = re.compile(r"^([ \t]*)([^\r\n]*?)  # __torch2ms_ipython_(\d+)__([^\r\n]*)", re.M)
 # A line IPython rewrites before Python sees it: a magic, a shell escape, a leading help mark, or an
 # assignment from a magic or a shell command (``files = !ls``).
 _IPYTHON_LINE = re.compile(r"[ \t]*(?:[%!]|\?|[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*[%!])")
+# A magic line, possibly assigned (``t = %timeit -o f()``), without its indentation.
+_MAGIC_LINE = re.compile(r"(?P<lhs>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*)?"
+                         r"%(?P<cell>%?)(?P<content>.*)", re.S)
 # ``obj?`` / ``obj.attr??``: help on a name (a comment ending in "?" is not one).
 _HELP_SUFFIX = re.compile(r"[ \t]*[A-Za-z_][\w.]*(?:\(\))?\?\??[ \t]*$")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")  # how Jupyter splits a source into strings
@@ -166,49 +207,363 @@ def _code_cells(text: str) -> list[_Cell] | None:
 # -- masking IPython syntax ------------------------------------------------------------------
 
 
-def _mask(source: str, masked: list[str]) -> str | None:
-    """The cell's source with IPython-only lines replaced by placeholders (their originals
-    appended to ``masked``), or None when the cell is not Python at all (``%%bash`` ...)."""
-    lines = _PY_LINES.findall(source)
-    if lines and lines[0].startswith("%%"):
-        magic = lines[0][2:].split(None, 1)[0] if lines[0][2:].strip() else ""
-        if magic not in PYTHON_CELL_MAGICS:
+@dataclass
+class _IPythonLine:
+    """A line IPython rewrites, set aside while the module is migrated. In the module it stands as
+    ``kept + code`` (a magic's Python, migrated in place) or as ``pass; NAME; ...`` (the names a
+    masked magic line mentions), followed by its mark; ``original == indent + kept + removed + code``."""
+
+    original: str  # as written, without its newline
+    indent: str  # of the stand-in (a continuation line's is that of the line it continues)
+    code: str | None = None  # the Python the magic runs, left in the module
+    kept: str = ""  # what precedes the magic and stays Python (``x = `` of ``x = %time f()``)
+    removed: str = ""  # the magic and its options (``%timeit -n 10 ``), put back afterwards
+    names: tuple[str, ...] = ()  # a masked magic line's names, shown to the migration as uses
+    magic: bool = False  # a magic line (or the continuation of one), not a shell or help line
+    cell_line: int = 0  # 0-based, within its cell
+
+    def body(self) -> str:
+        return self.kept + self.code if self.code is not None else "; ".join(("pass", *self.names))
+
+    def stand_in(self, index: int) -> str:
+        return self.indent + self.body() + _MARK.format(index)
+
+    def restore(self, indent: str, body: str, rest: str) -> str | None:
+        """The line as written, with the migrated code in it; None when the migration changed
+        what it should not have."""
+        if indent != self.indent:
             return None
-        start = 0
-    else:
-        start = None
+        if self.code is None:
+            return self.original if not rest and body == self.body() else None
+        if not body.startswith(self.kept):
+            return None
+        return indent + self.kept + self.removed + body[len(self.kept):] + rest
+
+
+def _mask(source: str, masked: list[_IPythonLine]) -> str | None:
+    """The cell's source with IPython-only lines replaced by stand-ins (appended to ``masked``),
+    or None when the cell is not Python at all (``%%bash`` ...)."""
+    lines = _PY_LINES.findall(source)
+    cell_magic = bool(lines) and lines[0].startswith("%%")
+    if cell_magic and lines[0][2:].rstrip().partition(" ")[0] not in PYTHON_MAGICS:
+        return None
     out = []
-    continued = False
+    continued: _IPythonLine | None = None  # the masked line a backslash continues
     for i, line in enumerate(lines):
         body = line.rstrip("\r\n")
-        if continued or i == start or _IPYTHON_LINE.match(body) or _HELP_SUFFIX.match(body):
-            indent = body[: len(body) - len(body.lstrip(" \t"))]
-            out.append(indent + _PLACEHOLDER.format(len(masked)) + line[len(body):])
-            masked.append(body)
-            continued = body.endswith("\\")
+        if continued is not None or (i == 0 and cell_magic) or _IPYTHON_LINE.match(body) or _HELP_SUFFIX.match(body):
+            if continued is not None:  # IPython joins it to the line it continues (at its indentation)
+                entry = _IPythonLine(body, continued.indent, magic=continued.magic,
+                                     names=_names(body) if continued.magic else ())
+            else:
+                entry = _ipython_line(body, first_of_cell=i == 0 and cell_magic)
+            entry.cell_line = i
+            out.append(entry.stand_in(len(masked)) + line[len(body):])
+            masked.append(entry)
+            continued = entry if body.endswith("\\") else None
         else:
             out.append(line)
     return "".join(out)
+
+
+def _ipython_line(body: str, *, first_of_cell: bool) -> _IPythonLine:
+    stripped = body.lstrip(" \t")
+    entry = _IPythonLine(body, body[: len(body) - len(stripped)])
+    m = _MAGIC_LINE.fullmatch(stripped)
+    if m is None or bool(m.group("cell")) != first_of_cell:
+        return entry  # a shell or help line, or a "%%" that is not the cell's first line
+    entry.magic = True
+    content = m.group("content")
+    name, space, argument = content.partition(" ")
+    magic = PYTHON_MAGICS.get(name)
+    if magic is not None and not body.endswith("\\") and \
+            (magic.code_in_first_line if first_of_cell else magic.code_in_line):
+        start = _code_start(argument, magic.options)
+        if start is not None:
+            lhs = m.group("lhs") or ""
+            code = argument[start:]
+            head = stripped[: len(stripped) - len(content)] + name + space + argument[:start]  # lhs, %, name, options
+            if lhs and magic.returns_value and _parses(code, "eval"):
+                kept, removed = lhs, head[len(lhs):]  # x = %time f(): x is bound to f()'s value
+            else:
+                kept, removed = "", head  # the magic's own result (a timing, a profile) is not the code's
+            if _parses(kept + code, "exec"):
+                entry.code, entry.kept, entry.removed = code, kept, removed
+                return entry
+    entry.names = () if name in PACKAGE_MAGICS else _names(argument)
+    return entry
+
+
+def _code_start(argument: str, options: str | None) -> int | None:
+    """Where the code starts in a magic's argument, after the options IPython reads (getopt, as
+    IPython's parse_options does on the words); None when there is no code or the options are not
+    plain words."""
+    words = list(re.finditer(r"\S+", argument))
+    if not words:
+        return None
+    if options is None:
+        return words[0].start()
+    try:
+        _, rest = getopt.getopt([w.group() for w in words], options)
+    except getopt.GetoptError:
+        return None  # IPython refuses the line too
+    taken = len(words) - len(rest)
+    if not rest or any(q in w.group() for w in words[:taken] for q in "\"'"):
+        return None  # quoted option values: IPython splits them as a shell would
+    return words[taken].start()
+
+
+def _parses(code: str, mode: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code, mode=mode)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """The Python names a magic's argument mentions (not attributes, keywords or words in strings)."""
+    names: list[str] = []
+    previous = ""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text.strip()).readline):
+            if (token.type == tokenize.NAME and previous != "." and not keyword.iskeyword(token.string)
+                    and token.string not in names):
+                names.append(token.string)
+            previous = token.string
+    except (tokenize.TokenError, SyntaxError):
+        pass  # an unterminated string or bracket: the names before it
+    return tuple(names)
 
 
 def _ends_with_newline(code: str) -> bool:
     return code.endswith(("\n", "\r"))
 
 
-def _unmask(text: str, masked: list[str], restored: set[int]) -> str:
+def _unmask(text: str, masked: list[_IPythonLine], restored: set[int]) -> str:
     def put_back(m: re.Match) -> str:
-        index = int(m.group(1))
+        index = int(m.group(3))
+        line = masked[index].restore(m.group(1), m.group(2), m.group(4)) if index < len(masked) else None
+        if line is None:
+            return m.group(0)  # reported as lost by the caller
         restored.add(index)
-        return masked[index]
+        return line
 
-    return _PLACEHOLDER_LINE.sub(put_back, text)
+    return _STAND_IN_LINE.sub(put_back, text)
 
 
-# -- the migration ---------------------------------------------------------------------------
+# -- the cells as one module ----------------------------------------------------------------
 
 
 class _Unmappable(Exception):
     """The migrated module could not be split back into its cells."""
+
+
+@dataclass
+class _Part:
+    cell: _Cell
+    code: str  # the cell's source with its IPython lines masked
+    masked: range  # its entries in NotebookModule.masked
+
+
+@dataclass
+class NotebookModule:
+    """The code cells of a Python notebook joined into one module, as the kernel runs them, and the
+    way back: positions in the module to cells, the migrated module to cell sources."""
+
+    text: str  # the notebook's JSON
+    source: str  # the module
+    parts: list[_Part]
+    starts: list[int]  # the module line where each part starts
+    masked: list[_IPythonLine]
+    problems: list[str]  # cells left out, and why
+    imports: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module-level name -> what it imports
+
+    def where(self, line: int) -> tuple[_Part, int]:
+        """The part a module line belongs to, and the line within its cell (1-based)."""
+        i = max(bisect.bisect_right(self.starts, line) - 1, 0)
+        return self.parts[i], line - self.starts[i] + 1
+
+    def column(self, part: _Part, cell_line: int, column: int) -> int:
+        """A module column on a cell line, as a column of the line as written (a magic's code sits
+        after the magic in the cell)."""
+        for index in part.masked:
+            entry = self.masked[index]
+            if entry.cell_line == cell_line - 1 and entry.code is not None:
+                if column >= len(entry.indent) + len(entry.kept):
+                    return column + len(entry.removed)
+        return column
+
+    def locate(self, line: int, column: int = 0) -> tuple[int, int, int]:
+        """(cell number, line in the cell, column) of a module position."""
+        part, cell_line = self.where(line)
+        return part.cell.number, cell_line, self.column(part, cell_line, column)
+
+    def finding(self, f: Finding) -> NotebookFinding:
+        part, line = self.where(f.line)
+        cell = part.cell
+        end_line = end_column = None
+        if f.end_line is not None and f.end_line >= f.line:
+            end_part, end_line = self.where(f.end_line)
+            if end_part is not part:
+                end_line = None
+            elif f.end_column is not None:
+                end_column = self.column(part, end_line, f.end_column)
+        if cell.elements and 0 < line <= len(cell.line_elements):
+            stored_at = self._file_line(cell.elements[cell.line_elements[line - 1]][0])
+        else:
+            stored_at = self._file_line(cell.span[0])
+        return NotebookFinding(f.code, f.severity, line, self.column(part, line, f.column), f.message, f.path,
+                               end_line, end_column if end_line is not None else None, cell.number, stored_at)
+
+    def unread_magics(self, config: Config, path: str | None) -> list[Finding]:
+        """NB001 for each masked magic line that mentions a name the module imports from torch:
+        the line is left as written, and its uses keep that import torch."""
+        torch_names = self._torch_names()
+        if not torch_names:
+            return []
+        spec = config.ruleset.findings["NB001"]
+        out = []
+        for part, start in zip(self.parts, self.starts):
+            for index in part.masked:
+                entry = self.masked[index]
+                used = [n for n in entry.names if n in torch_names] if entry.code is None else []
+                if used:
+                    out.append(Finding(
+                        "NB001", spec.severity, start + entry.cell_line, len(entry.original) - len(entry.original.lstrip()),
+                        f"{entry.original.strip()!r}: torch2ms does not read this line as Python; it uses "
+                        f"{', '.join(used)} (torch): left as written, and the torch import stays", path))
+        return out
+
+    def switched(self, migrated: str) -> list[str]:
+        """Names a masked magic line uses whose import the migration changed anyway: the line would
+        no longer mean what it did."""
+        torch_names = self._torch_names()
+        if not torch_names:
+            return []
+        before, after = self.imports, _module_imports(parse_source(migrated))
+        out = []
+        for part in self.parts:
+            for index in part.masked:
+                entry = self.masked[index]
+                for name in entry.names if entry.code is None else ():
+                    if name in torch_names and before[name] != after.get(name):
+                        out.append(f"cell {part.cell.number}: line {entry.cell_line + 1} ({entry.original.strip()!r}) "
+                                   f"uses {name}, whose torch import the migration would change; write the line "
+                                   f"as Python or convert it by hand")
+        return out
+
+    def _torch_names(self) -> set[str]:
+        """The names that masked magic lines use and the module imports from torch."""
+        used = {name for e in self.masked if e.code is None for name in e.names}
+        return {name for name in used if any(map(is_torch, self.imports.get(name, ())))}
+
+    @cached_property
+    def _newlines(self) -> list[int]:
+        return [m.end() for m in re.finditer("\n", self.text)]
+
+    def _file_line(self, offset: int) -> int:
+        """The line of the .ipynb file that holds ``offset``."""
+        return bisect.bisect_right(self._newlines, offset) + 1
+
+    def split(self, module: str) -> list[str]:
+        """The cell sources of a migrated module, IPython lines put back."""
+        out = []
+        pos = 0
+        restored: set[int] = set()
+        for i, part in enumerate(self.parts):
+            boundary = _BOUNDARY.format(i) + "\n"
+            at = module.find(boundary, pos)
+            if at < 0 or (at > 0 and module[at - 1] != "\n") or module.find(boundary, at + 1) >= 0:
+                raise _Unmappable(f"cell {part.cell.number}'s end is lost")
+            piece = module[pos:at]
+            pos = at + len(boundary)
+            if not _ends_with_newline(part.code) and piece.endswith("\n"):
+                piece = piece[:-1]  # the newline the join added
+            out.append(_unmask(piece, self.masked, restored))
+        if module[pos:].strip():
+            raise _Unmappable("code after the last cell")
+        if len(restored) != len(self.masked):
+            raise _Unmappable("an IPython line was lost")
+        return out
+
+
+def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
+    """The code cells of a notebook's JSON text as one module; None when it is not a Python
+    notebook or has no code. Raises MigrationError when the text is not a notebook; cells that are
+    not Python are left out and listed in ``problems``."""
+    try:
+        cells = _code_cells(text)
+    except (ValueError, StopIteration, IndexError) as exc:
+        raise MigrationError(f"not a notebook: {exc}", path) from None
+    if not cells:
+        return None
+    masked: list[_IPythonLine] = []
+    parts: list[_Part] = []
+    problems: list[str] = []
+    imports: dict[str, tuple[str, ...]] = {}
+    for cell in cells:
+        if not cell.source.strip():
+            continue
+        start = len(masked)
+        code = _mask(cell.source, masked)
+        if code is None:
+            continue
+        try:
+            tree = parse_source(code, path)
+        except MigrationError as masked_error:
+            try:  # a "%" or "!" the masking took for IPython may be Python after all
+                tree = parse_source(cell.source, path)
+                del masked[start:]
+                code = cell.source
+            except MigrationError:
+                problems.append(f"cell {cell.number}: not Python ({masked_error.line}:{masked_error.column + 1}: "
+                                f"{masked_error.message}): left as it is")
+                del masked[start:]
+                continue
+        parts.append(_Part(cell, code, range(start, len(masked))))
+        for name, quals in _module_imports(tree).items():  # the cells share one namespace
+            imports[name] = imports.get(name, ()) + quals
+    chunks = []
+    starts = []
+    line = 1
+    for i, part in enumerate(parts):
+        starts.append(line)
+        code = part.code if _ends_with_newline(part.code) else part.code + "\n"
+        chunks.append(code)
+        chunks.append(_BOUNDARY.format(i) + "\n")
+        line += len(_NEWLINE.findall(code)) + 1
+    return NotebookModule(text, "".join(chunks), parts, starts, masked, problems, imports)
+
+
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _module_imports(tree: ast.Module) -> dict[str, tuple[str, ...]]:
+    """What each module-level name is imported as (every import of it, in order): ``import torch.nn
+    as nn`` -> nn: torch.nn; ``import torch.nn`` -> torch: torch; ``from torch import nn`` -> nn:
+    torch.nn. Functions and classes have their own scopes: their imports are not the module's."""
+    out: dict[str, tuple[str, ...]] = {}
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name, qual = (alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2
+                out[name] = out.get(name, ()) + (qual,)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    name = alias.asname or alias.name
+                    out[name] = out.get(name, ()) + (f"{node.module}.{alias.name}",)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):  # if, try, with, ...
+            pending[:0] = [c for c in ast.iter_child_nodes(node) if isinstance(c, _BLOCKS)]
+    return out
+
+
+# -- the migration ---------------------------------------------------------------------------
 
 
 def migrate_notebook(text: str, *, path: str | None = None, config: Config | None = None) -> NotebookResult:
@@ -218,113 +573,31 @@ def migrate_notebook(text: str, *, path: str | None = None, config: Config | Non
     unchanged = NotebookResult(text, [], False)
     if not config.ruleset.prefilter.matches(text):
         return unchanged
-    try:
-        cells = _code_cells(text)
-    except (ValueError, StopIteration, IndexError) as exc:
-        raise MigrationError(f"not a notebook: {exc}", path) from None
-    if not cells:
+    nb = read_notebook(text, path)
+    if nb is None:
         return unchanged
-
-    masked: list[str] = []
-    parts: list[tuple[_Cell, str]] = []  # the cells that take part, and their masked source
-    problems: list[str] = []
-    for cell in cells:
-        if not cell.source.strip():
-            continue
-        start = len(masked)
-        code = _mask(cell.source, masked)
-        if code is None:
-            continue
-        try:
-            parse_source(code, path)
-        except MigrationError as masked_error:
-            try:  # a "%" or "!" the masking took for IPython may be Python after all
-                parse_source(cell.source, path)
-                del masked[start:]
-                code = cell.source
-            except MigrationError:
-                problems.append(f"cell {cell.number}: not Python ({masked_error.line}:{masked_error.column + 1}: "
-                                f"{masked_error.message}): left as it is")
-                del masked[start:]
-                continue
-        parts.append((cell, code))
-    if not parts:
+    problems = list(nb.problems)
+    if not nb.parts:
         return NotebookResult(text, [], False, problems=problems)
 
-    module, starts = _join(parts)
-    result = migrate_source(module, path=path, config=config)
-    file_lines = _FileLines(text)
-    findings = [_cell_finding(f, parts, starts, file_lines) for f in result.findings]
+    result = migrate_source(nb.source, path=path, config=config)
+    found = sorted([*result.findings, *nb.unread_magics(config, path)], key=lambda f: (f.line, f.column))
+    findings = [nb.finding(f) for f in found]
     converted = count_converted(result)
+    remaining = list(result.remaining_torch)
     if not result.changed:
-        return NotebookResult(text, findings, False, converted, list(result.remaining_torch), problems)
+        return NotebookResult(text, findings, False, converted, remaining, problems)
+    switched = nb.switched(result.code)
+    if switched:
+        problems += [*switched, "notebook left as it is"]
+        return NotebookResult(text, findings, False, 0, remaining, problems)
     try:
-        new_sources = _split(result.code, parts, masked)
+        new_sources = nb.split(result.code)
     except _Unmappable as exc:
         problems.append(f"the migrated cells could not be put back ({exc}): notebook left as it is")
-        return NotebookResult(text, findings, False, 0, list(result.remaining_torch), problems)
-    new_text = _replace_sources(text, [(cell, new) for (cell, _), new in zip(parts, new_sources) if new != cell.source])
-    return NotebookResult(new_text, findings, new_text != text, converted, list(result.remaining_torch), problems)
-
-
-def _join(parts: list[tuple[_Cell, str]]) -> tuple[str, list[int]]:
-    """One module of the cells' code, each followed by a boundary comment; and the 1-based line
-    of the module where each cell starts."""
-    chunks = []
-    starts = []
-    line = 1
-    for i, (_, code) in enumerate(parts):
-        starts.append(line)
-        if not _ends_with_newline(code):
-            code += "\n"
-        chunks.append(code)
-        chunks.append(_BOUNDARY.format(i) + "\n")
-        line += len(_NEWLINE.findall(code)) + 1
-    return "".join(chunks), starts
-
-
-def _split(module: str, parts: list[tuple[_Cell, str]], masked: list[str]) -> list[str]:
-    out = []
-    pos = 0
-    restored: set[int] = set()
-    for i, (cell, code) in enumerate(parts):
-        boundary = _BOUNDARY.format(i) + "\n"
-        at = module.find(boundary, pos)
-        if at < 0 or (at > 0 and module[at - 1] != "\n") or module.find(boundary, at + 1) >= 0:
-            raise _Unmappable(f"cell {cell.number}'s end is lost")
-        piece = module[pos:at]
-        pos = at + len(boundary)
-        if not _ends_with_newline(code) and piece.endswith("\n"):
-            piece = piece[:-1]  # the newline the join added
-        out.append(_unmask(piece, masked, restored))
-    if module[pos:].strip():
-        raise _Unmappable("code after the last cell")
-    if len(restored) != len(masked):
-        raise _Unmappable("an IPython line was lost")
-    return out
-
-
-class _FileLines:
-    """Line numbers of the .ipynb file itself."""
-
-    def __init__(self, text: str):
-        self.starts = [m.end() for m in re.finditer("\n", text)]
-
-    def __call__(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, offset) + 1
-
-
-def _cell_finding(f: Finding, parts: list[tuple[_Cell, str]], starts: list[int], file_line: _FileLines) -> NotebookFinding:
-    i = max(bisect.bisect_right(starts, f.line) - 1, 0)
-    cell = parts[i][0]
-    line = f.line - starts[i] + 1
-    end_line = f.end_line - starts[i] + 1 if f.end_line is not None and f.end_line >= f.line else None
-    if cell.elements and 0 < line <= len(cell.line_elements):
-        stored_at = file_line(cell.elements[cell.line_elements[line - 1]][0])
-    else:
-        stored_at = file_line(cell.span[0])
-    return NotebookFinding(f.code, f.severity, line, f.column, f.message, f.path, end_line,
-                           f.end_column if end_line is not None else None, cell.number, stored_at)
+        return NotebookResult(text, findings, False, 0, remaining, problems)
+    new_text = _replace_sources(text, [(p.cell, new) for p, new in zip(nb.parts, new_sources) if new != p.cell.source])
+    return NotebookResult(new_text, findings, new_text != text, converted, remaining, problems)
 
 
 # -- writing the sources back ----------------------------------------------------------------

@@ -90,10 +90,35 @@ def to_markdown(summary: Summary) -> str:
 # -- SARIF -----------------------------------------------------------------------------------
 
 
-def _artifact(path: str) -> dict:
-    if os.path.isabs(path):
-        return {"uri": Path(path).as_uri()}
-    return {"uri": quote(path.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+ROOT_MARKERS = (".git", "pyproject.toml")  # in order of preference
+
+
+def project_root(paths: list[str]) -> Path:
+    """The directory SARIF locations are relative to: the top of the git work tree that holds the
+    reported files (the nearest directory with a ``.git`` above them), else the nearest directory
+    with a ``pyproject.toml``, else the working directory. Code scanning resolves relative paths
+    against the repository, so however a path was spelled on the command line, its ``uri`` is the
+    same."""
+    cwd = Path.cwd()
+    if not paths:
+        return cwd
+    common = Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]))
+    for marker in ROOT_MARKERS:
+        for directory in (common, *common.parents):
+            if (directory / marker).exists():
+                return directory
+    return cwd
+
+
+def _artifact(path: str, root: Path) -> dict:
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute, root)
+    except ValueError:  # another drive
+        relative = absolute
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
+        return {"uri": Path(absolute).as_uri()}  # outside the project: an absolute file URI
+    return {"uri": quote(relative.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 
 
 def _region(f: Finding) -> dict:
@@ -122,6 +147,7 @@ def _rules() -> list[dict]:
 
 
 def to_sarif(summary: Summary) -> str:
+    root = project_root([f.path for f in summary.files])
     rules = _rules()
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
@@ -136,7 +162,7 @@ def to_sarif(summary: Summary) -> str:
                 "ruleIndex": index[x.code],
                 "level": SARIF_LEVELS.get(x.severity, "warning"),
                 "message": {"text": f"cell {cell}, line {x.line}: {x.message}" if cell else x.message},
-                "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path), "region": _region(x)}}],
+                "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root), "region": _region(x)}}],
             }
             if cell:
                 result["properties"] = {"cell": cell, "cellLine": x.line, "cellColumn": x.column + 1}
@@ -147,12 +173,12 @@ def to_sarif(summary: Summary) -> str:
             notifications.append({
                 "level": "error",
                 "message": {"text": f"{f.path}: {text}"},
-                "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path)}}],
+                "locations": [{"physicalLocation": {"artifactLocation": _artifact(f.path, root)}}],
             })
     run = {
         "tool": {"driver": {"name": "torch2ms", "version": __version__, "semanticVersion": __version__,
                             "informationUri": INFORMATION_URI, "rules": rules}},
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "invocations": [{"executionSuccessful": not summary.interrupted,
                          "toolExecutionNotifications": notifications}],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -141,6 +142,20 @@ def test_batch_norm_models_round_trip_with_equal_outputs(frameworks, tmp_path):
     # tail.0 has affine=False: torch has no weight/bias for it, MindSpore keeps fixed ones/zeros.
     assert left_alone == ["tail.0.beta", "tail.0.gamma"]
     assert difference <= TOLERANCE
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask 022", "umask 077"])
+def test_the_checkpoint_gets_the_usual_mode_of_a_new_file(frameworks, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        _, ckpt, result = convert(frameworks, tmp_path, BN_MODELS, "BNNet")
+        assert result.exit_code == 0, result.output
+        assert stat.S_IMODE(ckpt.stat().st_mode) == 0o666 & ~umask  # not MindSpore's read-only 0400
+        again = run(tmp_path / "BNNet.pth", ckpt, "--source", BN_MODELS)  # written over, the same way
+        assert again.exit_code == 0, again.output
+        assert stat.S_IMODE(ckpt.stat().st_mode) == 0o666 & ~umask
+    finally:
+        os.umask(previous)
 
 
 @needs_rules("LayerNorm", "GroupNorm")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codemod import MigrationError
+from codemod import MigrationError, migrate_source
 from codemod.cli import main
 from codemod.notebook import migrate_notebook
 
@@ -170,3 +170,142 @@ def test_cells_with_windows_line_endings_keep_them_and_their_magics():
     result = migrate_notebook(text, path="nb.ipynb")
     assert not result.problems
     assert sources(result.code)[0] == "%matplotlib inline\r\nimport mindspore.nn as nn\r\nbn = nn.BatchNorm2d(3, momentum=0.9)\r\n"
+
+
+# -- magics that run Python ------------------------------------------------------------------
+
+TORCH_NN = code(["from torch import nn\n"])
+
+
+def test_a_line_magic_s_code_is_migrated_with_the_import_it_uses():
+    """The issue's case: the import was switched under an unconverted %time line, which then built
+    a MindSpore layer with torch's momentum."""
+    text = notebook(TORCH_NN, code(lines("%time bn = nn.BatchNorm2d(3, momentum=0.1)\ny = bn(x)\n")))
+    result = migrate_notebook(text, path="nb.ipynb")
+    assert not result.problems
+    assert sources(result.code) == ["from mindspore import nn\n",
+                                    "%time bn = nn.BatchNorm2d(3, momentum=0.9)\nbn.set_train()\ny = bn(x)\n"]
+    (md001,) = [f for f in result.findings if f.code == "MD001"]
+    assert (md001.cell, md001.line, md001.column) == (2, 1, len("%time "))  # at `bn`, as written
+
+
+def test_every_magic_that_runs_python_is_read_with_its_options():
+    cell = lines("%timeit -n 10 -r3 nn.BatchNorm2d(3, momentum=0.2)\n"
+                 "%prun -s cumulative -q nn.BatchNorm2d(3, momentum=0.3)\n"
+                 "t = %timeit -o nn.BatchNorm2d(3, momentum=0.4)\n"
+                 "%debug nn.BatchNorm2d(3, momentum=0.5)\n"
+                 "bn = %time nn.BatchNorm2d(3, momentum=0.6)\n"
+                 "for _ in range(2):\n"
+                 "    %time nn.BatchNorm2d(3, momentum=0.7)  # timed\n"
+                 "bn(x)\n")
+    result = migrate_notebook(notebook(TORCH_NN, code(cell)), path="nb.ipynb")
+    assert not result.problems
+    assert sources(result.code)[1] == (
+        "%timeit -n 10 -r3 nn.BatchNorm2d(3, momentum=0.8)\n"
+        "%prun -s cumulative -q nn.BatchNorm2d(3, momentum=0.7)\n"
+        "t = %timeit -o nn.BatchNorm2d(3, momentum=0.6)\n"  # t is a timing, not the layer
+        "%debug nn.BatchNorm2d(3, momentum=0.5)\n"
+        "bn = %time nn.BatchNorm2d(3, momentum=0.4)\n"  # %time returns the value: bn is the layer
+        "bn.set_train()\n"
+        "for _ in range(2):\n"
+        "    %time nn.BatchNorm2d(3, momentum=0.3)  # timed\n"
+        "bn(x)\n")
+    assert sources(result.code)[0] == "from mindspore import nn\n"
+
+
+def test_a_finding_on_a_magic_line_points_into_the_line_as_written():
+    statement = "nn.BatchNorm2d(3, momentum=None)"
+    (in_module,) = [f for f in migrate_source("from torch import nn\n" + statement + "\n").findings if f.code == "BN003"]
+    text = notebook(TORCH_NN, code(lines("x = 1\n%prun -q " + statement + "\n")))
+    result = migrate_notebook(text, path="nb.ipynb")
+    (bn003,) = [f for f in result.findings if f.code == "BN003"]
+    shift = len("%prun -q ")
+    assert (bn003.cell, bn003.line, bn003.column, bn003.end_column) == \
+        (2, 2, in_module.column + shift, in_module.end_column + shift)
+    # Left unconverted, with its marker, and the import it uses stays torch.
+    assert sources(result.code)[1].startswith("x = 1\n%prun -q " + statement + "  # torch2ms: BN003")
+    assert sources(result.code)[0] == "from torch import nn\n"
+
+
+def test_cell_magics_that_run_python_go_through_the_same_table():
+    text = notebook(TORCH_NN,
+                    code(lines("%%timeit -n1 bn = nn.BatchNorm2d(3, momentum=0.1)\nbn(x)\n")),
+                    code(lines("%%prun -q\nnn.BatchNorm2d(3, momentum=0.2)\n")),
+                    code(lines("%%capture out\nnn.BatchNorm2d(3, momentum=0.3)\n")))
+    result = migrate_notebook(text, path="nb.ipynb")
+    assert not result.problems
+    assert sources(result.code) == ["from mindspore import nn\n",
+                                    "%%timeit -n1 bn = nn.BatchNorm2d(3, momentum=0.9)\nbn.set_train()\nbn(x)\n",
+                                    "%%prun -q\nnn.BatchNorm2d(3, momentum=0.8)\n",
+                                    "%%capture out\nnn.BatchNorm2d(3, momentum=0.7)\n"]
+
+
+@pytest.mark.parametrize("cell", [
+    "%lprun -f f nn.BatchNorm2d(3, momentum=0.2)\n",  # an extension's magic: its argument is not read
+    "%timeit -n '10' nn.BatchNorm2d(3, momentum=0.2)\n",  # quoted options: IPython splits them as a shell
+    "%debug -b model.py:3 nn.BatchNorm2d(3, momentum=0.2)\n",  # IPython rebuilds the code from words
+    "%time bn = nn.BatchNorm2d(3, \\\n    momentum=0.2)\n",  # continued over two lines
+])
+def test_a_magic_line_torch2ms_does_not_read_keeps_its_torch_import_and_is_reported(cell):
+    text = notebook(TORCH_NN, code(["bn = nn.BatchNorm2d(3, momentum=0.1)\n"]), code(lines(cell)))
+    result = migrate_notebook(text, path="nb.ipynb")
+    assert not result.problems
+    new = sources(result.code)
+    assert new[0] == "from torch import nn\nfrom mindspore import nn as ms_nn\n"  # nn stays torch's
+    assert new[1].startswith("bn = ms_nn.BatchNorm2d(3, momentum=0.9)\n")  # (and set_train() if the line names bn)
+    assert new[2] == sources(text)[2]
+    (nb001,) = [f for f in result.findings if f.code == "NB001"]
+    assert (nb001.cell, nb001.line, nb001.severity) == (3, 1, "warning")
+    assert "nn (torch)" in nb001.message
+
+
+def test_a_magic_line_whose_torch_name_the_migration_would_switch_leaves_the_notebook():
+    # A class imported by name is converted by switching its import: that would change the
+    # meaning of the line torch2ms cannot read, so nothing is written.
+    text = notebook(code(["from torch.nn import BatchNorm2d\n"]), code(["bn = BatchNorm2d(3, momentum=0.1)\n"]),
+                    code(["%lprun -f f BatchNorm2d(3, momentum=0.2)\n"]))
+    result = migrate_notebook(text, path="nb.ipynb")
+    assert not result.changed and result.code == text
+    assert "cell 3: line 1" in result.problems[0] and "uses BatchNorm2d" in result.problems[0]
+    assert [f.code for f in result.findings if f.code == "NB001"] == ["NB001"]
+
+
+def test_magic_lines_without_torch_names_are_left_and_not_reported():
+    text = notebook(code(lines("%pip install torch\n%matplotlib inline\n%load_ext autoreload\n%autoreload 2\n"
+                               "import torch\nfrom torch import nn\n")),
+                    code(["bn = nn.BatchNorm2d(3, momentum=0.1)\n"]))
+    result = migrate_notebook(text, path="nb.ipynb")
+    assert sources(result.code)[0] == ("%pip install torch\n%matplotlib inline\n%load_ext autoreload\n%autoreload 2\n"
+                                       "import torch\nfrom mindspore import nn\n")
+    assert not [f for f in result.findings if f.code == "NB001"]  # a package named torch is no use of it
+
+
+def test_migrating_magics_twice_changes_nothing_more():
+    text = notebook(TORCH_NN, code(lines("%time bn = nn.BatchNorm2d(3, momentum=0.1)\n%timeit -n1 bn(x)\n")))
+    once = migrate_notebook(text, path="nb.ipynb").code
+    twice = migrate_notebook(once, path="nb.ipynb")
+    assert not twice.changed and twice.code == once
+
+
+def _as_program(cells: list[str]) -> str:
+    """The cells as the kernel runs them, for this test's one magic: ``%time CODE`` runs CODE in
+    the notebook's namespace (and prints a timing)."""
+    return "".join(line.replace("%time ", "", 1) if line.startswith("%time ") else line
+                   for cell in cells for line in lines(cell if cell.endswith("\n") else cell + "\n"))
+
+
+def test_a_migrated_time_magic_computes_what_the_original_did(frameworks):
+    from codemod.verify import Tolerance, load_frameworks
+    from codemod.verify.harness import compare_records, run_program
+
+    cells = ["from torch import nn\n",
+             "%time bn = nn.BatchNorm2d(3, momentum=0.3)\n",
+             "for seed in range(3):\n    record(f'train{seed}', bn(sample(2, 3, 4, 4, seed=seed) * 2 + 0.5))\n"
+             "bn.eval()\nrecord('eval', bn(sample(2, 3, 4, 4, seed=9)))\n"]
+    migrated = sources(migrate_notebook(notebook(*(code(lines(c)) for c in cells)), path="nb.ipynb").code)
+    fw = load_frameworks()
+    expected = run_program(_as_program(cells), "torch", fw)
+    actual = run_program(_as_program(migrated), "mindspore", fw)
+    failed = [f"{c.phase}: max abs {c.max_abs:.3g}" for c in compare_records(expected, actual, Tolerance()) if not c.passed]
+    assert len(expected) == 4 and not failed, failed
+    assert migrated[1].startswith("%time bn = nn.BatchNorm2d(3, momentum=0.7)\n")

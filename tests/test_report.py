@@ -178,6 +178,51 @@ def test_sarif_locates_notebook_findings_on_the_line_of_the_ipynb_file(project):
     assert result["message"]["text"].startswith("cell 1, line 2: ")
 
 
+def sarif_locations(path: Path) -> set[tuple]:
+    log = json.loads(path.read_text())
+    (run,) = log["runs"]
+    found = {(location["physicalLocation"]["artifactLocation"]["uri"],
+              location["physicalLocation"]["artifactLocation"].get("uriBaseId"))
+             for result in run["results"] for location in result["locations"]}
+    return found | {("base", run["originalUriBaseIds"]["%SRCROOT%"]["uri"])}
+
+
+@pytest.mark.parametrize("marker", [".git", "pyproject.toml"])
+def test_sarif_uris_do_not_depend_on_how_the_path_was_spelled(tmp_path, monkeypatch, marker):
+    repo = tmp_path / "repo"
+    (repo / "src" / "pkg").mkdir(parents=True)
+    (repo / "elsewhere").mkdir()
+    (repo / marker).mkdir() if marker == ".git" else (repo / marker).write_text("[project]\nname = 'x'\n")
+    if marker == ".git":
+        (repo / "src" / "pyproject.toml").write_text("")  # a sub-package's: the repository still wins
+    (repo / "src" / "pkg" / "model.py").write_text(MODEL)
+    spellings = [(repo, "src/pkg/model.py"), (repo / "src" / "pkg", "model.py"),
+                 (repo / "elsewhere", str(repo / "src" / "pkg" / "model.py")),
+                 (repo / "elsewhere", "../src/pkg/model.py")]
+    seen = []
+    for cwd, spelled in spellings:
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(main, ["migrate", "--check", spelled, "--report", str(tmp_path / "r.sarif")],
+                                    catch_exceptions=False)
+        assert result.exit_code == 1, result.output
+        seen.append(sarif_locations(tmp_path / "r.sarif"))
+    assert seen[0] == {("src/pkg/model.py", "%SRCROOT%"), ("base", repo.as_uri() + "/")}
+    assert all(s == seen[0] for s in seen), seen
+
+
+def test_a_file_outside_the_project_root_gets_an_absolute_uri(tmp_path, monkeypatch):
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "model.py").write_text(MODEL)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "model.py").write_text(MODEL)
+    monkeypatch.chdir(tmp_path / "repo")
+    CliRunner().invoke(main, ["migrate", "--check", ".", "../other/model.py", "--report", "r.sarif"], catch_exceptions=False)
+    # The two files share no marked directory: the root is the working directory.
+    assert sarif_locations(tmp_path / "repo" / "r.sarif") == {
+        ("model.py", "%SRCROOT%"), ((tmp_path / "other" / "model.py").as_uri(), None),
+        ("base", (tmp_path / "repo").as_uri() + "/")}
+
+
 def test_the_report_file_gets_the_usual_mode_of_a_new_file(project):
     umask = os.umask(0o027)
     try:

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codemod.verify import FAIL, PASS, SKIP, load_frameworks, parse_binding, verify_source
+from codemod import migrate_source
+from codemod.verify import FAIL, PASS, SKIP, load_frameworks, parse_binding, verify_modes, verify_source
+from codemod.cli import main
 from codemod.verify.cli import verify as verify_command
 from codemod.verify.evaluate import DType, Evaluator, NotEvaluable, free_references, import_map
+from codemod.verify.harness import ProgramError, compare_records, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,6 +219,110 @@ def test_function_sites_checked_against_a_migrated_file(fw) -> None:
     assert check.status == FAIL and check.failed[0].quantity == "mean"
 
 
+# -- training mode under --against (the layer checks set the mode themselves) --------------------------
+
+MODE_ORIGINAL = textwrap.dedent("""\
+    import torch.nn as nn
+
+    bn = nn.BatchNorm2d(3, momentum=0.1)
+    for seed in range(3):
+        record(f"train {seed}", bn(sample(2, 3, 4, 4, seed=seed) * 2 + 0.5))
+    bn.eval()
+    record("eval", bn(sample(2, 3, 4, 4, seed=7) * 2 + 0.5))
+""")
+MODE_CORRECT = textwrap.dedent("""\
+    import mindspore.nn as nn
+
+    bn = nn.BatchNorm2d(3, momentum=0.9)
+    bn.set_train()
+    for seed in range(3):
+        record(f"train {seed}", bn(sample(2, 3, 4, 4, seed=seed) * 2 + 0.5))
+    bn.set_train(False)
+    record("eval", bn(sample(2, 3, 4, 4, seed=7) * 2 + 0.5))
+""")
+
+
+@pytest.mark.parametrize("mistake,edit", [
+    ("none", None),
+    ("set_train() missing after the construction", ("bn.set_train()\n", "")),
+    ("set_train(False) changed to set_train(True)", ("bn.set_train(False)", "bn.set_train(True)")),
+    ("eval() kept as torch wrote it", ("bn.set_train(False)", "bn.eval()")),
+])
+def test_against_sees_the_training_mode_of_the_migrated_program(mistake, edit, fw) -> None:
+    migrated = MODE_CORRECT if edit is None else MODE_CORRECT.replace(*edit)
+    # What the programs really do: the original under torch, the hand-edited file under MindSpore.
+    expected = run_program(MODE_ORIGINAL, "torch", fw)
+    try:
+        actual = run_program(migrated, "mindspore", fw)
+        same = all(c.passed for c in compare_records(expected, actual))
+    except ProgramError:
+        same = False
+    assert same == (edit is None), mistake
+    # verify --against must say the same, without running either program.
+    checks = verify_source(MODE_ORIGINAL, against=migrated, frameworks=fw)
+    modes = [c for c in checks if c.layer == "training mode"]
+    assert [c.status for c in checks if c not in modes] == [PASS]  # the layer itself is right
+    assert (FAIL not in statuses(modes)) == same, (mistake, [(c.status, c.reason) for c in modes])
+    assert [c.arguments for c in modes] == ["bn.set_train()", "bn.set_train(False)"]
+    if edit is not None:
+        (failed,) = [c for c in modes if c.status == FAIL]
+        assert edit[0].strip() in failed.reason
+
+
+def test_against_mode_checks_follow_receivers_and_scopes(fw) -> None:
+    original = textwrap.dedent("""\
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm1d(4)
+
+            def forward(self, x):
+                return self.bn(x)
+
+        def evaluate(x):
+            net.eval()
+            return net(x)
+
+        net = Net()
+        net.train(True)
+        net(x)
+    """)
+    migrated = migrate_source(original).code
+    assert "    net.set_train(False)\n" in migrated and "net = Net()\nnet.set_train()\n" in migrated
+    assert [c.status for c in verify_modes(original, migrated)] == [PASS, PASS]
+    # Moved to the wrong function: the receiver's calls per scope differ.
+    moved = migrated.replace("    net.set_train(False)\n", "").replace("net = Net()\nnet.set_train()\n",
+                                                                        "net = Net()\nnet.set_train(False)\n")
+    checks = verify_modes(original, moved, path="model.py", against_path="model_ms.py")
+    assert sorted((c.status, c.arguments, c.migrated_arguments) for c in checks) == [
+        (FAIL, "net.set_train()", "net.set_train(False)"), (FAIL, "net.set_train(False)", None)]
+    # A mode call the migration does not make is a difference too.
+    extra = migrated + "net.set_train(False)\n"
+    (check,) = [c for c in verify_modes(original, extra, path="model.py", against_path="model_ms.py")
+                if c.status == FAIL]
+    assert (check.path, check.line, check.migrated_arguments) == ("model_ms.py", extra.count("\n"), "net.set_train(False)")
+
+
+def test_against_accepts_a_mode_call_converted_by_hand_where_the_tool_could_not(fw) -> None:
+    original = "import torch.nn as nn\n\ndef evaluate(model, x):\n    model.eval()\n    return model(x)\n"
+    assert "model.eval()" in migrate_source(original).code  # the receiver's type is unknown: left (MD002)
+    by_hand = original.replace("torch.nn", "mindspore.nn").replace("model.eval()", "model.set_train(False)")
+    assert [c.status for c in verify_modes(original, by_hand)] == [PASS]
+    assert [c.status for c in verify_modes(original, by_hand.replace("(False)", "(True)"))] == [FAIL]
+
+
+def test_cli_against_reports_a_missing_set_train(tmp_path, fw) -> None:
+    (tmp_path / "model.py").write_text(MODE_ORIGINAL)
+    (tmp_path / "model_ms.py").write_text(MODE_CORRECT.replace("bn.set_train()\n", ""))
+    result = run_cli(tmp_path / "model.py", "--against", tmp_path / "model_ms.py")
+    assert result.exit_code == 1, result.output
+    row = next(line for line in result.stdout.splitlines() if "training mode" in line and "FAIL" in line)
+    assert "model.py:3" in row and "bn.set_train()" in row
+    assert "the migrated file does not call bn.set_train() (inserted: the original uses bn" in result.stdout
+
+
 # -- the command ---------------------------------------------------------------------------------------
 
 def run_cli(*args):
@@ -280,6 +387,66 @@ def test_cli_unparsable_file_exits_2(tmp_path, fw) -> None:
     result = run_cli(tmp_path)
     assert result.exit_code == 2
     assert "py2.py: error:" in result.stdout and "PASS" in result.stdout
+
+
+# -- notebooks ---------------------------------------------------------------------------------------------
+
+def notebook(*cells: str) -> str:
+    return json.dumps({"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                  "source": cell.splitlines(keepends=True)} for cell in cells],
+                       "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+                       "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n"
+
+
+NB_CELLS = ("import torch\nfrom torch import nn\n",
+            "# a markdown-free notebook\nbn = nn.BatchNorm2d(3, momentum=0.1)\n",
+            "%time bn1 = nn.BatchNorm1d(4, momentum=0.2, eps=1e-3)\nbn1(x)\n")
+
+
+def test_verify_checks_a_notebook_s_sites_named_by_cell(tmp_path, fw) -> None:
+    (tmp_path / "nbs").mkdir()
+    path = tmp_path / "nbs" / "train.ipynb"
+    path.write_text(notebook(*NB_CELLS))
+    migrated = CliRunner().invoke(main, ["migrate", "--check", str(path), "--report", str(tmp_path / "r.json")])
+    sites = json.loads((tmp_path / "r.json").read_text())["summary"]["sites_converted"]
+    for target in (path, tmp_path / "nbs"):  # the notebook, and a directory of notebooks
+        result = run_cli(target, "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert [(s["cell"], s["line"], s["layer"], s["status"]) for s in report["sites"]] == [
+            (2, 2, "torch.nn.BatchNorm2d", PASS), (3, 1, "torch.nn.BatchNorm1d", PASS)]
+    assert migrated.exit_code == 1 and sites >= 2  # what migrate converts there, verify checks
+    table = run_cli(path).stdout
+    assert any(line.startswith(f"{path}:cell_3:1 ") and line.endswith("PASS") for line in table.splitlines()), table
+
+
+def test_verify_against_a_hand_migrated_notebook(tmp_path, fw) -> None:
+    original = tmp_path / "nb.ipynb"
+    original.write_text(notebook(*NB_CELLS))
+    correct = [cell.replace("from torch import nn", "from mindspore import nn") for cell in NB_CELLS]
+    correct[1] = correct[1].replace("momentum=0.1", "momentum=0.9")
+    correct[2] = correct[2].replace("momentum=0.2", "momentum=0.8").replace("\nbn1(x)", "\nbn1.set_train()\nbn1(x)")
+    hand = tmp_path / "nb_ms.ipynb"
+    hand.write_text(notebook(*correct))
+    result = run_cli(original, "--against", hand, "--json")
+    assert result.exit_code == 0, result.output
+    assert [(s["cell"], s["line"], s["migrated_cell"], s["migrated_line"], s["status"])
+            for s in json.loads(result.stdout)["sites"]] == [
+        (2, 2, 2, 2, PASS), (3, 1, 3, 1, PASS), (3, 1, 3, 2, PASS)]  # the last: bn1.set_train()
+    hand.write_text(notebook(correct[0], correct[1].replace("momentum=0.9", "momentum=0.1"), correct[2]))
+    result = run_cli(original, "--against", hand)
+    assert result.exit_code == 1
+    assert any(line.startswith(f"{original}:cell_2:2 -> nb_ms.ipynb:cell_2:2") and line.endswith("FAIL")
+               for line in result.stdout.splitlines()), result.stdout
+
+
+def test_verify_says_which_notebook_cells_it_could_not_check(tmp_path, fw) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(notebook(*NB_CELLS, "def broken(:\n    nn.BatchNorm2d(3)\n"))
+    result = run_cli(path)
+    assert result.exit_code == 2
+    assert f"{path}: error: cell 4: not Python" in result.stdout and "not checked" in result.stdout
+    assert "PASS" in result.stdout  # the other cells are checked
 
 
 # -- without the frameworks ------------------------------------------------------------------------------

@@ -105,7 +105,16 @@ def write_checkpoint(entries: list[tuple[str, Any]], directory: Path) -> Path:
     os.close(fd)
     try:
         ms.save_checkpoint(items, tmp)
+        # MindSpore leaves its checkpoints read-only for the owner (0400); the user's checkpoint
+        # gets the mode of any new file of theirs.
+        os.chmod(tmp, 0o666 & ~_umask())
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         os.unlink(tmp)
         raise CkptError(f"cannot write the checkpoint in {directory}: {exc}") from None
     return Path(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask

@@ -141,10 +141,11 @@ def quick_fix(analysis: Analysis, site_id: str, config: Config) -> str:
     closure = {site_id}
     others = [s for s in analysis.sites if s.id != site_id]
     while True:
-        selected = plan_source(analysis.text, path=analysis.result.path, config=replace(config, only=frozenset(closure)))
+        path = analysis.result.path if analysis.result is not None else None
+        selected = plan_source(analysis.text, path=path, config=replace(config, only=frozenset(closure)))
         fixed = selected.migrate(analysis.module()).code
         try:
-            after = plan_source(fixed, path=analysis.result.path, config=config)
+            after = plan_source(fixed, path=path, config=config)
         except MigrationError:  # cannot happen for the engine's own output; keep what was asked
             return fixed
         lost = _lost_sites([s for s in others if s.id not in closure], analysis.text, fixed, after.sites)

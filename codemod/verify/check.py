@@ -55,6 +55,8 @@ class SiteCheck:
     migrated_line: int | None = None
     comparisons: list[Comparison] = field(default_factory=list)
     seconds: float = 0.0
+    cell: int | None = None  # in a notebook: the cell (1-based, as migrate counts), ``line`` within it
+    migrated_cell: int | None = None
 
     @property
     def max_abs(self) -> float | None:
@@ -74,6 +76,7 @@ class SiteCheck:
             "arguments": self.arguments, "migrated_arguments": self.migrated_arguments,
             "status": self.status, "reason": self.reason, "bindings": self.bindings,
             "sampled": self.sampled, "migrated_path": self.migrated_path, "migrated_line": self.migrated_line,
+            "cell": self.cell, "migrated_cell": self.migrated_cell,
             "max_abs": _finite(self.max_abs), "max_rel": _finite(self.max_rel), "seconds": round(self.seconds, 6),
             "comparisons": [c.to_dict() for c in self.comparisons],
         }

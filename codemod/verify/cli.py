@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--against", type=click.Path(path_type=Path, dir_okay=False), metavar="MIGRATED",
-              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order.")
+              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order, and its training-mode calls must be those the migration makes.")
 @click.option("--bind", "binds", multiple=True, metavar="NAME=VALUE",
               help="Value for a free name in the arguments (repeatable), e.g. --bind momentum=0.01 --bind cfg.eps=1e-3.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -35,13 +35,14 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
     tensors, and compare.
 
     \b
-    torch2ms verify PATH...                   migrate in memory and check every site
+    torch2ms verify PATH...                   migrate in memory and check every site (.py, .ipynb)
     torch2ms verify ORIGINAL --against MIGRATED   check a migrated file edited by hand
 
     Exit 0 when every checked site passes, 1 on any FAIL, 2 on usage or environment errors.
     """
     from ..engine import MigrationError
-    from . import Tolerance, load_frameworks, parse_binding, verify_source
+    from ..runner import is_notebook
+    from . import Tolerance, load_frameworks, parse_binding, verify_file
     from .frameworks import FrameworksMissing
     from .report import Report
 
@@ -70,14 +71,23 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
     start = time.perf_counter()
     files = [paths[0]] if against is not None else python_files(paths, exclude)
+    # The files' project: a model defined in one file and built in another is checked as migrate
+    # converts it.
+    from ..engine import Config
+    from ..project import Project
+
+    config = Config(project=Project.around([str(p) for p in paths]))
     for path in files:
         display = _display(path)
         try:
-            source = read(path)
-            migrated = read(against) if against is not None else None
-            report.checks.extend(verify_source(
-                source, path=display, against=migrated, against_path=_display(against) if against else None,
-                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw))
+            checks, problems = verify_file(
+                read(path), path=display, notebook=is_notebook(str(path)),
+                against=read(against) if against is not None else None,
+                against_path=_display(against) if against else None,
+                against_notebook=against is not None and is_notebook(str(against)),
+                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw, config=config)
+            report.checks.extend(checks)
+            report.errors.extend((display, problem) for problem in problems)
         except (OSError, ValueError, SyntaxError, MigrationError) as exc:  # report it, check the others
             report.errors.append((display, str(exc)))
     report.check_seconds = time.perf_counter() - start
@@ -93,20 +103,22 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
 def python_files(paths, excludes=()) -> list[Path]:
     """The files `migrate` would take (same discovery: .gitignore, excludes, no symlinks out of the
-    roots), notebooks and stubs aside unless named: verify checks Python modules."""
+    roots), stubs aside unless named: verify checks code that runs, modules and notebooks."""
     from ..runner import ExcludePattern, discover
 
     named = {os.path.abspath(p) for p in paths if not p.is_dir()}
     found = discover([str(p) for p in paths], [ExcludePattern(g, os.getcwd()) for g in excludes])
     # Spelled as the user spelled the roots (as `migrate` reports them).
-    return [Path(f.display) for f in found.files if f.path.endswith(".py") or f.path in named]
+    return [Path(f.display) for f in found.files if f.path.endswith((".py", ".ipynb")) or f.path in named]
 
 
 def read(path: Path) -> str:
-    """Source text as Python decodes it (BOM, PEP 263 cookie, else UTF-8)."""
-    from ..runner import decode
+    """Source text as Python decodes it (BOM, PEP 263 cookie, else UTF-8); a notebook's JSON as
+    UTF-8."""
+    from ..runner import decode, decode_json, is_notebook
 
-    return decode(path.read_bytes()).text
+    data = path.read_bytes()
+    return (decode_json(data) if is_notebook(str(path)) else decode(data)).text
 
 
 def _display(path: Path) -> str:

@@ -48,10 +48,10 @@ class Report:
         rows = [("site", "layer", "arguments", "max abs", "max rel", "result")]
         notes: dict[int, list[str]] = {}
         for i, c in enumerate(self.checks, 1):
-            where = f"{c.path or '<source>'}:{c.line}"
+            where = f"{c.path or '<source>'}:{_cell(c.cell)}{c.line}"
             if c.migrated_path and c.migrated_line and c.migrated_path != c.path:
-                where += f" -> {os.path.basename(c.migrated_path)}:{c.migrated_line}"
-            rows.append((where, c.layer.rsplit(".", 1)[1], _shorten(c.arguments), _number(c.max_abs),
+                where += f" -> {os.path.basename(c.migrated_path)}:{_cell(c.migrated_cell)}{c.migrated_line}"
+            rows.append((where, c.layer.rsplit(".", 1)[-1], _shorten(c.arguments), _number(c.max_abs),
                          _number(c.max_rel), c.status))
             lines = []
             if c.status != PASS and c.reason and not c.failed:
@@ -79,6 +79,11 @@ class Report:
                 f"frameworks imported in {self.torch_import_seconds + self.mindspore_import_seconds:.2f} s "
                 f"(torch {self.torch_import_seconds:.2f} s, MindSpore {self.mindspore_import_seconds:.2f} s); "
                 f"checks took {self.check_seconds:.2f} s")
+
+
+def _cell(cell: int | None) -> str:
+    """A notebook position as migrate writes it: ``nb.ipynb:cell_3:2``."""
+    return f"cell_{cell}:" if cell else ""
 
 
 def _shorten(text: str) -> str:
