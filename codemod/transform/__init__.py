@@ -43,13 +43,13 @@ class PlanTransformer(cst.CSTTransformer):
 
     def __init__(self, plan: Plan, render: dict | None = None):
         super().__init__()
-        self.locator = Locator(plan)
+        self.render = render or {}  # key of a node -> the site whose migrated text is wanted
+        self.locator = Locator(plan, also=self.render)
         jobs = [job([c for c in plan.changes if isinstance(c, job.handles)], self.locator) for job in JOBS]
         self.jobs_for: dict[type, list[PlannedTransformer]] = {}
         for job in jobs:
             for node_type in job.leaves():
                 self.jobs_for.setdefault(node_type, []).append(job)
-        self.render = render or {}  # key of a node -> the site whose migrated text is wanted
         self.rendered: dict[str, cst.CSTNode] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -78,7 +78,7 @@ class PlanTransformer(cst.CSTTransformer):
 def apply_plan(module: cst.Module, plan: Plan, render: dict | None = None) -> Applied:
     """The module with the plan's changes; ``render`` maps node keys to the sites whose migrated
     text is wanted (what a front end shows, what the numeric check evaluates)."""
-    if not plan.changes:
+    if not plan.changes and not render:
         return Applied(module)
     transformer = PlanTransformer(plan, render)
     new = module.visit(transformer)

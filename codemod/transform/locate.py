@@ -9,8 +9,10 @@ the plan), so a file is visited only along the paths to what changes.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left
 from collections import defaultdict
+from typing import Iterable
 
 import libcst as cst
 
@@ -46,14 +48,14 @@ class Locator:
     """Keys of the nodes a traversal visits. ``enter`` and ``leave`` are called for every node the
     traversal reaches, ``enter_field``/``leave_field`` around every field it visits."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, also: Iterable[NodeKey] = ()):
+        """Keys for the nodes of ``plan``'s changes, and for those ``also`` names."""
         self.ends = plan.statement_ends
         self.subtrees = plan.subtrees
         # statement -> kind -> sorted ranks the plan names; statements the plan names, sorted.
         self.wanted: dict[int, dict[Kind, list[int]]] = defaultdict(lambda: defaultdict(list))
         statements = set()
-        for change in plan.changes:
-            key = change.key
+        for key in itertools.chain((c.key for c in plan.changes), also):
             statements.add(key.statement)
             if key.kind is not Kind.STATEMENT:
                 self.wanted[key.statement][key.kind].append(key.ordinal)
