@@ -397,7 +397,7 @@ def prefilter_misses(skipped: list[Path]) -> list[Path]:
 
 def _source_text(path: Path) -> str | None:
     """The file's text as torch2ms reads it, or None if it does not decode."""
-    from codemod.runner import decode
+    from codemod.runner.files import decode
 
     try:
         return decode(path.read_bytes()).text

@@ -131,28 +131,30 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise click.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATHS")
-    from . import runner
+    from .runner.discovery import ExcludePattern, discover
+    from .runner.one_file import FileTask, Settings
+    from .runner.parallel import Interrupted, Summary, default_jobs, run
 
     base = _common_base(paths)
     project = _project_config(base)
     config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
     cwd = os.getcwd()
-    excludes = [runner.ExcludePattern(g, cwd) for g in exclude] if exclude else list(project.exclude)
-    excludes += [runner.ExcludePattern(g, cwd) for g in extend_exclude]
+    excludes = [ExcludePattern(g, cwd) for g in exclude] if exclude else list(project.exclude)
+    excludes += [ExcludePattern(g, cwd) for g in extend_exclude]
     out_dir = _out_dir(out, base, paths) if out is not None else None
-    found = runner.discover([str(p) for p in paths], excludes, skip=[out_dir] if out_dir else (),
-                            use_git=not no_gitignore)
+    found = discover([str(p) for p in paths], excludes, skip=[out_dir] if out_dir else (),
+                     use_git=not no_gitignore)
     for note in found.notes:
         click.echo(f"torch2ms: {note}", err=True)
     tasks = []
     for i, f in enumerate(found.files):
         target = os.path.relpath(f.path, base) if out_dir else None  # both absolute, neither resolved
-        tasks.append(runner.FileTask(i, f.path, f.display, target, f.size))
-    settings = runner.Settings(markers=config.markers, mindspore_version=config.mindspore_version,
-                               write=not (show_diff or check), diff=show_diff, out=out_dir,
-                               project=None if no_project else _read_project([str(p) for p in paths], config))
+        tasks.append(FileTask(i, f.path, f.display, target, f.size))
+    settings = Settings(markers=config.markers, mindspore_version=config.mindspore_version,
+                        write=not (show_diff or check), diff=show_diff, out=out_dir,
+                        project=None if no_project else _read_project([str(p) for p in paths], config))
 
-    summary = runner.Summary()
+    summary = Summary()
     long_run = len(tasks) >= _Progress.MIN_FILES
     progress = _Progress(len(tasks)) if long_run and not quiet and _is_terminal(sys.stderr) else None
 
@@ -165,9 +167,9 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
             click.echo(text, err=to_stderr, nl=False)
 
     try:
-        runner.run(tasks, settings, jobs=jobs or runner.default_jobs(), on_result=show,
-                   on_progress=progress.update if progress is not None else None)
-    except runner.Interrupted:
+        run(tasks, settings, jobs=jobs or default_jobs(), on_result=show,
+            on_progress=progress.update if progress is not None else None)
+    except Interrupted:
         summary.interrupted = True
     if progress is not None:
         progress.clear()
@@ -201,7 +203,7 @@ def _first(*values):
 
 
 def _project_config(base: Path):
-    from .runner import ConfigError, load_project_config
+    from .runner.settings import ConfigError, load_project_config
 
     try:
         project = load_project_config(str(base))
@@ -327,7 +329,9 @@ def _stdin(config: Config, filename: str | None, use_project: bool, report: Path
            check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
     from dataclasses import replace
 
-    from .runner import FileResult, Summary, decode, unified_diff
+    from .runner.files import decode, unified_diff
+    from .runner.one_file import FileResult
+    from .runner.parallel import Summary
     from .notebook import count_converted
 
     display = filename or "<stdin>"

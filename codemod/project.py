@@ -577,7 +577,7 @@ class Project:
     @classmethod
     def around(cls, paths: Iterable[str], rules=None, texts: dict | None = None) -> "Project":
         """The project the given files and directories belong to (see project_root)."""
-        from .runner import discover
+        from .runner.discovery import discover
 
         paths = [os.path.abspath(p) for p in paths]
         dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in paths]
@@ -641,7 +641,7 @@ class Project:
         text = self.texts.get(path)
         if text is not None:
             return text
-        from .runner import decode
+        from .runner.files import decode
 
         try:
             with open(path, "rb") as fh:

@@ -9,7 +9,9 @@ from urllib.parse import quote
 
 from . import __version__
 from .findings import Finding
-from .runner import FileResult, Summary, write_atomic
+from .runner.files import write_atomic
+from .runner.one_file import FileResult
+from .runner.parallel import Summary
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note"}

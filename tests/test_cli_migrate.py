@@ -257,16 +257,16 @@ def test_a_ten_megabyte_file(tree):
 
 
 def test_a_file_deleted_while_the_run_goes_on_is_not_recreated(tree, monkeypatch):
-    from codemod import runner
+    from codemod.runner import one_file
 
-    real = runner.migrate_text
+    real = one_file.migrate_text
 
     def and_delete(text, display, config, notebook=False):
         if display.endswith("model.py"):
             os.unlink("src/model.py")
         return real(text, display, config, notebook)
 
-    monkeypatch.setattr(runner, "migrate_text", and_delete)
+    monkeypatch.setattr(one_file, "migrate_text", and_delete)
     write(tree / "src/other.py", BN)
     result = run("src", "--jobs", "1")
     assert result.exit_code == 2
@@ -276,15 +276,15 @@ def test_a_file_deleted_while_the_run_goes_on_is_not_recreated(tree, monkeypatch
 
 
 def test_a_file_edited_while_the_run_goes_on_keeps_the_edit(tree, monkeypatch):
-    from codemod import runner
+    from codemod.runner import one_file
 
-    real = runner.migrate_text
+    real = one_file.migrate_text
 
     def and_edit(text, display, config, notebook=False):
         (tree / "src/model.py").write_text(BN + "# saved by an editor meanwhile\n")
         return real(text, display, config, notebook)
 
-    monkeypatch.setattr(runner, "migrate_text", and_edit)
+    monkeypatch.setattr(one_file, "migrate_text", and_edit)
     result = run("src/model.py")
     assert result.exit_code == 2
     assert "changed on disk while torch2ms was running" in result.stderr

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from codemod.analysis import Index
 from codemod.keys import NodeKeys
-from codemod.plan import Change, Kind, Plan
+from codemod.plan import Change, Plan
 from codemod.transform.locate import Locator
 from tests.test_fuzz import fuzz, parses, torch_code
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codemod import runner
+from codemod.runner import parallel
 from codemod.cli import main
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
@@ -76,8 +76,8 @@ def test_project_migrates_to_its_expected_tree(case: str, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("case", CASES)
 def test_parallel_run_writes_the_same_bytes(case: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(runner, "MIN_PARALLEL_FILES", 1)
-    monkeypatch.setattr(runner, "MIN_PARALLEL_BYTES", 0)  # fork workers even for a small tree
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_FILES", 1)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)  # fork workers even for a small tree
     work = copy_case(case, tmp_path)
     code, output = migrate(str(work), "--jobs", "2", "-q")
     assert code == 0, output

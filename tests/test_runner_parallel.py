@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codemod import migrate_source, runner
+from codemod import migrate_source
+from codemod.runner import parallel
 from codemod.cli import main
 
 BN = "import torch.nn as nn\n\nbn = nn.BatchNorm2d(3, momentum=0.1)\n"
@@ -56,7 +57,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-_real_work = runner._work
+_real_work = parallel._work
 
 
 def record_pid_and_work(task):
@@ -67,8 +68,8 @@ def record_pid_and_work(task):
 
 
 def test_jobs_1_and_2_give_byte_identical_results(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "MIN_PARALLEL_BYTES", 0)  # a small tree, but through the pool
-    monkeypatch.setattr(runner, "_work", record_pid_and_work)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)  # a small tree, but through the pool
+    monkeypatch.setattr(parallel, "_work", record_pid_and_work)
     pids = tmp_path / "pids"
     monkeypatch.setenv("TORCH2MS_TEST_PIDS", str(pids))
     outputs = {}
@@ -179,7 +180,7 @@ def test_small_runs_stay_in_one_process(tmp_path, monkeypatch):
     def no_workers(*args, **kwargs):
         raise AssertionError("workers were started for one small file")
 
-    monkeypatch.setattr(runner, "_start_workers", no_workers)
+    monkeypatch.setattr(parallel, "_start_workers", no_workers)
     result = CliRunner().invoke(main, ["migrate", ".", "--jobs", "8"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "momentum=0.9" in (tmp_path / "a.py").read_text()
@@ -192,8 +193,8 @@ def die_on_model_3(task):
 
 
 def test_a_worker_that_dies_costs_only_the_files_it_held(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(runner, "_work", die_on_model_3)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "_work", die_on_model_3)
     varied_tree(tmp_path)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["migrate", "pkg", "--jobs", "2"], catch_exceptions=False)

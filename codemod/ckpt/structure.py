@@ -164,7 +164,7 @@ class SourceModel:
     @classmethod
     def read(cls, path: Path, rules: RuleSet) -> "SourceModel":
         """The file ``path``, or every ``*.py`` under the directory ``path`` (hidden ones skipped)."""
-        from ..runner import decode
+        from ..runner.files import decode
 
         model = cls(rules)
         if path.is_dir():

@@ -66,7 +66,7 @@ class Torch2msServer(LanguageServer):
         """Find every workspace folder's files and read what they define, in a background thread
         (diagnostics do not wait: a document analysed first reads what it needs itself)."""
         from ..project import Layout, Project
-        from ..runner import discover
+        from ..runner.discovery import discover
 
         def read() -> None:
             start = time.perf_counter()

@@ -41,7 +41,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
     Exit 0 when every checked site passes, 1 on any FAIL, 2 on usage or environment errors.
     """
     from ..engine import MigrationError
-    from ..runner import is_notebook
+    from ..runner.files import is_notebook
     from . import Tolerance, load_frameworks, parse_binding, verify_file
     from .frameworks import FrameworksMissing
     from .report import Report
@@ -104,7 +104,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 def python_files(paths, excludes=()) -> list[Path]:
     """The files `migrate` would take (same discovery: .gitignore, excludes, no symlinks out of the
     roots), stubs aside unless named: verify checks code that runs, modules and notebooks."""
-    from ..runner import ExcludePattern, discover
+    from ..runner.discovery import ExcludePattern, discover
 
     named = {os.path.abspath(p) for p in paths if not p.is_dir()}
     found = discover([str(p) for p in paths], [ExcludePattern(g, os.getcwd()) for g in excludes])
@@ -115,7 +115,7 @@ def python_files(paths, excludes=()) -> list[Path]:
 def read(path: Path) -> str:
     """Source text as Python decodes it (BOM, PEP 263 cookie, else UTF-8); a notebook's JSON as
     UTF-8."""
-    from ..runner import decode, decode_json, is_notebook
+    from ..runner.files import decode, decode_json, is_notebook
 
     data = path.read_bytes()
     return (decode_json(data) if is_notebook(str(path)) else decode(data)).text
