@@ -41,6 +41,7 @@ from typing import Iterator
 from .analysis import is_torch
 from .engine import Config, MigrationError, MigrationResult, migrate_source, parse_source
 from .findings import Finding
+from .source import line_starts
 
 
 
@@ -80,7 +81,6 @@ _MAGIC_LINE = re.compile(r"(?P<lhs>[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]
 _HELP_SUFFIX = re.compile(r"[ \t]*[A-Za-z_][\w.]*(?:\(\))?\?\??[ \t]*$")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")  # how Jupyter splits a source into strings
 _PY_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # how Python counts lines
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -461,12 +461,12 @@ class NotebookModule:
         return {name for name in used if any(map(is_torch, self.imports.get(name, ())))}
 
     @cached_property
-    def _newlines(self) -> list[int]:
-        return [m.end() for m in re.finditer("\n", self.text)]
+    def _line_starts(self) -> list[int]:
+        return line_starts(self.text)
 
     def _file_line(self, offset: int) -> int:
         """The line of the .ipynb file that holds ``offset``."""
-        return bisect.bisect_right(self._newlines, offset) + 1
+        return bisect.bisect_right(self._line_starts, offset)
 
     def split(self, module: str) -> list[str]:
         """The cell sources of a migrated module, IPython lines put back."""
@@ -534,7 +534,7 @@ def read_notebook(text: str, path: str | None = None) -> NotebookModule | None:
         code = part.code if _ends_with_newline(part.code) else part.code + "\n"
         chunks.append(code)
         chunks.append(_BOUNDARY.format(i) + "\n")
-        line += len(_NEWLINE.findall(code)) + 1
+        line += len(line_starts(code))  # its lines and the boundary's
     return NotebookModule(text, "".join(chunks), parts, starts, masked, problems, imports)
 
 

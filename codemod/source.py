@@ -6,24 +6,25 @@ from __future__ import annotations
 import ast
 import re
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's line breaks (and LSP's; not str.splitlines's)
+
+
+def line_starts(text: str) -> list[int]:
+    """The offset where each line of ``text`` starts."""
+    if "\r" in text:
+        return [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    starts = [0]  # the common case, without a regex match object per line
+    pos = text.find("\n")
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts
 
 
 class SourceText:
     def __init__(self, text: str):
         self.text = text
-        if "\r" in text:
-            starts = [0]
-            starts.extend(m.end() for m in _NEWLINE.finditer(text))
-        else:  # the common case, without a regex match object per line
-            starts = [0]
-            pos = text.find("\n")
-            while pos >= 0:
-                starts.append(pos + 1)
-                pos = text.find("\n", pos + 1)
-        self.line_starts = starts
-        first = _NEWLINE.search(text)
-        self.newline = first.group(0) if first else "\n"
+        self.line_starts = line_starts(text)
 
     # -- positions -------------------------------------------------------------------------------
 
@@ -65,13 +66,3 @@ class SourceText:
     def segment(self, node: ast.AST) -> str:
         return self.text[self.start(node) : self.end(node)]
 
-    def position(self, offset: int) -> tuple[int, int]:
-        """(line 1-based, column 0-based in code points) of a string offset."""
-        import bisect
-
-        line = bisect.bisect_right(self.line_starts, offset)
-        return line, offset - self.line_starts[line - 1]
-
-    def indent_of_line(self, lineno: int) -> str:
-        line = self.line_text(lineno)
-        return line[: len(line) - len(line.lstrip(" \t"))]

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import re
 from dataclasses import dataclass, field, replace
 
 from ..engine import Config, MigrationError, Planned, Site, plan_source
+from ..source import line_starts
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's and LSP's line breaks (not str.splitlines's)
 
 
 # -- positions -------------------------------------------------------------------------------------
@@ -32,7 +31,7 @@ class Lines:
 
     def __init__(self, text: str, encoding: str = "utf-16"):
         self.text = text
-        self.starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
+        self.starts = line_starts(text)
         self.encoding = encoding
         # migrate_source strips a BOM before it analyses: its columns on line 1 start after it.
         self.bom = 1 if text.startswith("\ufeff") else 0
