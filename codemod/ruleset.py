@@ -204,19 +204,38 @@ def rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
+_FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
                "dtype_notes"}
+_NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
+_FINDING_KEYS = {"severity", "title"}
+LAYER_KINDS = ("layer", "function")
+NAME_KINDS = ("module_base", "container")
+
+
+def _known_keys(raw: dict, allowed: set[str], where: str) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise RuleError(f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(allowed))})")
+
+
+def _one_of(value, allowed, what: str, where: str) -> None:
+    if value not in allowed:
+        raise RuleError(f"{where}: {what} {value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
 def _param(name: str, raw: dict, where: str) -> ParamSpec:
-    unknown = set(raw) - _PARAM_KEYS
-    if unknown:
-        raise RuleError(f"{where}: unknown keys {sorted(unknown)} for parameter {name}")
+    from .converters import CONVERTERS  # converters import nothing from here at run time
+
+    _known_keys(raw, _PARAM_KEYS, f"{where}: parameter {name}")
     kinds = [k for k in ("to", "drop", "unmappable", "freeze") if k in raw]
     if len(kinds) != 1:
         raise RuleError(f"{where}: parameter {name} needs exactly one of to/drop/unmappable/freeze, has {kinds}")
+    for key in ("convert", "when_omitted"):
+        if key in raw:
+            _one_of(raw[key], sorted(CONVERTERS), f"parameter {name}: {key} =", where)
     return ParamSpec(
         name=name,
         to=raw.get("to"),
@@ -264,10 +283,12 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 raise RuleError(f"{path.name}: {exc}") from exc
         if path.name == "findings.toml":
             for code, spec in data.items():
+                _known_keys(spec, _FINDING_KEYS, f"findings.toml: {code}")
                 if spec.get("severity") not in SEVERITIES:
                     raise RuleError(f"findings.toml: {code} has severity {spec.get('severity')!r}")
                 findings[code] = FindingSpec(code, spec["severity"], spec["title"])
             continue
+        _known_keys(data, _FILE_KEYS, path.name)
         meta = data.get("meta", {})
         family = meta.get("family", path.stem)
         families[family] = meta.get("title", family)
@@ -275,9 +296,8 @@ def load_rules(directory: Path | None = None) -> RuleSet:
         raw_layers: dict[str, dict] = {}
         for raw in data.get("layer", []):
             where = f"{path.name}: {raw.get('torch', '?')}"
-            unknown = set(raw) - _LAYER_KEYS
-            if unknown:
-                raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
+            _known_keys(raw, _LAYER_KEYS, where)
+            _one_of(raw.get("kind", "layer"), LAYER_KINDS, "kind", where)
             if "extends" in raw:
                 base = raw_layers.get(raw["extends"])
                 if base is None:
@@ -313,6 +333,9 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
             )
         for raw in data.get("name", []):
+            where = f"{path.name}: {raw.get('torch', '?')}"
+            _known_keys(raw, _NAME_KEYS, where)
+            _one_of(raw.get("kind"), NAME_KINDS, "kind", where)
             names[raw["torch"]] = NameMapping(
                 torch=raw["torch"], mindspore=raw["mindspore"], kind=raw["kind"], family=family,
                 versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),

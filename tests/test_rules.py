@@ -136,3 +136,29 @@ def test_every_finding_code_is_used_somewhere() -> None:
     rules_text = "".join(p.read_text(encoding="utf-8") for p in rules_dir().glob("*.toml") if p.name != "findings.toml")
     unused = [c for c in default_rules().findings if f'"{c}"' not in code_text + rules_text]
     assert unused == []
+
+
+def _rules_copy(tmp_path: Path) -> Path:
+    for f in rules_dir().glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("file,old,new,message", [
+    ("batchnorm.toml", 'convert = "one_minus"', 'convert = "one_minsu"', "batchnorm.toml.*'one_minsu' is not one of"),
+    ("layernorm.toml", 'convert = "shape_tuple"', 'convert = "shape_tupel"', "layernorm.toml.*'shape_tupel'"),
+    ("batchnorm.toml", 'convert = "one_minus"', 'convert = "one_minus"\nconvrt = "float"', "unknown keys \\['convrt'\\]"),
+    ("batchnorm.toml", 'torch = "torch.nn.BatchNorm2d"', 'torch = "torch.nn.BatchNorm2d"\nmindsproe = "x"',
+     "BatchNorm2d: unknown keys \\['mindsproe'\\]"),
+    ("batchnorm.toml", '[meta]', '[metta]\n[meta]', "batchnorm.toml: unknown keys \\['metta'\\]"),
+    ("modules.toml", 'kind = "container"', 'kind = "contaner"', "modules.toml.*'contaner' is not one of"),
+    ("functional.toml", 'kind = "function"', 'kind = "functon"', "functional.toml.*'functon' is not one of"),
+    ("findings.toml", 'severity = "error"', 'severity = "error"\nseverty = "warning"', "findings.toml.*unknown keys"),
+])
+def test_rules_with_a_misspelling_are_refused_when_they_load(tmp_path, file, old, new, message) -> None:
+    path = _rules_copy(tmp_path) / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(RuleError, match=message):
+        load_rules(tmp_path)
