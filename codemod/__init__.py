@@ -7,8 +7,9 @@ The public API other tools build on::
     result.code, result.findings, result.changed
 """
 
-from .engine import Config, MigrationError, MigrationResult, Site, migrate_source
+from .engine import Config, MigrationError, MigrationResult, Planned, Site, SiteKind, migrate_source, plan_source
 from .findings import Finding
 
-__all__ = ["Config", "Finding", "MigrationError", "MigrationResult", "Site", "migrate_source"]
+__all__ = ["Config", "Finding", "MigrationError", "MigrationResult", "Planned", "Site", "SiteKind", "migrate_source",
+           "plan_source"]
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ calls it, so a fix proven in one is the fix shipped in all."""
 from __future__ import annotations
 
 import ast
+import enum
 import functools
 import gc
 import warnings
@@ -40,12 +41,24 @@ class Config:
         return self.ruleset.newest_version()
 
 
+class SiteKind(enum.StrEnum):
+    CONSTRUCT = "construct"  # a call that builds a layer
+    FUNCTION = "function"  # a call of a normalization function
+    PARTIAL = "partial"  # functools.partial(layer, ...)
+    REFERENCE = "reference"  # a torch class named where it is not called
+    MODE = "mode"  # x.train() / x.eval()
+    SET_TRAIN = "set_train"  # an inserted x.set_train()
+    SKELETON = "skeleton"  # forward -> construct
+    ATTRIBUTE = "attribute"  # running_mean -> moving_mean, ...
+    IMPORTS = "imports"  # the file's import statements
+
+
 @dataclass
 class Site:
     """One place the tool changes (or would change, or cannot change): the unit of a quick-fix."""
 
     id: str
-    kind: str  # construct | reference | mode | set_train | skeleton | attribute | function | partial
+    kind: SiteKind
     line: int
     column: int
     end_line: int
@@ -192,7 +205,8 @@ class Migration:
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
-    def site(self, kind: str, node: ast.AST, rule: str | None = None, message: str = "") -> Site:
+    def site(self, kind: SiteKind | str, node: ast.AST, rule: str | None = None, message: str = "") -> Site:
+        kind = SiteKind(kind)
         line, col = node.lineno, self.text.char_col(node.lineno, node.col_offset)
         end_line, end_col = node.end_lineno, self.text.char_col(node.end_lineno, node.end_col_offset)
         site_id = f"{line}:{col}:{kind}"
@@ -211,7 +225,8 @@ class Migration:
         """The site planned for a node, if any."""
         return self.site_by_node.get(id(node))
 
-    def site_at(self, kind: str, line: int, column: int) -> Site:
+    def site_at(self, kind: SiteKind | str, line: int, column: int) -> Site:
+        kind = SiteKind(kind)
         """A site that belongs to no single node (the import statements of the file)."""
         site_id = f"{line}:{column}:{kind}"
         existing = self._site_by_id.get(site_id)
