@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..ruleset import LayerRule, RuleSet
-from .structure import Items, ModelClass, Node, Norm, SourceModel, TorchLeaf, Unknown
+from .structure import Computed, Items, Leaf, ModelClass, Node, Norm, SourceModel, Unknown
 
 # The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
 # source does not say what it is.
@@ -176,54 +176,74 @@ class _Found:
     rule: LayerRule | None = None
     why: str = ""
     rules: tuple[LayerRule, ...] = ()  # unknown: the normalization layers the source narrows it to
-    grown_late: tuple[str, ...] = ()  # the containers on the way that were filled after assignment
+    # Members on the way whose parameters MindSpore names without their prefix: (path, how), how is
+    # "grown" (a container filled after assignment) or "inserted" (insert_child_to_cell).
+    unprefixed: tuple[tuple[str, str], ...] = ()
+    # Members on the way registered under names computed at run time: (path, registrations).
+    computed: tuple[tuple[str, tuple[Computed, ...]], ...] = ()
 
 
 def _walk(root: ModelClass, key: str) -> _Found:
     parts = key.split(".")
     node: Node = root
     path: list[str] = []
-    late: list[str] = []
+    unprefixed: list[tuple[str, str]] = []
+    computed: list[tuple[str, tuple[Computed, ...]]] = []
+
+    def found(kind: str, module: str = "", **kw) -> _Found:
+        return _Found(kind, module, unprefixed=tuple(unprefixed), computed=tuple(computed), **kw)
+
     for part in parts[:-1]:
         here = ".".join(path) or root.name
-        if isinstance(node, TorchLeaf):
-            return _Found("keep", grown_late=tuple(late))
+        if isinstance(node, Leaf):
+            return found("keep")
         if isinstance(node, Unknown):
-            return _Found("unknown", ".".join(path), why=node.why, rules=node.rules, grown_late=tuple(late))
+            return found("unknown", ".".join(path), why=node.why, rules=node.rules)
         if isinstance(node, Norm):
-            return _Found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+            return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+        member = ".".join(path + [part])
         if isinstance(node, Items):
             child = node.child(part)
             if node.grown_late:
-                late.append(here)
+                unprefixed.append((here, "grown"))
             if child is None and node.filled_elsewhere:
-                return _Found("unknown", ".".join(path), why=f"{here} is filled where the source was not followed",
-                              grown_late=tuple(late))
+                return found("unknown", ".".join(path), why=f"{here} is filled where the source was not followed")
         else:
             child = node.children().get(part)
+            registrations: list[Computed] = []
+            if child is None:
+                hit = node.computed_member(part)
+                if hit is not None:
+                    child, registrations = hit
+                    computed.append((member, tuple(registrations)))
+            if part in node.unprefixed or any(c.unprefixed for c in registrations):
+                unprefixed.append((member, "inserted"))
         if child is None:
             if isinstance(node, ModelClass) and node.open_reason:
-                return _Found("unknown", ".".join(path + [part]), why=node.open_reason, grown_late=tuple(late))
-            what = f"{node.name} ({node.where})" if isinstance(node, ModelClass) else f"the container {here}"
-            return _Found("mismatch", why=f"{what} has no member {part!r}")
+                return found("unknown", member, why=node.open_reason)
+            if isinstance(node, ModelClass):
+                names = ", ".join(dict.fromkeys(c.spelled for c in node.computed))
+                also = f" (nor one {names} can name)" if names else ""
+                return found("mismatch", why=f"{node.name} ({node.where}) has no member {part!r}{also}")
+            return found("mismatch", why=f"the container {here} has no member {part!r}")
         node = child
         path.append(part)
     leaf = parts[-1]
     module = ".".join(path)
-    late_path = tuple(late)
     if isinstance(node, Norm):
         if leaf in node.rule.attributes:
-            return _Found("norm", module, node.rule, grown_late=late_path)
-        return _Found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
+            return found("norm", module, rule=node.rule)
+        return found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
     if isinstance(node, ModelClass):
-        if leaf in node.tensors or leaf in node.children() or node.open_reason:
-            return _Found("keep", grown_late=late_path)
-        return _Found("mismatch", why=f"{node.name} ({node.where}) has no parameter or buffer {leaf!r}")
+        if (leaf in node.tensors or leaf in node.children() or node.computed_member(leaf) is not None
+                or node.open_reason):
+            return found("keep")
+        return found("mismatch", why=f"{node.name} ({node.where}) has no parameter or buffer {leaf!r}")
     if isinstance(node, Items):
-        return _Found("mismatch", why=f"the container {module} holds modules, not {leaf!r}")
+        return found("mismatch", why=f"the container {module} holds modules, not {leaf!r}")
     if isinstance(node, Unknown):
-        return _Found("unknown", module, why=node.why, rules=node.rules, grown_late=late_path)
-    return _Found("keep", grown_late=late_path)
+        return found("unknown", module, why=node.why, rules=node.rules)
+    return found("keep")
 
 
 @dataclass
@@ -238,6 +258,12 @@ class _Match:
     @property
     def unseen(self) -> int:
         return sum(1 for f in self.found.values() if f.kind == "unknown")
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Fewer keys that do not fit, then fewer the source does not show, then fewer placed only
+        through names computed at run time: the better the keys fit the class."""
+        return self.mismatches, self.unseen, sum(1 for f in self.found.values() if f.computed)
 
 
 def plan_from_source(keys: list[str], source: SourceModel, model: str | None = None) -> Plan:
@@ -264,7 +290,6 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
     by_keys, warnings = _by_siblings(unseen, source.rules) if unseen else ({}, [])
     resolved.update(by_keys)
     plan.warnings.extend(warnings)
-    reported: set[str] = set()
     for key in keys:
         found = match.found[key]
         if found.kind == "norm":
@@ -273,26 +298,60 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
             plan.mismatches.append((key, found.why))
         elif key in resolved:
             plan.moves.append(resolved[key])
-        elif found.kind == "unknown" and not found.rules:
+        else:
             plan.moves.append(Move(key, key))
-            if found.module not in reported:
-                reported.add(found.module)
-                plan.warnings.append(f"{found.module or match.root.name}: the source does not show what it holds "
-                                     f"({found.why}); batch norm layers there are recognised by their "
-                                     f"{RUNNING_STAT} key, other normalization layers are not")
-        elif found.kind == "keep":
-            plan.moves.append(Move(key, key))
-    late = dict.fromkeys(c for f in match.found.values() for c in f.grown_late)
-    for container in late:
-        last = container.rpartition(".")[2]
-        plan.warnings.append(
-            f"{container}: modules are added to this container after it is assigned ({last}.append(...) & co.); "
-            f"MindSpore (2.10) then names their parameters without the '{container}.' prefix, so the keys below "
-            f"it will not load into the migrated model: create the container with its items instead "
-            f"(self.{last} = nn.ModuleList([...]))")
+    found_list = [f for f in match.found.values() if f.kind != "mismatch"]
+    plan.notes.extend(_computed_notes(found_list))
+    unseen_by_why: dict[str, list[str]] = {}
+    for f in found_list:
+        if f.kind == "unknown" and not f.rules:
+            unseen_by_why.setdefault(f.why, [])
+            if f.module not in unseen_by_why[f.why]:
+                unseen_by_why[f.why].append(f.module)
+    for why, modules in unseen_by_why.items():
+        holds = "it holds" if len(modules) == 1 else "they hold"
+        plan.warnings.append(f"{', '.join(m or match.root.name for m in modules)}: the source does not show what "
+                             f"{holds} ({why}); batch norm layers there are recognised by their {RUNNING_STAT} "
+                             "key, other normalization layers are not")
+    plan.warnings.extend(_unprefixed_warnings(found_list))
     if source.skipped:
         plan.warnings.extend(f"not analysed: {s}" for s in source.skipped)
     return plan
+
+
+def _computed_notes(found: list[_Found]) -> list[str]:
+    """Which members were placed through names computed at run time, and as what."""
+    by_registration: dict[tuple[Computed, ...], list[str]] = {}
+    for f in found:
+        for member, registrations in f.computed:
+            members = by_registration.setdefault(registrations, [])
+            if member not in members:
+                members.append(member)
+    notes = []
+    for registrations, members in by_registration.items():
+        how = " or ".join(f"{c.spelled} (line {c.line})" for c in registrations)
+        node = registrations[0].node if len(registrations) == 1 else None
+        what = f"; read as {node.name} ({node.where})" if isinstance(node, ModelClass) else ""
+        notes.append(f"{', '.join(members)}: registered under names computed at run time, as {how}{what}")
+    return notes
+
+
+def _unprefixed_warnings(found: list[_Found]) -> list[str]:
+    warnings = []
+    for member, how in dict.fromkeys(u for f in found for u in f.unprefixed):
+        last = member.rpartition(".")[2]
+        if how == "grown":
+            warnings.append(
+                f"{member}: modules are added to this container after it is assigned ({last}.append(...) & co.); "
+                f"MindSpore (2.10) then names their parameters without the '{member}.' prefix, so the keys below "
+                f"it will not load into the migrated model: create the container with its items instead "
+                f"(self.{last} = nn.ModuleList([...]))")
+        else:
+            warnings.append(
+                f"{member}: registered with insert_child_to_cell(); MindSpore (2.10) then names its parameters "
+                f"without the '{member}.' prefix, so the keys below it will not load into the model: assign it "
+                f"instead (setattr(self, name, cell))")
+    return warnings
 
 
 def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
@@ -306,11 +365,10 @@ def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
                             + ", ".join(c.where for c in found))
         return _Match(found[0], {k: _walk(found[0], k) for k in keys})
     if not source.classes:
-        raise PlanError("the source defines no torch module class (nn.Module subclass); it takes the original "
-                        "PyTorch source, not the migrated one")
+        raise PlanError("the source defines no module class (a torch nn.Module or MindSpore nn.Cell subclass)")
     matches = [_Match(c, {k: _walk(c, k) for k in keys}) for c in source.classes]
-    best = min((m.mismatches, m.unseen) for m in matches)
-    fitting = [m for m in matches if (m.mismatches, m.unseen) == best]
+    best = min(m.rank for m in matches)
+    fitting = [m for m in matches if m.rank == best]
     if len(fitting) > 1:
         # A class used inside another is a part, not the model; among the rest, they must agree.
         used = source.used_as_child()
