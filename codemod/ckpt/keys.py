@@ -45,6 +45,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     model: str | None = None  # "Net (model.py:12)" when the keys were matched against a class
     model_class: ModelClass | None = None
+    built: bool = False  # the keys were mapped onto the parameters of the built model
 
     @property
     def renamed(self) -> list[Move]:
@@ -182,6 +183,11 @@ class _Found:
     # Members on the way registered under names computed at run time: (path, registrations).
     computed: tuple[tuple[str, tuple[Computed, ...]], ...] = ()
 
+    @property
+    def anonymous(self) -> bool:
+        """Placed through a member whose computed name could be any name."""
+        return any(all(c.anonymous for c in registrations) for _, registrations in self.computed)
+
 
 def _walk(root: ModelClass, key: str) -> _Found:
     parts = key.split(".")
@@ -260,10 +266,13 @@ class _Match:
         return sum(1 for f in self.found.values() if f.kind == "unknown")
 
     @property
-    def rank(self) -> tuple[int, int, int]:
-        """Fewer keys that do not fit, then fewer the source does not show, then fewer placed only
-        through names computed at run time: the better the keys fit the class."""
-        return self.mismatches, self.unseen, sum(1 for f in self.found.values() if f.computed)
+    def rank(self) -> tuple[int, int, int, int]:
+        """How well the keys fit the class, the lower the better: keys that do not fit, then keys
+        placed only through names that could be any name, then keys the source does not show, then
+        keys placed through names computed at run time."""
+        found = self.found.values()
+        return (self.mismatches, sum(1 for f in found if f.anonymous), self.unseen,
+                sum(1 for f in found if f.computed))
 
 
 def plan_from_source(keys: list[str], source: SourceModel, model: str | None = None) -> Plan:
@@ -354,16 +363,21 @@ def _unprefixed_warnings(found: list[_Found]) -> list[str]:
     return warnings
 
 
+def find_class(source: SourceModel, name: str) -> ModelClass:
+    """The one module class of the source named ``name``."""
+    found = source.named(name)
+    if not found:
+        raise PlanError(f"no module class {name!r} in the source; module classes: "
+                        + (", ".join(sorted({c.name for c in source.classes})) or "none"))
+    if len(found) > 1:
+        raise PlanError(f"several module classes are named {name!r}: " + ", ".join(c.where for c in found))
+    return found[0]
+
+
 def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
     if model is not None:
-        found = source.named(model)
-        if not found:
-            raise PlanError(f"no module class {model!r} in the source; module classes: "
-                            + (", ".join(sorted({c.name for c in source.classes})) or "none"))
-        if len(found) > 1:
-            raise PlanError(f"several module classes are named {model!r}: "
-                            + ", ".join(c.where for c in found))
-        return _Match(found[0], {k: _walk(found[0], k) for k in keys})
+        root = find_class(source, model)
+        return _Match(root, {k: _walk(root, k) for k in keys})
     if not source.classes:
         raise PlanError("the source defines no module class (a torch nn.Module or MindSpore nn.Cell subclass)")
     matches = [_Match(c, {k: _walk(c, k) for k in keys}) for c in source.classes]
@@ -383,3 +397,86 @@ def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
 
 def _summary(match: _Match) -> list[tuple]:
     return [(k, f.kind, f.module, f.rule.torch if f.rule else None) for k, f in match.found.items()]
+
+
+# -- with the built model: its own parameters ------------------------------------------------------
+
+
+@dataclass
+class CellLayout:
+    """What a built MindSpore model holds (check.cell_layout reads it): every cell by its path, with
+    the layer rules of its class (empty: not a normalization layer), and every parameter by its
+    path, with the name MindSpore gives it (what a checkpoint must use) and its shape."""
+
+    model: str
+    cells: dict[str, tuple[LayerRule, ...]]
+    params: dict[str, tuple[str, tuple[int, ...]]]
+
+
+def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: CellLayout) -> Plan:
+    """Map the keys onto the parameters of the built model: a key of a normalization layer through
+    the rules' attributes, any other under its own path; every key must land on a parameter of the
+    same shape, and is written under the name MindSpore gives that parameter."""
+    plan = Plan(model=layout.model, built=True)
+    placed: dict[str, Move] = {}
+    for module, members in _modules(keys).items():
+        if module not in layout.cells:
+            plan.mismatches.extend((k, _no_cell(module, layout)) for k in members)
+            continue
+        rules = layout.cells[module]
+        if rules:
+            planned, why = _by_candidates(module, members, list(rules), "model")
+            if planned is None:
+                plan.mismatches.extend((k, f"{module or 'the model'} is a MindSpore {rules[0].mindspore_name}: {why}")
+                                       for k in members)
+                continue
+        else:
+            planned = [Move(k, k) for k in members]
+        for move in planned:
+            if move.new is None:
+                placed[move.key] = move
+                continue
+            param = layout.params.get(move.new)
+            if param is None:
+                plan.mismatches.append((move.key, f"the built model has no parameter {move.new}"))
+                continue
+            name, shape = param
+            if move.key in shapes and tuple(shapes[move.key]) != shape:
+                plan.mismatches.append((move.key, f"shape {_dims(shapes[move.key])} in the checkpoint, "
+                                                  f"{_dims(shape)} for {move.new} in the built model"))
+                continue
+            placed[move.key] = Move(move.key, name, move.layer, "model", move.why)
+    plan.moves = [placed[k] for k in keys if k in placed]
+    used = {m.new for m in plan.moves}
+    renamed = {path: name for path, (name, _) in layout.params.items() if name != path and name in used}
+    if renamed:
+        shown = ", ".join(f"{path} is {name!r}" for path, name in list(renamed.items())[:4])
+        more = f" (+{len(renamed) - 4} more)" if len(renamed) > 4 else ""
+        plan.warnings.append(
+            f"the built model names {len(renamed)} parameter(s) otherwise than their place in it ({shown}{more}): "
+            "the checkpoint uses MindSpore's names, which load_param_into_net looks up; containers filled after "
+            "they are assigned and insert_child_to_cell() do that in MindSpore (2.10)")
+    names: dict[str, list[str]] = {}
+    for path, (name, _) in layout.params.items():
+        names.setdefault(name, []).append(path)
+    for name, paths in names.items():
+        if len(paths) > 1 and name in used:
+            plan.warnings.append(f"the built model gives {' and '.join(paths)} the same name {name!r}: "
+                                 "a checkpoint cannot tell them apart")
+    left = [path for path, (name, _) in layout.params.items() if name not in used]
+    if left:
+        plan.notes.append(f"{len(left)} parameter(s) of the built model get no value from the checkpoint and keep "
+                          f"their initial values: {', '.join(left)}")
+    return plan
+
+
+def _no_cell(module: str, layout: CellLayout) -> str:
+    parts = module.split(".")
+    i = len(parts) - 1
+    while i > 0 and ".".join(parts[:i]) not in layout.cells:
+        i -= 1
+    return f"{'.'.join(parts[:i]) or 'the model'} has no cell {parts[i]!r} in the built model"
+
+
+def _dims(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

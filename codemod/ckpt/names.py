@@ -45,6 +45,10 @@ class FileAnalysis:
         self.ref_by_node: dict[int, TorchRef] = {id(r.node): r for r in [*torch_refs, *ms_refs]}
         self.types = Types(self)
 
+    def torch_names(self) -> list[str]:
+        """The torch names the file still uses (none in a file migrated all the way)."""
+        return sorted({r.qual for key, r in self.ref_by_node.items() if key not in self.mindspore_nodes})
+
     # -- what the inference asks for --------------------------------------------------------------
 
     def ref(self, node: ast.AST) -> TorchRef | None:

@@ -99,6 +99,12 @@ class Computed:
     line: int
     unprefixed: bool = False  # registered with insert_child_to_cell (see UNPREFIXED_CHILD)
 
+    @property
+    def anonymous(self) -> bool:
+        """The name has no literal part (``add_module(name, ...)``): any name fits, so a key that
+        does is no sign that it belongs to this class."""
+        return not self.pattern.pattern.replace(_ANY, "")
+
 
 class ModelClass:
     """A module class of the source; its children are read on first use (classes nest each other)."""
