@@ -419,6 +419,7 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
     same shape, and is written under the name MindSpore gives that parameter."""
     plan = Plan(model=layout.model, built=True)
     placed: dict[str, Move] = {}
+    used: set[str] = set()  # the paths of the parameters that get a value
     for module, members in _modules(keys).items():
         if module not in layout.cells:
             plan.mismatches.extend((k, _no_cell(module, layout)) for k in members)
@@ -446,9 +447,9 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
                                                   f"{_dims(shape)} for {move.new} in the built model"))
                 continue
             placed[move.key] = Move(move.key, name, move.layer, "model", move.why)
+            used.add(move.new)
     plan.moves = [placed[k] for k in keys if k in placed]
-    used = {m.new for m in plan.moves}
-    renamed = {path: name for path, (name, _) in layout.params.items() if name != path and name in used}
+    renamed = {path: name for path, (name, _) in layout.params.items() if name != path and path in used}
     if renamed:
         shown = ", ".join(f"{path} is {name!r}" for path, name in list(renamed.items())[:4])
         more = f" (+{len(renamed) - 4} more)" if len(renamed) > 4 else ""
@@ -460,13 +461,23 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
     for path, (name, _) in layout.params.items():
         names.setdefault(name, []).append(path)
     for name, paths in names.items():
-        if len(paths) > 1 and name in used:
+        if len(paths) > 1 and used.intersection(paths):
             plan.warnings.append(f"the built model gives {' and '.join(paths)} the same name {name!r}: "
                                  "a checkpoint cannot tell them apart")
-    left = [path for path, (name, _) in layout.params.items() if name not in used]
-    if left:
-        plan.notes.append(f"{len(left)} parameter(s) of the built model get no value from the checkpoint and keep "
-                          f"their initial values: {', '.join(left)}")
+    # A layer with some of its parameters in the checkpoint keeps the others (batch norm with
+    # affine=False has no weight in torch, fixed ones in MindSpore); a layer with none of them
+    # suggests a model built otherwise than the one trained.
+    left = [path for path in layout.params if path not in used]
+    filled = {path.rpartition(".")[0] for path in used}
+    empty = list(dict.fromkeys(p.rpartition(".")[0] for p in left if p.rpartition(".")[0] not in filled))
+    partly = [p for p in left if p.rpartition(".")[0] in filled]
+    if empty:
+        plan.warnings.append(f"{len(empty)} layer(s) of the built model get nothing from the checkpoint and keep their "
+                             f"initial values: {', '.join(m or '(top level)' for m in empty)}: was the model built "
+                             "with the arguments it was trained with?")
+    if partly:
+        plan.notes.append(f"{len(partly)} parameter(s) of the built model have no torch counterpart in the "
+                          f"checkpoint and keep their initial values: {', '.join(partly)}")
     return plan
 
 
@@ -475,7 +486,7 @@ def _no_cell(module: str, layout: CellLayout) -> str:
     i = len(parts) - 1
     while i > 0 and ".".join(parts[:i]) not in layout.cells:
         i -= 1
-    return f"{'.'.join(parts[:i]) or 'the model'} has no cell {parts[i]!r} in the built model"
+    return f"the built model has no cell {'.'.join(parts[:i + 1])}"
 
 
 def _dims(shape) -> str:
