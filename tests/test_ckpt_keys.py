@@ -558,3 +558,17 @@ def test_a_name_that_could_be_any_name_is_no_sign_the_keys_belong_to_its_class()
     """)
     assert plan_from_source(bn_keys("part0.0"), source).model.startswith("Parts ")
     assert plan_from_source(bn_keys("stem.0"), source).model.startswith("Stages ")
+
+
+def test_names_from_a_star_import_of_mindspore_nn():
+    source = source_of("""
+        from mindspore.nn import *
+
+        class Net(Cell):
+            def __init__(self):
+                super().__init__()
+                self.bn = BatchNorm3d(2)
+    """)
+    plan = plan_from_source(bn_keys("bn"), source)
+    assert plan.model_class.framework == "mindspore"
+    assert renames(plan)["bn.running_mean"] == "bn.bn2d.moving_mean"

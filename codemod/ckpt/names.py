@@ -105,6 +105,16 @@ class FileAnalysis:
                     continue
                 node, qual = self._longest_known(load, binding.qual)
                 refs.append(TorchRef(node, load, qual, None, scope))
+        # `from mindspore.nn import *`: the names the rules know, where nothing else binds them.
+        stars = [m for m, _ in index.module_scope.star_imports if is_mindspore(m)]
+        for module in stars:
+            for name, loads in index.loads.items():
+                if self._known(f"{module}.{name}") is None:
+                    continue
+                for load, scope in loads:
+                    if scope.resolve(name) is None:
+                        node, qual = self._longest_known(load, f"{module}.{name}")
+                        refs.append(TorchRef(node, load, qual, None, scope))
         return refs
 
     def _longest_known(self, load: ast.Name, qual: str) -> tuple[ast.expr, str]:
