@@ -337,16 +337,16 @@ class _ClassReader:
             return e.attr if isinstance(e, ast.Attribute) and is_me(e.value) else None
 
         for node in own_nodes(fn):
-            conditional = _conditional(self.analysis, node, fn)
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if member_of_me(target):
                         values.setdefault(target.attr, []).append(self.describe(node.value, scope))
                     elif isinstance(target, ast.Subscript) and member_of_me(target.value):
                         growths.setdefault(target.value.attr, []).append(
-                            _Growth("setitem", target.slice, node.value, conditional))
+                            _Growth("setitem", target.slice, node.value, _conditional(self.analysis, node, fn)))
             elif isinstance(node, ast.AugAssign) and member_of_me(node.target):
-                growths.setdefault(node.target.attr, []).append(_Growth("extend", None, node.value, conditional))
+                growths.setdefault(node.target.attr, []).append(_Growth(
+                    "extend", None, node.value, _conditional(self.analysis, node, fn)))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 func = node.func
                 if (is_me(func.value) or _is_super(func.value)) and func.attr in _REGISTER_CHILD | _REGISTER_TENSOR:
@@ -354,7 +354,8 @@ class _ClassReader:
                 elif member_of_me(func.value) and func.attr in _GROW:
                     growths.setdefault(func.value.attr, []).append(_Growth(
                         func.attr, node.args[0] if len(node.args) == 2 else None,
-                        node.args[-1] if node.args and not node.keywords else None, conditional))
+                        node.args[-1] if node.args and not node.keywords else None,
+                        _conditional(self.analysis, node, fn)))
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
                     and node.args and is_me(node.args[0])):
                 self._register("setattr", node.args[1:], node, scope, values)
