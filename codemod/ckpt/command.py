@@ -89,8 +89,9 @@ def convert_ckpt(checkpoint, output, source, model_text, strip_prefix, dry_run, 
 
     Keys of normalization layers are renamed (weight/bias/running_mean/running_var ->
     gamma/beta/moving_mean/moving_variance, BatchNorm3d one level deeper), num_batches_tracked is
-    dropped, every other key is copied unchanged. Exit 0 done, 1 --verify found different outputs,
-    2 error (nothing written)."""
+    dropped, every other key is copied unchanged. The layers are found in --source (PyTorch or
+    migrated), in the built model (--model 'Net(...)'), or by their keys. Exit 0 done, 1 --verify
+    found different outputs, 2 error (nothing written)."""
     from .check import ModelSpec
 
     outcome = Outcome(str(checkpoint), str(output) if output else None, dry_run)
@@ -175,7 +176,9 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
         plan = plan_from_keys(keys, rules)
     else:
         try:
-            plan, not_built = _plan_from_built(keys, state, source, spec, rules) if spec and spec.called else (None, "")
+            plan, not_built = None, ""
+            if spec is not None and spec.called:  # the user asks for the model to be built
+                plan, not_built = _plan_from_built(keys, state, source, spec, rules)
             if plan is None:
                 plan = plan_from_source(keys, source, spec.name if spec else None)
                 if not_built:

@@ -1,6 +1,7 @@
 """Which checkpoint keys belong to normalization layers, and what MindSpore calls them.
 
-Pure: works on key names (and, with a source, on its static structure); no framework is imported.
+Pure: works on key names (and, with a source, on its static structure; with a built model, on what
+check.cell_layout read from it); no framework is imported.
 Every rename comes from the rules' ``attributes`` tables (torch attribute -> MindSpore attribute
 path, "" = no counterpart), so a layer added to rules/ is converted without a change here.
 """
