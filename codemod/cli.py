@@ -100,10 +100,12 @@ EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 @click.option("--no-gitignore", is_flag=True, help="Also take files that .gitignore excludes.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default="the number of CPUs", help="Processes at work: this one and N-1 workers (0: the number of CPUs). Small runs stay in one process.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a file changed (or would change) or an error finding remains (for hooks).")
+@click.option("--stdin-filename", metavar="PATH", help="With - (stdin): the file the text stands for. It places the text in its project (what the other files define) and names it in findings and reports.")
+@click.option("--no-project", is_flag=True, help="Read each file alone, without what the other files of its project define.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors; no progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Print info findings too.")
 def migrate(paths, show_diff, check, out, report, markers, mindspore_version, exclude, extend_exclude, no_gitignore,
-            jobs, strict, quiet, verbose):
+            jobs, strict, stdin_filename, no_project, quiet, verbose):
     """Migrate PATHS (files or directories; - for stdin) in place.
 
     Directories contribute *.py, *.pyi and *.ipynb files, honouring .gitignore inside a git work
@@ -118,9 +120,14 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
     if any(str(p) == "-" for p in paths):
         if len(paths) > 1:
             raise click.UsageError("- (stdin) cannot be combined with other paths")
-        project = _project_config(Path.cwd())
+        if out is not None:
+            raise click.UsageError("--out writes copies of files; with - (stdin) the result goes to stdout")
+        where = Path(stdin_filename).resolve().parent if stdin_filename else Path.cwd()
+        project = _project_config(where)
         config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
-        return _stdin(config, show_diff, check, strict, quiet, verbose)
+        return _stdin(config, stdin_filename, not no_project, report, show_diff, check, strict, quiet, verbose)
+    if stdin_filename is not None:
+        raise click.UsageError("--stdin-filename goes with - (stdin)")
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise click.BadParameter(f"no such file or directory: {missing[0]}", param_hint="PATHS")
@@ -142,7 +149,8 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
         target = os.path.relpath(f.path, base) if out_dir else None  # both absolute, neither resolved
         tasks.append(runner.FileTask(i, f.path, f.display, target, f.size))
     settings = runner.Settings(markers=config.markers, mindspore_version=config.mindspore_version,
-                               write=not (show_diff or check), diff=show_diff, out=out_dir)
+                               write=not (show_diff or check), diff=show_diff, out=out_dir,
+                               project=None if no_project else _read_project([str(p) for p in paths], config))
 
     summary = runner.Summary()
     long_run = len(tasks) >= _Progress.MIN_FILES
@@ -177,6 +185,15 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
     if strict and summary.findings_by_severity()["error"]:
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)
+
+
+def _read_project(paths: list[str], config: Config, texts: dict | None = None):
+    """The project the paths belong to, every file read now (before any is rewritten)."""
+    from .project import Project
+
+    project = Project.around(paths, config.rules, texts)
+    project.snapshot()
+    return project
 
 
 def _first(*values):
@@ -306,28 +323,49 @@ def _print_findings(findings, quiet: bool, verbose: bool) -> None:
             click.echo(f.format(), err=True)
 
 
-def _stdin(config: Config, show_diff: bool, check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
-    from .runner import decode, unified_diff
+def _stdin(config: Config, filename: str | None, use_project: bool, report: Path | None, show_diff: bool,
+           check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
+    from dataclasses import replace
 
+    from .runner import FileResult, Summary, decode, unified_diff
+    from .notebook import count_converted
+
+    display = filename or "<stdin>"
     data = sys.stdin.buffer.read()
-    try:
-        decoded = decode(data)
-        result = migrate_source(decoded.text, path="<stdin>", config=config)
-    except ValueError as exc:
-        click.echo(f"<stdin>: error: {exc}", err=True)
+    fr = FileResult(display)
+    summary = Summary([fr])
+
+    def fail(message: str) -> None:
+        click.echo(message, err=True)
+        fr.error = message
         if not (show_diff or check):
             sys.stdout.buffer.write(data)  # a filter passes through what it cannot change
+        if report is not None:
+            _write_report(summary, report)
         sys.exit(EXIT_ERROR)
+
+    try:
+        decoded = decode(data)
+    except ValueError as exc:
+        return fail(f"{display}: error: {exc}")
+    if filename and use_project:
+        # The text on stdin stands for the file: the project sees it, not the file on disk.
+        config = replace(config, project=_read_project([filename], config, {os.path.abspath(filename): decoded.text}))
+    try:
+        result = migrate_source(decoded.text, path=display, config=config)
     except MigrationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        if not (show_diff or check):
-            sys.stdout.buffer.write(data)
-        sys.exit(EXIT_ERROR)
+        return fail(f"error: {exc}")
+    fr.findings = result.findings
+    fr.changed = result.changed
+    fr.sites_converted = count_converted(result)
+    fr.remaining_torch = list(result.remaining_torch)
     _print_findings(result.findings, quiet, verbose)
     if show_diff:
-        click.echo(unified_diff("<stdin>", decoded.text, result.code), nl=False)
+        click.echo(unified_diff(display, decoded.text, result.code), nl=False)
     elif not check:
         sys.stdout.buffer.write(result.code.encode(decoded.encoding))
+    if report is not None and not _write_report(summary, report):
+        sys.exit(EXIT_ERROR)
     errors = any(f.severity == "error" for f in result.findings)
     sys.exit(EXIT_CHANGES if ((show_diff or check or strict) and result.changed) or (strict and errors) else EXIT_OK)
 

@@ -25,6 +25,9 @@ class Config:
     mindspore_version: str | None = None
     rules: RuleSet | None = None
     only: frozenset[str] | None = None
+    # The project the file belongs to (codemod.project.Project): what its imports from the other
+    # files of the project are. None: the file is read alone.
+    project: object | None = None
 
     @property
     def ruleset(self) -> RuleSet:
@@ -139,6 +142,7 @@ class Migration:
         self.handled: set[int] = set()  # id(node) of call/reference nodes a pass took care of
         self.post_statements: dict[int, list[tuple[Site, Callable[[], str]]]] = {}
         self.types = None  # set by modules.infer_modules
+        self.project = config.project.view(path) if config.project is not None else None
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -179,8 +183,14 @@ class Migration:
             return True
         from .analysis import is_mindspore
 
-        return any(is_mindspore(b.qual) for b in self.index.imports) and any(
-            r.qual in self.rules.names for r in self.refs)
+        return (any(is_mindspore(b.qual) for b in self.index.imports)
+                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project
+
+    @functools.cached_property
+    def uses_project(self) -> bool:
+        """The file uses a class, factory or function of another file of the project that the
+        migration makes MindSpore's (``from models import Net``): it is migrated too."""
+        return self.project is not None and self.project.uses(self)
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
@@ -370,15 +380,18 @@ def _migrate(source: str, path: str | None, config: Config | None) -> MigrationR
     config = config or Config()
     bom, body = _strip_bom(source)
     rules = config.ruleset
-    if not rules.prefilter.matches(body):
+    project = config.project
+    if not rules.prefilter.matches(body) and not (project is not None and project.may_use(body, path)):
         return MigrationResult(source, [], False, path=path)
     tree = parse_source(body, path)
     mig = Migration(body, tree, path, config)
-    if not mig.refs and not mig.ambiguous:
+    if not mig.refs and not mig.ambiguous and (mig.project is None or not mig.project.imports_project(mig)):
         mig.close()
         return MigrationResult(source, [], False, path=path)
     for step in passes.PIPELINE:
         step(mig)
+    if mig.project is not None:
+        mig.project.report_unresolved(mig)
     try:
         code = apply_edits(body, mig.active_edits())
     except EditConflict as exc:  # a bug in a pass; never write a half-migrated file

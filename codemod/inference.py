@@ -67,6 +67,20 @@ class ClassT:
     cls: "ClassInfo"
 
 
+class External:
+    """A value defined in another file of the project (see project.py), as the inference sees it:
+    what calling it gives, its attributes, the attributes of its instances (for a class)."""
+
+    def called(self, types: "Types", call: ast.Call | None):
+        return None
+
+    def member(self, types: "Types", attr: str):
+        return None
+
+    def attribute(self, types: "Types", attr: str):
+        return None
+
+
 _PENDING = object()  # recursion guard: contributes nothing to a join
 
 # The expressions Types._infer can give a type to (torch references are names and attributes).
@@ -178,6 +192,7 @@ class Types:
         self._tested_names = _isinstance_tested_names(mig)
         # functools.partial can only be called where functools is imported.
         self._functools = any(b.qual in ("functools", "functools.partial") for b in mig.index.imports)
+        self.project = mig.project  # what the file's imports from the project are (None: unknown)
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -196,6 +211,8 @@ class Types:
                 local = self.class_of(base, info.scope)
                 if local is not None:
                     info.local_bases.append(local)
+                    if isinstance(local, External):  # a Cell of another file: this class becomes one
+                        info.origin |= {id(base)}
                 elif (self.mig.qualified(base, info.scope) or "").startswith("mindspore.nn."):
                     # Already a Cell (a file migrated part way): a module, though nothing to convert.
                     info.is_module = True
@@ -223,14 +240,23 @@ class Types:
 
     def class_of(self, expr: ast.expr, scope: Scope) -> ClassInfo | None:
         if not isinstance(expr, ast.Name):
-            return None
+            return self._project_class(expr, scope) if isinstance(expr, ast.Attribute) else None
         found = scope.resolve(expr.id)
         if found is None:
-            return None
+            return self._project_class(expr, scope)
         _, bindings = found
         if len(bindings) == 1 and bindings[0].kind == "class":
             return self.classes.get(id(bindings[0].node))
+        if len(bindings) == 1 and bindings[0].kind == "import":
+            return self._project_class(expr, scope)
         return None
+
+    def _project_class(self, expr: ast.expr, scope: Scope):
+        """A class of another file of the project (a ``ProjectClass``), if ``expr`` names one."""
+        if self.project is None:
+            return None
+        t = self.of(expr, scope)
+        return t.cls if isinstance(t, ClassT) and isinstance(t.cls, External) else None
 
     def module_classes(self) -> list[ClassInfo]:
         """Same-file classes that become Cells: subclasses of a torch module class."""
@@ -271,6 +297,8 @@ class Types:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.cls is not None:
                 return self.attribute_of(base.cls, expr.attr)
+            if isinstance(base, External):  # `M.Net` of `import models as M`
+                return base.member(self, expr.attr)
             return None
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
@@ -327,6 +355,8 @@ class Types:
             return ModuleT(callee.rules, origin=origin) if callee.certain else MaybeLayerT(callee.rules, origin=origin)
         if isinstance(callee, _FunctionT):
             return self._returns_of(callee.node)
+        if isinstance(callee, External):  # a function of another file of the project
+            return callee.called(self, call)
         return None
 
     def _name(self, node: ast.Name, scope: Scope):
@@ -335,8 +365,8 @@ class Types:
             if narrowed is not None:
                 return narrowed
         found = scope.resolve(node.id)
-        if found is None:
-            return None
+        if found is None:  # a builtin, or a name from `from <project module> import *`
+            return self.project.star(self, node.id, scope) if self.project is not None else None
         where, bindings = found
         results = []
         for b in bindings:
@@ -361,6 +391,8 @@ class Types:
             return None
         if b.kind == "param":
             return self._param(b)
+        if b.kind == "import" and self.project is not None:
+            return self.project.binding(self, b)
         return None
 
     def _param(self, b: Binding):
@@ -415,6 +447,11 @@ class Types:
 
     def attribute_of(self, cls: ClassInfo, attr: str):
         for c in cls.mro():
+            if isinstance(c, External):  # a class of another file: its summary knows
+                found = c.attribute(self, attr)
+                if found is not None:
+                    return found
+                continue
             values = c.init_assigns.get(attr)
             if values:
                 init_scope = self.mig.index.scope_of.get(id(c.init))

@@ -98,11 +98,15 @@ class Settings:
     write: bool = True  # False for --check and --diff
     diff: bool = False
     out: str | None = None  # --out DIR, resolved; targets are relative to it
+    # The project the files belong to (codemod.project.Project), read before any file is written,
+    # so that every file, in whichever process, sees the same project. None: each file alone.
+    project: object | None = field(default=None, compare=False)
 
     def config(self) -> Config:
         from .ruleset import default_rules
 
-        return Config(markers=self.markers, mindspore_version=self.mindspore_version, rules=default_rules())
+        return Config(markers=self.markers, mindspore_version=self.mindspore_version, rules=default_rules(),
+                      project=self.project)
 
 
 @dataclass(frozen=True)

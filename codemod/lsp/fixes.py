@@ -132,9 +132,10 @@ def quick_fix(analysis: Analysis, site_id: str, config: Config) -> str:
     closure = {site_id}
     others = [s for s in analysis.sites if s.id != site_id]
     while True:
-        fixed = migrate_source(analysis.text, config=replace(config, only=frozenset(closure))).code
+        path = analysis.result.path if analysis.result is not None else None
+        fixed = migrate_source(analysis.text, path=path, config=replace(config, only=frozenset(closure))).code
         try:
-            after = migrate_source(fixed, config=config)
+            after = migrate_source(fixed, path=path, config=config)
         except MigrationError:  # cannot happen for the engine's own output; keep what was asked
             return fixed
         lost = _lost_sites([s for s in others if s.id not in closure], analysis.text, fixed, after.sites)

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+import time
 from dataclasses import replace
+from urllib.parse import unquote, urlparse
 from typing import Any
 
 from lsprotocol import types
@@ -48,6 +52,71 @@ class Torch2msServer(LanguageServer):
         self.pending: dict[str, asyncio.Task] = {}  # uri -> the analysis waiting out the debounce
         self.running: dict[str, asyncio.Future] = {}  # uri -> the analysis in the worker thread
         self.fixes: dict[tuple[str, str, str], str] = {}  # (uri, text, site id) -> the text after the fix
+        # The workspace folders' projects (codemod.project.Project), by root: what the other files of
+        # a document's project define. Read in a background thread; one lock keeps the project's
+        # caches consistent between that thread and the analyses.
+        self.projects: dict[str, object] = {}
+        self.project_lock = threading.Lock()
+        self.project_read: threading.Event = threading.Event()
+
+    # -- the workspace's projects -------------------------------------------------------------------
+
+    def read_projects(self, roots: list[str]) -> None:
+        """Find every workspace folder's files and read what they define, in a background thread
+        (diagnostics do not wait: a document analysed first reads what it needs itself)."""
+        from ..project import Layout, Project
+        from ..runner import discover
+
+        def read() -> None:
+            start = time.perf_counter()
+            count = 0
+            try:
+                for root in roots:
+                    files = [f.path for f in discover([root]).files if f.path.endswith((".py", ".pyi"))]
+                    project = Project(Layout(root, files), self.config.rules)
+                    with self.project_lock:
+                        self.projects[root] = project
+                    for path in sorted(project.layout.files):
+                        with self.project_lock:
+                            if project.warm(path):
+                                count += 1
+                        time.sleep(0)  # let an analysis take the lock between two files
+            except Exception:  # the project is a help, not a requirement
+                logger.exception("torch2ms could not read the workspace")
+            self.project_read.set()
+            self.window_log_message(types.LogMessageParams(
+                types.MessageType.Info,
+                f"torch2ms: read the project ({count} files with torch or MindSpore code) in "
+                f"{time.perf_counter() - start:.2f} s"))
+            self.reanalyse_open_documents()
+
+        threading.Thread(target=read, name="torch2ms-project", daemon=True).start()
+
+    def project_of(self, path: str | None):
+        if path is None:
+            return None
+        path = os.path.abspath(path)
+        roots = [r for r in self.projects if path == r or path.startswith(r.rstrip(os.sep) + os.sep)]
+        return self.projects[max(roots, key=len)] if roots else None
+
+    def project_changed(self, path: str, text: str | None, deleted: bool = False) -> None:
+        """A file of a project changed (an editor's buffer, a save, a file on disk)."""
+        project = self.project_of(path)
+        if project is None:
+            return
+        with self.project_lock:
+            if deleted:
+                project.remove(path)
+            else:
+                project.set_text(path, text)
+        self.analyses.clear()
+
+    def reanalyse_open_documents(self) -> None:
+        loop = getattr(self, "_loop", None)
+        if loop is None:
+            return
+        for uri in list(self.workspace.text_documents):
+            loop.call_soon_threadsafe(self.schedule, uri, 0)
 
     # -- analysis and diagnostics ------------------------------------------------------------------
 
@@ -94,9 +163,15 @@ class Torch2msServer(LanguageServer):
         self.analyses[uri] = analysis
         return analysis
 
+    def config_for(self, path: str | None) -> Config:
+        project = self.project_of(path)
+        return replace(self.config, project=project) if project is not None else self.config
+
     def _analyse(self, uri: str, text: str) -> Analysis:
         try:
-            return analyse(text, self.config, path=self.workspace.get_text_document(uri).path)
+            path = self.workspace.get_text_document(uri).path
+            with self.project_lock:
+                return analyse(text, self.config_for(path), path=path)
         except Exception as exc:  # a bug in the engine must not take the editor's server down
             logger.exception("torch2ms failed on %s", uri)
             return Analysis(text, error=exc)
@@ -202,13 +277,18 @@ class Torch2msServer(LanguageServer):
         if fixed is None:
             try:
                 fixed = await asyncio.get_running_loop().run_in_executor(
-                    None, quick_fix, analysis, site_id, self.config)
+                    None, self._quick_fix, uri, analysis, site_id)
             except Exception:  # offer no fix rather than a wrong one
                 logger.exception("torch2ms could not compute the fix for %s in %s", site_id, uri)
                 return None
             self.fixes = {k: v for k, v in self.fixes.items() if k[0] != uri or k[1] == analysis.text}
             self.fixes[key] = fixed
         return self.workspace_edit(uri, version, analysis.text, fixed)
+
+    def _quick_fix(self, uri: str, analysis: Analysis, site_id: str) -> str:
+        path = self.workspace.get_text_document(uri).path
+        with self.project_lock:
+            return quick_fix(analysis, site_id, self.config_for(path))
 
     def workspace_edit(self, uri: str, version: int | None, old: str, new: str) -> types.WorkspaceEdit:
         lines = Lines(old, self.encoding)
@@ -320,20 +400,51 @@ def _capability(root: Any, *path: str) -> Any:
     return root
 
 
+def _path_of(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
+
+
 def create_server(config: Config, debounce: float = 0.15) -> Torch2msServer:
     server = Torch2msServer(config, debounce)
 
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: Torch2msServer, params: types.InitializedParams) -> None:
+        ls._loop = asyncio.get_running_loop()
+        folders = [f.uri for f in (ls.workspace.folders or {}).values()] or (
+            [ls.workspace.root_uri] if ls.workspace.root_uri else [])
+        roots = [p for p in (_path_of(u) for u in folders) if p and os.path.isdir(p)]
+        if roots:
+            ls.read_projects(roots)
+        else:
+            ls.project_read.set()
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: Torch2msServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.project_changed(_path_of(params.text_document.uri) or "", params.text_document.text)
         ls.schedule(params.text_document.uri, 0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: Torch2msServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri, ls.debounce)
+        uri = params.text_document.uri
+        ls.project_changed(_path_of(uri) or "", ls.workspace.get_text_document(uri).source)
+        ls.schedule(uri, ls.debounce)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: Torch2msServer, params: types.DidSaveTextDocumentParams) -> None:
         ls.schedule(params.text_document.uri, 0)
+        ls.reanalyse_open_documents()  # the others may use what this one defines
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: Torch2msServer, params: types.DidChangeWatchedFilesParams) -> None:
+        for change in params.changes:
+            path = _path_of(change.uri)
+            if path is None or not path.endswith((".py", ".pyi")):
+                continue
+            if change.uri in ls.workspace.text_documents:
+                continue  # the editor's buffer is what counts while it is open
+            ls.project_changed(path, None, deleted=change.type == types.FileChangeType.Deleted)
+        ls.reanalyse_open_documents()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: Torch2msServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -343,6 +454,7 @@ def create_server(config: Config, debounce: float = 0.15) -> Torch2msServer:
             pending.cancel()
         ls.analyses.pop(uri, None)
         ls.running.pop(uri, None)
+        ls.project_changed(_path_of(uri) or "", None)  # the file on disk again
         ls.fixes = {k: v for k, v in ls.fixes.items() if k[0] != uri}
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 

@@ -95,6 +95,8 @@ def _factory_names(mig: Migration) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(t.id for t in targets if isinstance(t, ast.Name))
     names.update(c.name for c in mig.types.classes.values() if c.norm_rule is not None)
+    if mig.project is not None:  # factories and norm classes imported from other files of the project
+        names.update(mig.project.factory_names(mig))
     return names
 
 

@@ -136,8 +136,9 @@ def _fresh_construction(mig: Migration, value: ast.Call, scope: Scope):
         node = node.func.value
     if not isinstance(node, ast.Call):
         return None
-    if not isinstance(node.func, (ast.Name, ast.Subscript)) and mig.ref(node.func) is None:
-        return None  # obj.method(...): builds a module only through torch names (cheap test first)
+    if not isinstance(node.func, (ast.Name, ast.Subscript)) and mig.ref(node.func) is None \
+            and not (mig.project is not None and isinstance(node.func, ast.Attribute)):
+        return None  # obj.method(...): builds a module only through torch names or modules of the project
     site = mig.site_of(node)
     if site is not None and not site.converted:
         return None  # left as torch: a torch module needs no set_train()

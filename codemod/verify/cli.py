@@ -71,6 +71,12 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
     start = time.perf_counter()
     files = [paths[0]] if against is not None else python_files(paths, exclude)
+    # The files' project: a model defined in one file and built in another is checked as migrate
+    # converts it.
+    from ..engine import Config
+    from ..project import Project
+
+    config = Config(project=Project.around([str(p) for p in paths]))
     for path in files:
         display = _display(path)
         try:
@@ -79,7 +85,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
                 against=read(against) if against is not None else None,
                 against_path=_display(against) if against else None,
                 against_notebook=against is not None and is_notebook(str(against)),
-                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw)
+                bindings=bindings, tolerance=tolerance, steps=steps, frameworks=fw, config=config)
             report.checks.extend(checks)
             report.errors.extend((display, problem) for problem in problems)
         except (OSError, ValueError, SyntaxError, MigrationError) as exc:  # report it, check the others
