@@ -653,3 +653,26 @@ def test_two_children_inserted_without_their_prefix_cannot_both_be_written(frame
     assert built.exit_code == 2
     assert "the built model gives stem.0.moving_mean and body.0.moving_mean the same name '0.moving_mean'" in built.output
     assert "stem.0.weight and body.0.weight would both be written as 0.gamma" in built.output
+
+
+def test_a_model_that_cannot_be_built_is_read_statically_with_a_warning(frameworks, tmp_path):
+    source = tmp_path / "convnet.py"
+    source.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class ConvNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3, 1)
+                self.bn = nn.BatchNorm2d(3)
+    """))
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, source, "ConvNet"), tmp_path / "c.pth")
+
+    result = run(pth, tmp_path / "c.ckpt", "--source", source, "--model", "ConvNet()")
+
+    assert result.exit_code == 0, result.output
+    assert ("warning: cannot build ConvNet() (the migrated source still uses torch.nn.Conv2d: torch2ms migrates "
+            "normalization layers and module containers, the rest must be ported first): the layers are read "
+            "from the source instead") in result.output
+    assert "layers from the source: keys matched against ConvNet (" in result.output
+    assert "bn.running_var -> bn.moving_variance  (BatchNorm2d)" in result.output

@@ -8,7 +8,8 @@ and the structure reader run on either file unchanged. A file part way through i
 both.
 
 This is the part of the engine's ``Migration`` the inference asks for (``rules``, ``index``,
-``ref``, ``qualified``, ``parent``), without the rest of a migration (sites, edits, findings).
+``ref``, ``qualified``, ``parent``, ``project``), without the rest of a migration (sites, edits,
+findings).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class FileAnalysis:
 
     def __init__(self, tree: ast.Module, rules: RuleSet):
         self.rules = rules
+        # Each file is read alone: the structure reader follows classes across the files of a
+        # source directory itself (structure.SourceModel).
+        self.project = None
         self.index = Index(tree)
         known = rules.layers.keys() | rules.names.keys() | rules.dtypes.keys()
         torch_refs, _, _ = torch_references(self.index, rules.canonical, known.__contains__)
