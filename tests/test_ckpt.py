@@ -4,8 +4,10 @@ from the same sources, and the inference outputs compared."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,12 +20,15 @@ from click.testing import CliRunner
 
 from codemod import migrate_source
 from codemod.ckpt import convert_ckpt
+from codemod.cli import main
 from codemod.ruleset import default_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ckpt"
 BN_MODELS = FIXTURES / "bn_models.py"
 NORM_MODELS = FIXTURES / "norm_models.py"
+DYNAMIC_MODELS = FIXTURES / "dynamic_models.py"
 TOLERANCE = 1e-5
+_modules = itertools.count()
 
 
 def run(*args: str):
@@ -402,3 +407,272 @@ def test_without_the_frameworks_the_command_says_how_to_install_them(tmp_path):
     assert "convert-ckpt 2" in out.stdout
     assert "pip install 'torch2ms[verify]'" in out.stdout
     assert "migrate 1" in out.stdout and "momentum=0.9" in out.stdout
+
+
+# -- a source migrated in place ------------------------------------------------------------------------
+
+
+def migrate_in_place(tmp_path: Path, *sources: Path) -> Path:
+    """Copies of ``sources`` in a directory migrated in place by ``torch2ms migrate`` (the CLI)."""
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for source in sources:
+        shutil.copy(source, tree / source.name)
+    result = CliRunner().invoke(main, ["migrate", str(tree)], catch_exceptions=False)
+    assert "findings: 0 error" in result.output, result.output
+    for source in sources:
+        migrated = (tree / source.name).read_text()
+        assert "(nn.Cell)" in migrated and "nn.Module" not in migrated
+    return tree
+
+
+def mindspore_net(code: str, cls: str, *args):
+    """The model a MindSpore source defines (a file migrated in place, or edited after that)."""
+    return getattr(load_module(code, f"ms_model_{next(_modules)}"), cls)(*args)
+
+
+def mapping(result) -> tuple[dict, list]:
+    report = json.loads(result.output)
+    return report["renamed"], report["dropped"]
+
+
+@pytest.mark.parametrize("source, cls, args, shape, left_alone", [
+    (BN_MODELS, "BNNet", (), (2, 3, 4, 4), ["tail.0.beta", "tail.0.gamma"]),
+    (NORM_MODELS, "NormNet", (), (2, 4, 3, 5), []),
+    (DYNAMIC_MODELS, "Tree", (3, 3), (2, 3, 4, 4), []),
+    (DYNAMIC_MODELS, "Heads", (5,), (2, 3, 5), []),
+], ids=["BNNet", "NormNet", "Tree", "Heads"])
+def test_a_source_migrated_in_place_converts_as_its_original(frameworks, tmp_path, source, cls, args, shape,
+                                                             left_alone):
+    tree = migrate_in_place(tmp_path, source)
+
+    model, ckpt, result = convert(frameworks, tmp_path, source, cls, *args, cli=("--source", tree))
+
+    assert result.exit_code == 0, result.output
+    assert f"keys matched against {cls} ({tree / source.name}:" in result.output
+    assert "a MindSpore Cell (migrated source)" in result.output
+    pth = tmp_path / f"{cls}.pth"
+    from_torch = run(pth, "--dry-run", "--json", "--source", source)
+    from_mindspore = run(pth, "--dry-run", "--json", "--source", tree)
+    assert mapping(from_mindspore) == mapping(from_torch)
+    assert mapping(from_torch)[0], "the model has normalization layers to rename"
+    net = mindspore_net((tree / source.name).read_text(), cls, *args)
+    assert load_converted(frameworks, net, ckpt) == left_alone
+    assert outputs_agree(frameworks, model, net, shape) <= TOLERANCE
+
+
+def test_verify_with_a_migrated_source_builds_the_torch_model_from_the_original(frameworks, tmp_path):
+    tree = migrate_in_place(tmp_path, BN_MODELS)
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "BNNet"), tmp_path / "bn.pth")
+    ckpt = tmp_path / "bn.ckpt"
+    verify = ("--source", tree, "--verify", "--input-shape", "2,3,4,4")
+
+    without = run(pth, ckpt, *verify)
+    assert without.exit_code == 2
+    assert f"cannot verify: BNNet ({tree / 'bn_models.py'}:" in without.output
+    assert "is MindSpore code (a migrated source)" in without.output and "--original PATH" in without.output
+    assert not ckpt.exists()
+
+    for original in (BN_MODELS, FIXTURES):  # the file, or the directory it is in
+        checked = run(pth, ckpt, *verify, "--original", original)
+        assert checked.exit_code == 0, checked.output
+        assert "outputs match" in checked.output and ckpt.exists()
+        ckpt.unlink()
+
+    elsewhere = run(pth, ckpt, *verify, "--original", NORM_MODELS)
+    assert elsewhere.exit_code == 2
+    assert f"--original {NORM_MODELS} defines no PyTorch module class(es) named 'BNNet'" in elsewhere.output
+    torch_source = run(pth, ckpt, "--source", BN_MODELS, "--verify", "--input-shape", "2,3,4,4",
+                       "--original", BN_MODELS)
+    assert torch_source.exit_code == 2 and "is PyTorch code already" in torch_source.output
+    not_verifying = run(pth, ckpt, "--source", tree, "--original", BN_MODELS)
+    assert not_verifying.exit_code == 2 and "--original is for --verify" in not_verifying.output
+    assert not ckpt.exists()
+
+
+def test_verify_runs_the_migrated_source_as_the_user_edited_it(frameworks, tmp_path):
+    # An edit after the migration that changes the numbers: --verify must run the edited file, not
+    # a fresh migration of the original.
+    tree = migrate_in_place(tmp_path, BN_MODELS)
+    migrated = tree / "bn_models.py"
+    edited = migrated.read_text().replace("nn.BatchNorm2d(channels, eps=1e-3)", "nn.BatchNorm2d(channels, eps=0.5)")
+    assert edited != migrated.read_text()
+    migrated.write_text(edited)
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "NormStack", 3), tmp_path / "n.pth")
+
+    result = run(pth, tmp_path / "n.ckpt", "--source", tree, "--model", "NormStack(3)", "--verify",
+                 "--input-shape", "2,3,4,4", "--original", BN_MODELS)
+
+    assert result.exit_code == 1, result.output
+    assert "FAILED: the outputs differ" in result.output
+    assert not (tmp_path / "n.ckpt").exists()
+
+
+# -- models whose structure is built at run time -------------------------------------------------------
+
+
+def without_add_module(code: str) -> str:
+    """MindSpore's Cell has no add_module (the migration leaves it): the user's fix after migrating."""
+    fixed = code.replace("self.add_module(name, ", "setattr(self, name, ")
+    assert fixed != code
+    return fixed
+
+
+@pytest.mark.parametrize("cls, args, shape, fix", [
+    ("Tree", (3, 3), (2, 3, 4, 4), None),
+    ("Stages", (4,), (2, 4, 3, 3), without_add_module),
+    ("Heads", (5,), (2, 3, 5), None),
+], ids=["recursive tree (__setattr__)", "add_module in a loop", "setattr with f-strings"])
+def test_members_under_computed_names_round_trip(frameworks, tmp_path, cls, args, shape, fix):
+    code = migrate_source(DYNAMIC_MODELS.read_text()).code
+    migrated = tmp_path / "migrated" / "dynamic_models.py"
+    migrated.parent.mkdir()
+    migrated.write_text(fix(code) if fix else code)
+    model, ckpt, result = convert(frameworks, tmp_path, DYNAMIC_MODELS, cls, *args, cli=("--source", DYNAMIC_MODELS))
+
+    assert result.exit_code == 0, result.output  # the static reading: not the whole checkpoint refused
+    assert f"keys matched against {cls} (" in result.output
+    assert "registered under names computed at run time" in result.output
+    assert "warning" not in result.output
+    net = mindspore_net(migrated.read_text(), cls, *args)
+    assert load_converted(frameworks, net, ckpt) == []
+    assert outputs_agree(frameworks, model, net, shape) <= TOLERANCE
+
+    # The built model (its own parameter names) agrees, from the torch source or the migrated one.
+    spec = f"{cls}({', '.join(map(str, args))})"
+    for source in (DYNAMIC_MODELS, migrated):
+        original = ("--original", DYNAMIC_MODELS) if source == migrated else ()
+        built = run(tmp_path / f"{cls}.pth", tmp_path / "built.ckpt", "--source", source, "--model", spec,
+                    "--verify", "--input-shape", ",".join(map(str, shape)), *original, "--json")
+        report = json.loads(built.output)
+        if fix is not None and source == DYNAMIC_MODELS:
+            # torch2ms's own migration keeps add_module: that model cannot be built, and says why.
+            assert built.exit_code == 2
+            assert "has no attribute 'add_module'" in report["warnings"][0]
+            assert report["warnings"][0].endswith("the layers are read from the source instead")
+            continue
+        assert built.exit_code == 0, built.output
+        assert report["verify"]["ok"] is True
+        assert {v["found_by"] for v in report["layers"].values()} == {"model"}
+        assert report["renamed"] == json.loads(run(tmp_path / f"{cls}.pth", "--dry-run", "--json", "--source",
+                                                   DYNAMIC_MODELS).output)["renamed"]
+
+
+@needs_rules("LayerNorm")
+def test_the_built_model_places_what_the_static_reading_cannot(frameworks, tmp_path):
+    # Parts's members come from a helper that builds an nn.Sequential(*layers): statically, batch
+    # norm is recognised by its keys and the layer norms are not. The built model knows.
+    model, ckpt, result = convert(frameworks, tmp_path, DYNAMIC_MODELS, "Parts", 3, 4,
+                                  cli=("--source", DYNAMIC_MODELS))
+    assert result.exit_code == 0, result.output
+    assert ("warning: part0, part1: the source does not show what they hold (make_part(channels, width)); batch "
+            "norm layers there are recognised by their running_mean key, other normalization layers are not"
+            in result.output)
+    assert "part1.0.running_var -> part1.0.moving_variance  (" in result.output
+    net = migrated_net(DYNAMIC_MODELS, "Parts", 3, 4)
+    # The blind spot the warning names: the layer norms' weights do not arrive.
+    ms = frameworks.mindspore
+    not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)))
+    assert sorted(unused) == ["part0.1.bias", "part0.1.weight", "part1.1.bias", "part1.1.weight"]
+    assert sorted(not_loaded) == ["part0.1.beta", "part0.1.gamma", "part1.1.beta", "part1.1.gamma"]
+    assert outputs_agree(frameworks, model, net, (2, 3, 2, 4)) > TOLERANCE
+
+    built = run(tmp_path / "Parts.pth", ckpt, "--source", DYNAMIC_MODELS, "--model", "Parts(3, 4)")
+    assert built.exit_code == 0, built.output
+    assert "layers from the built model: keys mapped onto the parameters of Parts(3, 4)" in built.output
+    assert "part0.1.weight -> part0.1.gamma  (LayerNorm)" in built.output
+    assert "warning" not in built.output
+    net = migrated_net(DYNAMIC_MODELS, "Parts", 3, 4)
+    assert load_converted(frameworks, net, ckpt) == []
+    assert outputs_agree(frameworks, model, net, (2, 3, 2, 4)) <= TOLERANCE
+
+
+def test_the_built_model_names_the_parameters_of_a_late_filled_container(frameworks, tmp_path):
+    # GrownNet fills its CellList after assigning it: MindSpore calls norms.0.gamma '0.gamma'. The
+    # static reading warns (and --verify without a built plan fails); the built model says so.
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, BN_MODELS, "GrownNet"), tmp_path / "g.pth")
+    ckpt = tmp_path / "g.ckpt"
+
+    result = run(pth, ckpt, "--source", BN_MODELS, "--model", "GrownNet()", "--verify", "--input-shape", "2,3,4,4")
+
+    assert result.exit_code == 0, result.output
+    assert "norms.1.running_mean -> 1.moving_mean  (BatchNorm2d)" in result.output
+    assert ("the built model names 8 parameter(s) otherwise than their place in it (norms.0.moving_mean is "
+            "'0.moving_mean'" in result.output)
+    assert "outputs match" in result.output
+    assert sorted(frameworks.mindspore.load_checkpoint(str(ckpt))) == sorted(
+        f"{i}.{p}" for i in (0, 1) for p in ("gamma", "beta", "moving_mean", "moving_variance"))
+
+
+def test_the_built_model_refuses_keys_it_has_no_place_for(frameworks, tmp_path):
+    heads = save_state_dict(frameworks, trained_torch_model(frameworks, DYNAMIC_MODELS, "Heads", 5), tmp_path / "h.pth")
+    wider = run(heads, tmp_path / "h.ckpt", "--source", DYNAMIC_MODELS, "--model", "Heads(6)")
+    assert wider.exit_code == 2
+    assert "head0.weight: shape (5,) in the checkpoint, (6,) for head0.gamma in the built model" in wider.output
+
+    tree = save_state_dict(frameworks, trained_torch_model(frameworks, DYNAMIC_MODELS, "Tree", 3, 3), tmp_path / "t.pth")
+    shallower = run(tree, tmp_path / "t.ckpt", "--source", DYNAMIC_MODELS, "--model", "Tree(3, 2)")
+    assert shallower.exit_code == 2
+    assert "10 key(s) do not fit the model Tree(3, 2) (built from" in shallower.output
+    assert "level_2.root.num_batches_tracked: the built model has no cell level_2\n" in shallower.output
+    assert "level_1.level_1.root.num_batches_tracked: the built model has no cell level_1.level_1\n" in shallower.output
+    deeper = run(tree, tmp_path / "t.ckpt", "--source", DYNAMIC_MODELS, "--model", "Tree(3, 4)")
+    assert deeper.exit_code == 0
+    assert ("warning: 4 layer(s) of the built model get nothing from the checkpoint and keep their initial values: "
+            "level_1.level_1.level_1.root, level_1.level_2.root, level_2.level_1.root, level_3.root: was the model "
+            "built with the arguments it was trained with?") in deeper.output
+    assert not (tmp_path / "h.ckpt").exists()
+
+
+def test_two_children_inserted_without_their_prefix_cannot_both_be_written(frameworks, tmp_path):
+    torch_source, mindspore_source = tmp_path / "torch_stages.py", tmp_path / "ms_stages.py"
+    torch_source.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Stages(nn.Module):
+            def __init__(self):
+                super().__init__()
+                for name in ("stem", "body"):
+                    self.add_module(name, nn.Sequential(nn.BatchNorm2d(3)))
+    """))
+    mindspore_source.write_text(textwrap.dedent("""
+        from mindspore import nn
+
+        class Stages(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                for name in ("stem", "body"):
+                    self.insert_child_to_cell(name, nn.SequentialCell([nn.BatchNorm2d(3)]))
+    """))
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, torch_source, "Stages"), tmp_path / "s.pth")
+
+    static = run(pth, tmp_path / "s.ckpt", "--source", mindspore_source)
+    assert static.exit_code == 0
+    assert "warning: stem: registered with insert_child_to_cell(); MindSpore (2.10) then names" in static.output
+    built = run(pth, tmp_path / "s.ckpt", "--source", mindspore_source, "--model", "Stages()")
+    assert built.exit_code == 2
+    assert "the built model gives stem.0.moving_mean and body.0.moving_mean the same name '0.moving_mean'" in built.output
+    assert "stem.0.weight and body.0.weight would both be written as 0.gamma" in built.output
+
+
+def test_a_model_that_cannot_be_built_is_read_statically_with_a_warning(frameworks, tmp_path):
+    source = tmp_path / "convnet.py"
+    source.write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class ConvNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3, 1)
+                self.bn = nn.BatchNorm2d(3)
+    """))
+    pth = save_state_dict(frameworks, trained_torch_model(frameworks, source, "ConvNet"), tmp_path / "c.pth")
+
+    result = run(pth, tmp_path / "c.ckpt", "--source", source, "--model", "ConvNet()")
+
+    assert result.exit_code == 0, result.output
+    assert ("warning: cannot build ConvNet() (the migrated source still uses torch.nn.Conv2d: torch2ms migrates "
+            "normalization layers and module containers, the rest must be ported first): the layers are read "
+            "from the source instead") in result.output
+    assert "layers from the source: keys matched against ConvNet (" in result.output
+    assert "bn.running_var -> bn.moving_variance  (BatchNorm2d)" in result.output

@@ -6,10 +6,12 @@ dict. test_ckpt.py runs the same plans through real torch and MindSpore models.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
 
+from codemod import migrate_source
 from codemod.ckpt.keys import PlanError, plan_from_keys, plan_from_source
 from codemod.ckpt.structure import SourceModel
 from codemod.ruleset import default_rules
@@ -257,17 +259,20 @@ def test_two_classes_that_fit_but_name_keys_differently_need_model():
     assert renames(plan_from_source(bn_keys("bn"), source, model="Volume"))["bn.weight"] == "bn.bn2d.gamma"
 
 
-def test_a_source_without_torch_modules_is_an_error():
-    migrated = source_of("""
-        import mindspore.nn as nn
+def test_a_source_without_module_classes_is_an_error():
+    # Neither an nn.Module nor an nn.Cell: nothing the keys could belong to.
+    plain = source_of("""
+        import mindspore
 
-        class Net(nn.Cell):
+        class Config:
             def __init__(self):
-                super().__init__()
-                self.bn = nn.BatchNorm2d(3)
+                self.bn = mindspore.Tensor([1.0])
+
+        def build():
+            return Config()
     """)
-    with pytest.raises(PlanError, match="defines no torch module class"):
-        plan_from_source(bn_keys("bn"), migrated)
+    with pytest.raises(PlanError, match=r"defines no module class \(a torch nn.Module or MindSpore nn.Cell subclass\)"):
+        plan_from_source(bn_keys("bn"), plain)
 
 
 def test_a_directory_source_follows_classes_across_files(tmp_path):
@@ -307,3 +312,263 @@ def test_without_a_source_running_mean_marks_batch_norm_and_the_blind_spots_are_
     assert "no --source" in notes and "running_mean" in notes
     assert "BatchNorm3d (as bn2d.)" in notes
     assert "LayerNorm" in notes and "GroupNorm" in notes and "copied unchanged" in notes
+
+
+# -- a migrated source (MindSpore) reads as its original ----------------------------------------------
+
+
+def comparable(plan):
+    """A plan's moves and errors, without the file positions the migration may shift."""
+    return ([(m.key, m.new, m.layer, m.found_by, m.why) for m in plan.moves],
+            [(k, re.sub(r"\(model\.py:\d+\)", "(model.py)", why)) for k, why in plan.mismatches],
+            plan.warnings)
+
+
+@pytest.mark.parametrize("keys", [
+    ["stem.0.weight", "stem.0.bias", *bn_keys("stem.1"), *bn_keys("stem.2.0"), "block.conv.weight",
+     "block.conv.bias", *bn_keys("block.bn")],
+    ["stem.7.weight", "block.bn.scale", "head.weight", "block.bn.bn2d.gamma", *bn_keys("block.bn")],
+], ids=["fitting keys", "keys that do not fit"])
+def test_the_migrated_source_gives_the_plan_of_the_original(keys):
+    migrated = migrate_source(textwrap.dedent(NESTED))
+    assert "nn.Cell" in migrated.code and "BatchNorm3d" in migrated.code
+    from_torch = plan_from_source(keys, source_of(NESTED))
+    from_mindspore = plan_from_source(keys, source_of(migrated.code))
+    assert from_torch.model_class.framework == "torch"
+    assert from_mindspore.model_class.framework == "mindspore"
+    assert comparable(from_mindspore) == comparable(from_torch)
+
+
+def test_a_mindspore_source_in_its_own_spellings():
+    # Written by hand for MindSpore: its import styles, SequentialCell of a list, CellList, CellDict,
+    # a layer imported from the module that defines it, a Parameter, the torch names nowhere.
+    source = source_of("""
+        import mindspore as ms
+        from mindspore import nn
+        from mindspore.nn import CellList, SequentialCell
+        from mindspore.nn.layer.normalization import BatchNorm3d
+
+        class Block(ms.nn.Cell):
+            def __init__(self, c):
+                super().__init__()
+                self.bn = BatchNorm3d(c)
+
+            def construct(self, x):
+                return self.bn(x)
+
+        class Net(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.seq = SequentialCell([nn.Dense(4, 4), nn.BatchNorm1d(4)])
+                self.blocks = CellList([Block(2) for _ in range(2)])
+                self.heads = nn.CellDict({"ln": nn.LayerNorm((4,)), "gn": nn.GroupNorm(2, 4)})
+                self.scale = ms.Parameter(ms.Tensor([1.0]))
+    """)
+    keys = ["seq.0.weight", "seq.0.bias", *bn_keys("seq.1"), *bn_keys("blocks.1.bn"), "heads.ln.weight",
+            "heads.ln.bias", "heads.gn.weight", "heads.gn.bias", "scale"]
+    plan = plan_from_source(keys, source)
+    assert plan.model.startswith("Net ") and plan.model_class.framework == "mindspore"
+    assert not plan.mismatches and not plan.warnings
+    assert renames(plan) == {
+        "seq.1.weight": "seq.1.gamma", "seq.1.bias": "seq.1.beta", "seq.1.running_mean": "seq.1.moving_mean",
+        "seq.1.running_var": "seq.1.moving_variance", "seq.1.num_batches_tracked": None,
+        "blocks.1.bn.weight": "blocks.1.bn.bn2d.gamma", "blocks.1.bn.bias": "blocks.1.bn.bn2d.beta",
+        "blocks.1.bn.running_mean": "blocks.1.bn.bn2d.moving_mean",
+        "blocks.1.bn.running_var": "blocks.1.bn.bn2d.moving_variance", "blocks.1.bn.num_batches_tracked": None,
+        "heads.ln.weight": "heads.ln.gamma", "heads.ln.bias": "heads.ln.beta",
+        "heads.gn.weight": "heads.gn.gamma", "heads.gn.bias": "heads.gn.beta",
+    }
+    assert [m.key for m in plan.unchanged] == ["seq.0.weight", "seq.0.bias", "scale"]
+    # A torch key the MindSpore model has no place for is the same error as with the torch source.
+    wrong = plan_from_source(["blocks.1.bn.bn2d.gamma", "seq.2.weight"], source, model="Net")
+    assert dict(wrong.mismatches) == {"blocks.1.bn.bn2d.gamma": "blocks.1.bn is a BatchNorm3d, which has no member 'bn2d'",
+                                      "seq.2.weight": "the container seq has no member '2'"}
+
+
+def test_a_tree_part_way_through_its_migration():
+    # A MindSpore block used by a model still in torch, and the other way round: each class reads
+    # with its own framework's names.
+    source = SourceModel(default_rules())
+    source.add(textwrap.dedent("""
+        from mindspore import nn
+
+        class Block(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm3d(2)
+    """), "block.py")
+    source.add(textwrap.dedent("""
+        import torch.nn as nn
+        from block import Block
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+                self.norm = nn.GroupNorm(1, 2)
+    """), "net.py")
+    plan = plan_from_source([*bn_keys("block.bn"), "norm.weight"], source)
+    assert plan.model.startswith("Net (net.py") and plan.model_class.framework == "torch"
+    assert renames(plan)["block.bn.weight"] == "block.bn.bn2d.gamma"
+    assert renames(plan)["norm.weight"] == "norm.gamma"
+
+
+def test_insert_child_to_cell_is_read_and_its_names_flagged():
+    # MindSpore does not prefix the parameters of a child inserted with insert_child_to_cell: the
+    # keys are right, but a checkpoint cannot load into such a model by name.
+    source = source_of("""
+        from mindspore import nn
+
+        class Net(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                for name in ("stem", "body"):
+                    self.insert_child_to_cell(name, nn.SequentialCell([nn.BatchNorm2d(3)]))
+    """)
+    plan = plan_from_source([*bn_keys("stem.0"), *bn_keys("body.0")], source)
+    assert renames(plan)["body.0.running_var"] == "body.0.moving_variance"
+    assert [w.split(":")[0] for w in plan.warnings] == ["stem", "body"]
+    assert "registered with insert_child_to_cell(); MindSpore (2.10) then names its parameters without the " \
+           "'stem.' prefix" in plan.warnings[0]
+
+
+# -- members registered under names computed at run time ---------------------------------------------
+
+
+@pytest.mark.parametrize("register", [
+    "self.__setattr__('level_%d' % i, nn.BatchNorm3d(2))",
+    "setattr(self, f'level_{i}', nn.BatchNorm3d(2))",
+    "self.add_module('level_' + str(i), nn.BatchNorm3d(2))",
+    "self.add_module('level_{}'.format(i), module=nn.BatchNorm3d(2))",
+    "super().__setattr__('level_%s' % (i,), nn.BatchNorm3d(2))",
+    "name = f'level_{i}'; self.register_module(name, nn.BatchNorm3d(2))",
+])
+def test_a_member_under_a_computed_name_is_what_the_source_registers(register):
+    source = source_of(f"""
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, depth):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(2)
+                for i in range(depth):
+                    {register}
+    """)
+    plan = plan_from_source([*bn_keys("bn"), *bn_keys("level_0"), *bn_keys("level_12")], source)
+    assert not plan.mismatches and not plan.warnings
+    # BatchNorm3d nests its MindSpore parameters: the keys say BatchNorm2d, the source says 3d.
+    assert renames(plan)["level_12.weight"] == "level_12.bn2d.gamma"
+    assert renames(plan)["bn.weight"] == "bn.gamma"
+    assert {m.found_by for m in plan.moves if m.layer} == {"source"}
+    assert plan.notes == [f"level_0, level_12: registered under names computed at run time, as "
+                          f"{plan.notes[0].split(', as ')[1]}"]
+    assert "line 9" in plan.notes[0]
+
+    # A name the expression cannot produce is still a member the model does not have.
+    wrong = plan_from_source(bn_keys("stage_1"), source, model="Net")
+    assert [k for k, _ in wrong.mismatches] == bn_keys("stage_1")
+    assert "has no member 'stage_1' (nor one " in wrong.mismatches[0][1]
+
+
+def test_a_recursive_tree_is_followed_as_deep_as_the_keys_go():
+    source = source_of("""
+        import torch.nn as nn
+
+        class Tree(nn.Module):
+            def __init__(self, channels, depth):
+                super().__init__()
+                self.root = nn.LayerNorm(channels)
+                for i in range(1, depth):
+                    self.__setattr__('level_%d' % i, Tree(channels, depth - i))
+    """)
+    keys = ["root.weight", "level_1.root.bias", "level_1.level_2.level_1.root.weight"]
+    plan = plan_from_source(keys, source)
+    assert renames(plan) == {"root.weight": "root.gamma", "level_1.root.bias": "level_1.root.beta",
+                             "level_1.level_2.level_1.root.weight": "level_1.level_2.level_1.root.gamma"}
+    assert plan.notes[0].startswith("level_1, level_1.level_2, level_1.level_2.level_1: registered under names "
+                                    "computed at run time, as 'level_%d' % i (line 9); read as Tree (model.py:4)")
+
+
+@needs_rule("LayerNorm")
+def test_computed_names_of_different_members_are_told_apart_by_their_literal_parts():
+    source = source_of("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                for i in range(n):
+                    setattr(self, f"bn{i}", nn.BatchNorm3d(2))
+                    setattr(self, f"ln{i}", nn.LayerNorm(4))
+                    self.register_buffer(f"scale{i}", torch.ones(1))
+    """)
+    plan = plan_from_source([*bn_keys("bn3"), "ln3.weight", "ln3.bias", "scale3"], source)
+    assert not plan.mismatches
+    assert renames(plan)["bn3.weight"] == "bn3.bn2d.gamma" and renames(plan)["ln3.weight"] == "ln3.gamma"
+    assert [m.key for m in plan.unchanged] == ["scale3"]
+
+
+@needs_rule("LayerNorm")
+def test_keys_under_computed_names_the_source_does_not_show_fall_back_to_the_keys_with_a_warning():
+    source = source_of("""
+        import torch.nn as nn
+
+        def make_part(c):
+            layers = [nn.BatchNorm2d(c), nn.LayerNorm(c)]
+            return nn.Sequential(*layers)
+
+        class Net(nn.Module):
+            def __init__(self, n, c):
+                super().__init__()
+                self.norm = nn.LayerNorm(c)
+                for i in range(n):
+                    setattr(self, "part%d" % i, make_part(c))
+    """)
+    keys = ["norm.weight", *bn_keys("part0.0"), "part0.1.weight", *bn_keys("part1.0"), "part1.1.weight"]
+    plan = plan_from_source(keys, source)
+    assert not plan.mismatches  # not the whole checkpoint refused
+    assert renames(plan)["part1.0.running_mean"] == "part1.0.moving_mean"
+    assert {m.key: m.found_by for m in plan.moves if m.layer} == {
+        "norm.weight": "source", **{k: "keys" for k in [*bn_keys("part0.0"), *bn_keys("part1.0")]}}
+    # The layer norms in there keep their torch names: the warning names where.
+    assert [m.key for m in plan.unchanged] == ["part0.1.weight", "part1.1.weight"]
+    assert plan.warnings == ["part0, part1: the source does not show what they hold (make_part(c)); batch norm "
+                             "layers there are recognised by their running_mean key, other normalization layers "
+                             "are not"]
+
+
+def test_a_name_that_could_be_any_name_is_no_sign_the_keys_belong_to_its_class():
+    # Stages takes any member name; Parts only part<N>: Parts's keys are Parts's, though Stages
+    # shows what its members are and Parts does not.
+    source = source_of("""
+        import torch.nn as nn
+
+        class Stages(nn.Module):
+            def __init__(self, names):
+                super().__init__()
+                for name in names:
+                    self.add_module(name, nn.Sequential(nn.BatchNorm2d(2)))
+
+        class Parts(nn.Module):
+            def __init__(self, parts):
+                super().__init__()
+                for i, part in enumerate(parts):
+                    setattr(self, f"part{i}", part)
+    """)
+    assert plan_from_source(bn_keys("part0.0"), source).model.startswith("Parts ")
+    assert plan_from_source(bn_keys("stem.0"), source).model.startswith("Stages ")
+
+
+def test_names_from_a_star_import_of_mindspore_nn():
+    source = source_of("""
+        from mindspore.nn import *
+
+        class Net(Cell):
+            def __init__(self):
+                super().__init__()
+                self.bn = BatchNorm3d(2)
+    """)
+    plan = plan_from_source(bn_keys("bn"), source)
+    assert plan.model_class.framework == "mindspore"
+    assert renames(plan)["bn.running_mean"] == "bn.bn2d.moving_mean"

@@ -1,6 +1,8 @@
-"""``convert-ckpt --verify``: build the torch model from the original source and the MindSpore model
-from the migrated source, load the weights into each (the converted checkpoint, read back from
-disk, into the MindSpore one), run both in inference mode on the same input, and compare.
+"""The models themselves. ``convert-ckpt --verify``: build the torch model from the original source
+and the MindSpore model from the migrated source, load the weights into each (the converted
+checkpoint, read back from disk, into the MindSpore one), run both in inference mode on the same
+input, and compare. ``convert-ckpt --model 'Net(...)'``: build the MindSpore model and read what
+it holds (``cell_layout``), the ground truth the keys are mapped onto.
 
 This executes the source (both versions) as a module named other than ``__main__``.
 """
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import MigrationResult
+from ..ruleset import RuleSet
 from .frameworks import CkptError, import_mindspore, import_torch
+from .keys import CellLayout
 
 DEFAULT_TOLERANCE = 1e-5
 _SEED = 0
@@ -29,11 +33,13 @@ class CannotVerify(CkptError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``Net`` or ``Net(3, depth=2)``: the class to build and its constructor's literal arguments."""
+    """``Net`` or ``Net(3, depth=2)``: the class to build and its constructor's literal arguments.
+    ``called``: written as a call, which asks for the model to be built."""
 
     name: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    called: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "ModelSpec":
@@ -51,7 +57,7 @@ class ModelSpec:
                 kwargs = {k.arg: ast.literal_eval(k.value) for k in expr.keywords}
             except ValueError:
                 raise ValueError(f"constructor arguments must be Python literals: {text!r}") from None
-            return cls(expr.func.id, args, kwargs)
+            return cls(expr.func.id, args, kwargs, called=True)
         raise ValueError(f"not a class name or call: {text!r}")
 
     def __str__(self) -> str:
@@ -79,24 +85,74 @@ class Verdict:
                 "kept_initial": self.kept_initial, "problem": self.problem, "ok": self.ok}
 
 
-def why_not_verifiable(migration: MigrationResult) -> str | None:
-    """None when the migrated source is all MindSpore; else why the comparison would not mean much."""
+def why_not_mindspore(migration: MigrationResult) -> str | None:
+    """None when torch2ms's migration of a file is all MindSpore; else why it cannot be run as a
+    MindSpore model (or the comparison would not mean much)."""
     unconverted = [f for f in migration.findings if f.severity == "error"]
     if unconverted:
         f = unconverted[0]
         return (f"the migration left {len(unconverted)} site(s) unconverted (first: line {f.line}: {f.code} "
                 f"{f.message})")
-    if migration.remaining_torch:
-        return (f"the migrated source still uses {', '.join(migration.remaining_torch)}: torch2ms migrates "
-                "normalization layers and module containers, the rest must be ported first")
-    return None
+    return still_torch(migration.remaining_torch)
 
 
-def verify(*, original: str, migrated: MigrationResult, path: str, spec: ModelSpec, torch_state: dict,
+def still_torch(names: list[str]) -> str | None:
+    if not names:
+        return None
+    return (f"the migrated source still uses {', '.join(names)}: torch2ms migrates normalization layers and "
+            "module containers, the rest must be ported first")
+
+
+@dataclass(frozen=True)
+class Code:
+    """The source of one file, and the name to run it under."""
+
+    text: str
+    path: str
+
+
+def cell_layout_of(migrated: Code, spec: ModelSpec, rules: RuleSet) -> CellLayout:
+    """Build the MindSpore model and read what it holds."""
+    import_mindspore()
+    registered: list[str] = []
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            net = _build(_execute(migrated.text, migrated.path, "migrated", registered), spec, "migrated")
+            return cell_layout(net, rules, f"{spec} (built from {migrated.path})")
+    finally:
+        for name in registered:
+            sys.modules.pop(name, None)
+
+
+def cell_layout(net, rules: RuleSet, model: str) -> CellLayout:
+    """Every cell of a built MindSpore model by its path, with the layer rules whose MindSpore class
+    it is an instance of (the nearest in its class's MRO), and every parameter by its path, with
+    the name MindSpore gives it (``Parameter.name``: what checkpoints and load_param_into_net use)
+    and its shape."""
+    import importlib
+
+    by_class: dict[type, list] = {}
+    for rule in rules.layers.values():
+        if rule.kind != "layer":
+            continue
+        module, _, name = rule.mindspore.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue  # not in this MindSpore version: no cell is one
+        by_class.setdefault(cls, []).append(rule)
+    cells = {}
+    for path, cell in net.cells_and_names():
+        found = next((by_class[c] for c in type(cell).__mro__ if c in by_class), [])
+        cells[path] = tuple(found)
+    params = {path: (p.name, tuple(int(d) for d in p.shape)) for path, p in net.parameters_and_names()}
+    return CellLayout(model, cells, params)
+
+
+def verify(*, original: Code, migrated: Code, spec: ModelSpec, torch_state: dict,
            ckpt_path: str, input_shape: tuple[int, ...], tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
-    reason = why_not_verifiable(migrated)
-    if reason is not None:
-        raise CannotVerify(f"cannot verify: {reason}")
+    """``original``: the PyTorch code of the model's file; ``migrated``: its MindSpore code (all
+    MindSpore: the caller makes sure)."""
     torch = import_torch()
     ms = import_mindspore()
     import numpy as np
@@ -104,8 +160,8 @@ def verify(*, original: str, migrated: MigrationResult, path: str, spec: ModelSp
     registered: list[str] = []
     try:
         with contextlib.redirect_stdout(sys.stderr):  # what the user's code prints must not break --json
-            model = _build(_execute(original, path, "torch", registered), spec, "torch")
-            net = _build(_execute(migrated.code, path, "migrated", registered), spec, "migrated")
+            model = _build(_execute(original.text, original.path, "torch", registered), spec, "torch")
+            net = _build(_execute(migrated.text, migrated.path, "migrated", registered), spec, "migrated")
             try:
                 model.load_state_dict(torch_state, strict=True)
             except (RuntimeError, ValueError) as exc:

@@ -1,6 +1,6 @@
 """The ``convert-ckpt`` command: read a torch state dict, rename the keys of normalization layers
-(keys.py decides, from the source's structure or from the keys), write a MindSpore checkpoint,
-and optionally prove it on the models (check.py)."""
+(keys.py decides: from the built model's own parameters, from the source's structure, or from the
+keys), write a MindSpore checkpoint, and optionally prove it on the models (check.py)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Outcome:
             "checkpoint": self.checkpoint, "output": self.output, "dry_run": self.dry_run,
             "found_in": self.found_in, "tensors": self.tensors, "stripped": self.stripped,
             "model": plan.model if plan else None,
+            "framework": plan.model_class.framework if plan and plan.model_class else None,
             "renamed": {m.key: m.new for m in plan.renamed} if plan else {},
             "layers": {m.key: {"layer": m.layer, "found_by": m.found_by} for m in plan.moves if m.layer} if plan else {},
             "dropped": [{"key": m.key, "why": m.why} for m in plan.dropped] if plan else [],
@@ -63,33 +64,48 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("output", required=False, type=click.Path(path_type=Path))
 @click.option("--source", type=click.Path(path_type=Path),
-              help="The original PyTorch source (file or directory) defining the model: its normalization "
-                   "layers are found there. Without it they are recognised by their keys (batch norm only).")
+              help="The source (file or directory) defining the model: the original PyTorch code or its "
+                   "migration to MindSpore (after torch2ms migrate). Its normalization layers are found there. "
+                   "Without it they are recognised by their keys (batch norm only).")
 @click.option("--model", "model_text", metavar="CLASS[(ARGS)]",
-              help="The model class of the checkpoint (default: the class the keys fit), with constructor "
-                   "arguments as Python literals for --verify: 'Net(3, depth=2)'.")
+              help="The model class of the checkpoint (default: the class the keys fit). Written as a call with "
+                   "its constructor arguments as Python literals ('Net(3, depth=2)', 'Net()'), it builds the "
+                   "MindSpore model (runs the source) and maps the keys onto the model's own parameters; "
+                   "--verify builds both models with these arguments.")
 @click.option("--strip-prefix", metavar="PREFIX", help="Remove PREFIX from keys starting with it ('module.').")
 @click.option("--dry-run", is_flag=True, help="Print the mapping; write nothing.")
 @click.option("--verify", "verify_models", is_flag=True,
               help="Build the torch model and the migrated MindSpore model, load the weights into each and "
                    "compare their outputs (runs the source; needs --source and --input-shape).")
+@click.option("--original", "original_path", type=click.Path(path_type=Path),
+              help="With a migrated --source and --verify: the original PyTorch source (file or directory) "
+                   "the torch model is built from.")
 @click.option("--input-shape", metavar="N,C,...", help="Shape of the random sample input for --verify.")
 @click.option("--tolerance", type=float, default=None, help="Largest absolute difference --verify accepts (default 1e-5).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def convert_ckpt(checkpoint, output, source, model_text, strip_prefix, dry_run, verify_models, input_shape,
-                 tolerance, as_json):
+def convert_ckpt(checkpoint, output, source, model_text, strip_prefix, dry_run, verify_models, original_path,
+                 input_shape, tolerance, as_json):
     """Convert the PyTorch checkpoint CHECKPOINT (a state dict) to the MindSpore checkpoint OUTPUT.
 
     Keys of normalization layers are renamed (weight/bias/running_mean/running_var ->
     gamma/beta/moving_mean/moving_variance, BatchNorm3d one level deeper), num_batches_tracked is
-    dropped, every other key is copied unchanged. Exit 0 done, 1 --verify found different outputs,
-    2 error (nothing written)."""
+    dropped, every other key is copied unchanged. The layers are found in --source (PyTorch or
+    migrated), in the built model (--model 'Net(...)'), or by their keys. Exit 0 done, 1 --verify
+    found different outputs, 2 error (nothing written)."""
+    from .check import ModelSpec
+
     outcome = Outcome(str(checkpoint), str(output) if output else None, dry_run)
+    spec = None
+    if model_text is not None:
+        try:
+            spec = ModelSpec.parse(model_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
     try:
-        _check_options(output, source, dry_run, verify_models, input_shape)
+        _check_options(output, source, dry_run, verify_models, input_shape, spec, original_path)
         shape = _shape(input_shape)
-        _convert(outcome, checkpoint, output, source, model_text, strip_prefix, dry_run, verify_models, shape,
-                 tolerance)
+        _convert(outcome, checkpoint, output, source, spec, strip_prefix, dry_run, verify_models, original_path,
+                 shape, tolerance)
     except CkptError as exc:
         outcome.errors.append(str(exc))
     if as_json:
@@ -103,23 +119,26 @@ def convert_ckpt(checkpoint, output, source, model_text, strip_prefix, dry_run, 
     sys.exit(EXIT_OK)
 
 
-def _check_options(output, source, dry_run, verify_models, input_shape) -> None:
+def _check_options(output, source, dry_run, verify_models, input_shape, spec, original_path) -> None:
     if output is None and not dry_run:
         raise click.UsageError("give OUTPUT (the .ckpt to write), or --dry-run")
     if output is not None and output.suffix != ".ckpt":
         # MindSpore's save_checkpoint would append .ckpt to any other name.
         raise click.BadParameter(f"must end in .ckpt: {output}", param_hint="OUTPUT")
     if verify_models and source is None:
-        raise click.UsageError("--verify needs --source (the original PyTorch source of the model)")
+        raise click.UsageError("--verify needs --source (the source of the model)")
     if verify_models and input_shape is None:
         raise click.UsageError("--verify needs --input-shape (e.g. 2,3,8,8)")
+    if spec is not None and spec.called and source is None:
+        raise click.UsageError(f"--model {spec} builds the model from its source: give --source")
+    if original_path is not None and not verify_models:
+        raise click.UsageError("--original is for --verify (it builds the torch model from it)")
 
 
 def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_path: Path | None,
-             model_text: str | None, strip_prefix: str | None, dry_run: bool, verify_models: bool,
+             spec, strip_prefix: str | None, dry_run: bool, verify_models: bool, original_path: Path | None,
              input_shape, tolerance) -> None:
     from ..ruleset import RuleError, default_rules
-    from .check import ModelSpec
     from .frameworks import load_state_dict
     from .keys import PlanError, plan_from_keys, plan_from_source
     from .structure import SourceModel
@@ -128,12 +147,6 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
         rules = default_rules()
     except RuleError as exc:
         raise CkptError(f"the rules are broken: {exc}") from None
-    spec = None
-    if model_text is not None:
-        try:
-            spec = ModelSpec.parse(model_text)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--model") from None
     if checkpoint.is_dir():
         raise CkptError(f"cannot read {checkpoint}: is a directory")
     if output is not None and output.resolve() == checkpoint.resolve():
@@ -163,7 +176,13 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
         plan = plan_from_keys(keys, rules)
     else:
         try:
-            plan = plan_from_source(keys, source, spec.name if spec else None)
+            plan, not_built = None, ""
+            if spec is not None and spec.called:  # the user asks for the model to be built
+                plan, not_built = _plan_from_built(keys, state, source, spec, rules)
+            if plan is None:
+                plan = plan_from_source(keys, source, spec.name if spec else None)
+                if not_built:
+                    plan.warnings.insert(0, not_built)
         except PlanError as exc:
             raise CkptError(f"--source: {exc}") from None
     outcome.plan = plan
@@ -186,7 +205,7 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
     tmp = write_checkpoint(entries, output.parent.resolve() if output else Path(tempfile.gettempdir()))
     try:
         if verify_models:
-            outcome.verdict = _verify(plan, spec, state, tmp, input_shape, tolerance)
+            outcome.verdict = _verify(plan, spec, state, tmp, input_shape, tolerance, original_path, rules)
         if not dry_run and (outcome.verdict is None or outcome.verdict.ok):
             os.replace(tmp, output)
             outcome.written = True
@@ -217,21 +236,80 @@ def _prefix_hint(keys: list[str], plan) -> str:
     return ""
 
 
-def _verify(plan, spec, state, ckpt: Path, input_shape, tolerance):
+def _plan_from_built(keys: list[str], state: dict, source, spec, rules):
+    """The plan from the built MindSpore model's own parameters, or (None, why it cannot be built)."""
+    from .check import CannotVerify, cell_layout_of
+    from .keys import find_class, plan_from_cell
+
+    root = find_class(source, spec.name)
+    try:
+        layout = cell_layout_of(_mindspore_code(root), spec, rules)
+    except CannotVerify as exc:
+        return None, f"cannot build {spec} ({exc}): the layers are read from the source instead"
+    plan = plan_from_cell(keys, {k: tuple(v.shape) for k, v in state.items()}, layout)
+    plan.model_class = root
+    return plan, ""
+
+
+def _mindspore_code(root):
+    """The MindSpore code of the model class's file: the file itself when it is migrated already,
+    else torch2ms's migration of it. Raises CannotVerify when either still uses torch."""
     from ..engine import MigrationError, migrate_source
+    from .check import CannotVerify, Code, still_torch, why_not_mindspore
+
+    if root.framework == "mindspore":
+        reason, code = still_torch(root.file.analysis.torch_names()), root.file.text
+    else:
+        try:
+            migration = migrate_source(root.file.text, path=root.file.display)
+        except MigrationError as exc:
+            raise CannotVerify(str(exc)) from None
+        reason, code = why_not_mindspore(migration), migration.code
+    if reason is not None:
+        raise CannotVerify(reason)
+    return Code(code, root.file.display)
+
+
+def _original_code(root, original_path: Path | None, rules):
+    """The PyTorch code of the model class's file: the file itself, or for a migrated source the
+    file of --original that defines the class."""
+    from .check import CannotVerify, Code
+    from .structure import SourceModel
+
+    if root.framework == "torch":
+        if original_path is not None:
+            raise CkptError(f"--original: {root.name} ({root.where}) is PyTorch code already, the torch model is "
+                            "built from it; --original is for a migrated --source")
+        return Code(root.file.text, root.file.display)
+    if original_path is None:
+        raise CannotVerify(f"cannot verify: {root.name} ({root.where}) is MindSpore code (a migrated source); "
+                           "--verify builds the torch model from the original PyTorch source: give it with "
+                           "--original PATH")
+    if not original_path.exists():
+        raise CkptError(f"--original: no such file or directory: {original_path}")
+    found = [c for c in SourceModel.read(original_path, rules).named(root.name) if c.framework == "torch"]
+    if len(found) != 1:
+        where = f" ({', '.join(c.where for c in found)})" if found else ""
+        raise CannotVerify(f"cannot verify: --original {original_path} defines {len(found) or 'no'} PyTorch module "
+                           f"class(es) named {root.name!r}{where}; it takes the source {root.file.display} was "
+                           "migrated from")
+    return Code(found[0].file.text, found[0].file.display)
+
+
+def _verify(plan, spec, state, ckpt: Path, input_shape, tolerance, original_path: Path | None, rules):
     from .check import DEFAULT_TOLERANCE, CannotVerify, ModelSpec, verify
 
     root = plan.model_class
     if root is None:
         raise CannotVerify("cannot verify: no model class was matched")
     spec = spec or ModelSpec(root.name)
+    original = _original_code(root, original_path, rules)
     try:
-        migrated = migrate_source(root.file.text, path=root.file.display)
-    except MigrationError as exc:
+        migrated = _mindspore_code(root)
+    except CannotVerify as exc:
         raise CannotVerify(f"cannot verify: {exc}") from None
-    return verify(original=root.file.text, migrated=migrated, path=root.file.display, spec=spec,
-                  torch_state=state, ckpt_path=str(ckpt), input_shape=input_shape,
-                  tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    return verify(original=original, migrated=migrated, spec=spec, torch_state=state, ckpt_path=str(ckpt),
+                  input_shape=input_shape, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
 
 
 # -- the text report -------------------------------------------------------------------------------
@@ -243,13 +321,18 @@ def _print(outcome: Outcome) -> None:
         stripped = f", prefix stripped from {outcome.stripped}" if outcome.stripped else ""
         click.echo(f"{outcome.checkpoint}: {outcome.tensors} tensors ({outcome.found_in}{stripped})")
     if plan is not None:
-        if plan.model:
-            click.echo(f"layers from the source: keys matched against {plan.model}")
+        if plan.built:
+            click.echo(f"layers from the built model: keys mapped onto the parameters of {plan.model}")
+        elif plan.model:
+            migrated = plan.model_class is not None and plan.model_class.framework == "mindspore"
+            click.echo(f"layers from the source: keys matched against {plan.model}"
+                       + (", a MindSpore Cell (migrated source)" if migrated else ""))
         for note in plan.notes:
             click.echo(f"info: {note}")
         for m in plan.moves if not plan.mismatches else ():
             if m.renamed:
-                click.echo(f"  {m.key} -> {m.new}  ({m.layer}{', by its keys' if m.found_by == 'keys' else ''})")
+                what = m.layer or "the name MindSpore gives it"
+                click.echo(f"  {m.key} -> {m.new}  ({what}{', by its keys' if m.found_by == 'keys' else ''})")
             elif m.new is None:
                 click.echo(f"  {m.key}: dropped ({m.why})")
         for warning in plan.warnings:

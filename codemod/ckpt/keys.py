@@ -1,6 +1,7 @@
 """Which checkpoint keys belong to normalization layers, and what MindSpore calls them.
 
-Pure: works on key names (and, with a source, on its static structure); no framework is imported.
+Pure: works on key names (and, with a source, on its static structure; with a built model, on what
+check.cell_layout read from it); no framework is imported.
 Every rename comes from the rules' ``attributes`` tables (torch attribute -> MindSpore attribute
 path, "" = no counterpart), so a layer added to rules/ is converted without a change here.
 """
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..ruleset import LayerRule, RuleSet
-from .structure import Items, ModelClass, Node, Norm, SourceModel, TorchLeaf, Unknown
+from .structure import Computed, Items, Leaf, ModelClass, Node, Norm, SourceModel, Unknown
 
 # The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
 # source does not say what it is.
@@ -45,6 +46,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     model: str | None = None  # "Net (model.py:12)" when the keys were matched against a class
     model_class: ModelClass | None = None
+    built: bool = False  # the keys were mapped onto the parameters of the built model
 
     @property
     def renamed(self) -> list[Move]:
@@ -176,54 +178,79 @@ class _Found:
     rule: LayerRule | None = None
     why: str = ""
     rules: tuple[LayerRule, ...] = ()  # unknown: the normalization layers the source narrows it to
-    grown_late: tuple[str, ...] = ()  # the containers on the way that were filled after assignment
+    # Members on the way whose parameters MindSpore names without their prefix: (path, how), how is
+    # "grown" (a container filled after assignment) or "inserted" (insert_child_to_cell).
+    unprefixed: tuple[tuple[str, str], ...] = ()
+    # Members on the way registered under names computed at run time: (path, registrations).
+    computed: tuple[tuple[str, tuple[Computed, ...]], ...] = ()
+
+    @property
+    def anonymous(self) -> bool:
+        """Placed through a member whose computed name could be any name."""
+        return any(all(c.anonymous for c in registrations) for _, registrations in self.computed)
 
 
 def _walk(root: ModelClass, key: str) -> _Found:
     parts = key.split(".")
     node: Node = root
     path: list[str] = []
-    late: list[str] = []
+    unprefixed: list[tuple[str, str]] = []
+    computed: list[tuple[str, tuple[Computed, ...]]] = []
+
+    def found(kind: str, module: str = "", **kw) -> _Found:
+        return _Found(kind, module, unprefixed=tuple(unprefixed), computed=tuple(computed), **kw)
+
     for part in parts[:-1]:
         here = ".".join(path) or root.name
-        if isinstance(node, TorchLeaf):
-            return _Found("keep", grown_late=tuple(late))
+        if isinstance(node, Leaf):
+            return found("keep")
         if isinstance(node, Unknown):
-            return _Found("unknown", ".".join(path), why=node.why, rules=node.rules, grown_late=tuple(late))
+            return found("unknown", ".".join(path), why=node.why, rules=node.rules)
         if isinstance(node, Norm):
-            return _Found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+            return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+        member = ".".join(path + [part])
         if isinstance(node, Items):
             child = node.child(part)
             if node.grown_late:
-                late.append(here)
+                unprefixed.append((here, "grown"))
             if child is None and node.filled_elsewhere:
-                return _Found("unknown", ".".join(path), why=f"{here} is filled where the source was not followed",
-                              grown_late=tuple(late))
+                return found("unknown", ".".join(path), why=f"{here} is filled where the source was not followed")
         else:
             child = node.children().get(part)
+            registrations: list[Computed] = []
+            if child is None:
+                hit = node.computed_member(part)
+                if hit is not None:
+                    child, registrations = hit
+                    computed.append((member, tuple(registrations)))
+            if part in node.unprefixed or any(c.unprefixed for c in registrations):
+                unprefixed.append((member, "inserted"))
         if child is None:
             if isinstance(node, ModelClass) and node.open_reason:
-                return _Found("unknown", ".".join(path + [part]), why=node.open_reason, grown_late=tuple(late))
-            what = f"{node.name} ({node.where})" if isinstance(node, ModelClass) else f"the container {here}"
-            return _Found("mismatch", why=f"{what} has no member {part!r}")
+                return found("unknown", member, why=node.open_reason)
+            if isinstance(node, ModelClass):
+                names = ", ".join(dict.fromkeys(c.spelled for c in node.computed))
+                also = f" (nor one {names} can name)" if names else ""
+                return found("mismatch", why=f"{node.name} ({node.where}) has no member {part!r}{also}")
+            return found("mismatch", why=f"the container {here} has no member {part!r}")
         node = child
         path.append(part)
     leaf = parts[-1]
     module = ".".join(path)
-    late_path = tuple(late)
     if isinstance(node, Norm):
         if leaf in node.rule.attributes:
-            return _Found("norm", module, node.rule, grown_late=late_path)
-        return _Found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
+            return found("norm", module, rule=node.rule)
+        return found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
     if isinstance(node, ModelClass):
-        if leaf in node.tensors or leaf in node.children() or node.open_reason:
-            return _Found("keep", grown_late=late_path)
-        return _Found("mismatch", why=f"{node.name} ({node.where}) has no parameter or buffer {leaf!r}")
+        if (leaf in node.tensors or leaf in node.children() or node.computed_member(leaf) is not None
+                or node.open_reason):
+            return found("keep")
+        return found("mismatch", why=f"{node.name} ({node.where}) has no parameter or buffer {leaf!r}")
     if isinstance(node, Items):
-        return _Found("mismatch", why=f"the container {module} holds modules, not {leaf!r}")
+        return found("mismatch", why=f"the container {module} holds modules, not {leaf!r}")
     if isinstance(node, Unknown):
-        return _Found("unknown", module, why=node.why, rules=node.rules, grown_late=late_path)
-    return _Found("keep", grown_late=late_path)
+        return found("unknown", module, why=node.why, rules=node.rules)
+    return found("keep")
 
 
 @dataclass
@@ -238,6 +265,15 @@ class _Match:
     @property
     def unseen(self) -> int:
         return sum(1 for f in self.found.values() if f.kind == "unknown")
+
+    @property
+    def rank(self) -> tuple[int, int, int, int]:
+        """How well the keys fit the class, the lower the better: keys that do not fit, then keys
+        placed only through names that could be any name, then keys the source does not show, then
+        keys placed through names computed at run time."""
+        found = self.found.values()
+        return (self.mismatches, sum(1 for f in found if f.anonymous), self.unseen,
+                sum(1 for f in found if f.computed))
 
 
 def plan_from_source(keys: list[str], source: SourceModel, model: str | None = None) -> Plan:
@@ -264,7 +300,6 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
     by_keys, warnings = _by_siblings(unseen, source.rules) if unseen else ({}, [])
     resolved.update(by_keys)
     plan.warnings.extend(warnings)
-    reported: set[str] = set()
     for key in keys:
         found = match.found[key]
         if found.kind == "norm":
@@ -273,44 +308,82 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
             plan.mismatches.append((key, found.why))
         elif key in resolved:
             plan.moves.append(resolved[key])
-        elif found.kind == "unknown" and not found.rules:
+        else:
             plan.moves.append(Move(key, key))
-            if found.module not in reported:
-                reported.add(found.module)
-                plan.warnings.append(f"{found.module or match.root.name}: the source does not show what it holds "
-                                     f"({found.why}); batch norm layers there are recognised by their "
-                                     f"{RUNNING_STAT} key, other normalization layers are not")
-        elif found.kind == "keep":
-            plan.moves.append(Move(key, key))
-    late = dict.fromkeys(c for f in match.found.values() for c in f.grown_late)
-    for container in late:
-        last = container.rpartition(".")[2]
-        plan.warnings.append(
-            f"{container}: modules are added to this container after it is assigned ({last}.append(...) & co.); "
-            f"MindSpore (2.10) then names their parameters without the '{container}.' prefix, so the keys below "
-            f"it will not load into the migrated model: create the container with its items instead "
-            f"(self.{last} = nn.ModuleList([...]))")
+    found_list = [f for f in match.found.values() if f.kind != "mismatch"]
+    plan.notes.extend(_computed_notes(found_list))
+    unseen_by_why: dict[str, list[str]] = {}
+    for f in found_list:
+        if f.kind == "unknown" and not f.rules:
+            unseen_by_why.setdefault(f.why, [])
+            if f.module not in unseen_by_why[f.why]:
+                unseen_by_why[f.why].append(f.module)
+    for why, modules in unseen_by_why.items():
+        holds = "it holds" if len(modules) == 1 else "they hold"
+        plan.warnings.append(f"{', '.join(m or match.root.name for m in modules)}: the source does not show what "
+                             f"{holds} ({why}); batch norm layers there are recognised by their {RUNNING_STAT} "
+                             "key, other normalization layers are not")
+    plan.warnings.extend(_unprefixed_warnings(found_list))
     if source.skipped:
         plan.warnings.extend(f"not analysed: {s}" for s in source.skipped)
     return plan
 
 
+def _computed_notes(found: list[_Found]) -> list[str]:
+    """Which members were placed through names computed at run time, and as what."""
+    by_registration: dict[tuple[Computed, ...], list[str]] = {}
+    for f in found:
+        for member, registrations in f.computed:
+            members = by_registration.setdefault(registrations, [])
+            if member not in members:
+                members.append(member)
+    notes = []
+    for registrations, members in by_registration.items():
+        how = " or ".join(f"{c.spelled} (line {c.line})" for c in registrations)
+        node = registrations[0].node if len(registrations) == 1 else None
+        what = f"; read as {node.name} ({node.where})" if isinstance(node, ModelClass) else ""
+        notes.append(f"{', '.join(members)}: registered under names computed at run time, as {how}{what}")
+    return notes
+
+
+def _unprefixed_warnings(found: list[_Found]) -> list[str]:
+    warnings = []
+    for member, how in dict.fromkeys(u for f in found for u in f.unprefixed):
+        last = member.rpartition(".")[2]
+        if how == "grown":
+            warnings.append(
+                f"{member}: modules are added to this container after it is assigned ({last}.append(...) & co.); "
+                f"MindSpore (2.10) then names their parameters without the '{member}.' prefix, so the keys below "
+                f"it will not load into the migrated model: create the container with its items instead "
+                f"(self.{last} = nn.ModuleList([...]))")
+        else:
+            warnings.append(
+                f"{member}: registered with insert_child_to_cell(); MindSpore (2.10) then names its parameters "
+                f"without the '{member}.' prefix, so the keys below it will not load into the model: assign it "
+                f"instead (setattr(self, name, cell))")
+    return warnings
+
+
+def find_class(source: SourceModel, name: str) -> ModelClass:
+    """The one module class of the source named ``name``."""
+    found = source.named(name)
+    if not found:
+        raise PlanError(f"no module class {name!r} in the source; module classes: "
+                        + (", ".join(sorted({c.name for c in source.classes})) or "none"))
+    if len(found) > 1:
+        raise PlanError(f"several module classes are named {name!r}: " + ", ".join(c.where for c in found))
+    return found[0]
+
+
 def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
     if model is not None:
-        found = source.named(model)
-        if not found:
-            raise PlanError(f"no module class {model!r} in the source; module classes: "
-                            + (", ".join(sorted({c.name for c in source.classes})) or "none"))
-        if len(found) > 1:
-            raise PlanError(f"several module classes are named {model!r}: "
-                            + ", ".join(c.where for c in found))
-        return _Match(found[0], {k: _walk(found[0], k) for k in keys})
+        root = find_class(source, model)
+        return _Match(root, {k: _walk(root, k) for k in keys})
     if not source.classes:
-        raise PlanError("the source defines no torch module class (nn.Module subclass); it takes the original "
-                        "PyTorch source, not the migrated one")
+        raise PlanError("the source defines no module class (a torch nn.Module or MindSpore nn.Cell subclass)")
     matches = [_Match(c, {k: _walk(c, k) for k in keys}) for c in source.classes]
-    best = min((m.mismatches, m.unseen) for m in matches)
-    fitting = [m for m in matches if (m.mismatches, m.unseen) == best]
+    best = min(m.rank for m in matches)
+    fitting = [m for m in matches if m.rank == best]
     if len(fitting) > 1:
         # A class used inside another is a part, not the model; among the rest, they must agree.
         used = source.used_as_child()
@@ -325,3 +398,97 @@ def _choose(keys: list[str], source: SourceModel, model: str | None) -> _Match:
 
 def _summary(match: _Match) -> list[tuple]:
     return [(k, f.kind, f.module, f.rule.torch if f.rule else None) for k, f in match.found.items()]
+
+
+# -- with the built model: its own parameters ------------------------------------------------------
+
+
+@dataclass
+class CellLayout:
+    """What a built MindSpore model holds (check.cell_layout reads it): every cell by its path, with
+    the layer rules of its class (empty: not a normalization layer), and every parameter by its
+    path, with the name MindSpore gives it (what a checkpoint must use) and its shape."""
+
+    model: str
+    cells: dict[str, tuple[LayerRule, ...]]
+    params: dict[str, tuple[str, tuple[int, ...]]]
+
+
+def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: CellLayout) -> Plan:
+    """Map the keys onto the parameters of the built model: a key of a normalization layer through
+    the rules' attributes, any other under its own path; every key must land on a parameter of the
+    same shape, and is written under the name MindSpore gives that parameter."""
+    plan = Plan(model=layout.model, built=True)
+    placed: dict[str, Move] = {}
+    used: set[str] = set()  # the paths of the parameters that get a value
+    for module, members in _modules(keys).items():
+        if module not in layout.cells:
+            plan.mismatches.extend((k, _no_cell(module, layout)) for k in members)
+            continue
+        rules = layout.cells[module]
+        if rules:
+            planned, why = _by_candidates(module, members, list(rules), "model")
+            if planned is None:
+                plan.mismatches.extend((k, f"{module or 'the model'} is a MindSpore {rules[0].mindspore_name}: {why}")
+                                       for k in members)
+                continue
+        else:
+            planned = [Move(k, k) for k in members]
+        for move in planned:
+            if move.new is None:
+                placed[move.key] = move
+                continue
+            param = layout.params.get(move.new)
+            if param is None:
+                plan.mismatches.append((move.key, f"the built model has no parameter {move.new}"))
+                continue
+            name, shape = param
+            if move.key in shapes and tuple(shapes[move.key]) != shape:
+                plan.mismatches.append((move.key, f"shape {_dims(shapes[move.key])} in the checkpoint, "
+                                                  f"{_dims(shape)} for {move.new} in the built model"))
+                continue
+            placed[move.key] = Move(move.key, name, move.layer, "model", move.why)
+            used.add(move.new)
+    plan.moves = [placed[k] for k in keys if k in placed]
+    renamed = {path: name for path, (name, _) in layout.params.items() if name != path and path in used}
+    if renamed:
+        shown = ", ".join(f"{path} is {name!r}" for path, name in list(renamed.items())[:4])
+        more = f" (+{len(renamed) - 4} more)" if len(renamed) > 4 else ""
+        plan.warnings.append(
+            f"the built model names {len(renamed)} parameter(s) otherwise than their place in it ({shown}{more}): "
+            "the checkpoint uses MindSpore's names, which load_param_into_net looks up; containers filled after "
+            "they are assigned and insert_child_to_cell() do that in MindSpore (2.10)")
+    names: dict[str, list[str]] = {}
+    for path, (name, _) in layout.params.items():
+        names.setdefault(name, []).append(path)
+    for name, paths in names.items():
+        if len(paths) > 1 and used.intersection(paths):
+            plan.warnings.append(f"the built model gives {' and '.join(paths)} the same name {name!r}: "
+                                 "a checkpoint cannot tell them apart")
+    # A layer with some of its parameters in the checkpoint keeps the others (batch norm with
+    # affine=False has no weight in torch, fixed ones in MindSpore); a layer with none of them
+    # suggests a model built otherwise than the one trained.
+    left = [path for path in layout.params if path not in used]
+    filled = {path.rpartition(".")[0] for path in used}
+    empty = list(dict.fromkeys(p.rpartition(".")[0] for p in left if p.rpartition(".")[0] not in filled))
+    partly = [p for p in left if p.rpartition(".")[0] in filled]
+    if empty:
+        plan.warnings.append(f"{len(empty)} layer(s) of the built model get nothing from the checkpoint and keep their "
+                             f"initial values: {', '.join(m or '(top level)' for m in empty)}: was the model built "
+                             "with the arguments it was trained with?")
+    if partly:
+        plan.notes.append(f"{len(partly)} parameter(s) of the built model have no torch counterpart in the "
+                          f"checkpoint and keep their initial values: {', '.join(partly)}")
+    return plan
+
+
+def _no_cell(module: str, layout: CellLayout) -> str:
+    parts = module.split(".")
+    i = len(parts) - 1
+    while i > 0 and ".".join(parts[:i]) not in layout.cells:
+        i -= 1
+    return f"the built model has no cell {'.'.join(parts[:i + 1])}"
+
+
+def _dims(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -1,10 +1,15 @@
-"""What the model classes of a PyTorch source are made of, read statically (nothing is executed).
+"""What the model classes of a source are made of, read statically (nothing is executed).
+
+The source is the original PyTorch code or its migration to MindSpore (names.py reads MindSpore's
+names as the torch names the rules map to them), or a tree part way through its migration.
 
 A model is a tree: a module class holds children by attribute name, a container (Sequential,
 ModuleList, ModuleDict) holds them by index or key, and a normalization layer is a leaf whose
 parameters the rules rename. Where the source does not show what a child is (built by a helper
 function, an import from elsewhere, ``nn.Sequential(*layers)`` filled in a loop), the child is
-``Unknown`` and the key planner falls back to reading the checkpoint's own keys there.
+``Unknown`` and the key planner falls back to reading the checkpoint's own keys there. A child
+registered under a name computed at run time (``setattr(self, f"level_{i}", Tree(...))``) is what
+the source registers, under any name the expression can produce.
 
 Built on the engine's analysis (name resolution and module inference), so ``nn`` means torch.nn
 exactly when the migration thinks so.
@@ -13,17 +18,23 @@ exactly when the migration thinks so.
 from __future__ import annotations
 
 import ast
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis import is_torch
-from ..engine import Config, Migration, MigrationError, parse_source
-from ..inference import SELF_RETURNING, ClassInfo, ModuleT, infer_modules, own_nodes
+from ..analysis import is_mindspore, is_torch
+from ..engine import MigrationError, parse_source
+from ..inference import SELF_RETURNING, ClassInfo, ModuleT, own_nodes
 from ..ruleset import LayerRule, RuleSet
+from .names import FileAnalysis
 
-# Methods of nn.Module that register a child or a tensor under a name given as a string.
-_REGISTER_CHILD = frozenset({"add_module", "register_module"})
-_REGISTER_TENSOR = frozenset({"register_buffer", "register_parameter"})
+# Methods of nn.Module / nn.Cell that register a child or a tensor under a name given as a string.
+_REGISTER_CHILD = frozenset({"add_module", "register_module", "insert_child_to_cell", "__setattr__"})
+_REGISTER_TENSOR = frozenset({"register_buffer", "register_parameter", "insert_param_to_cell"})
+# MindSpore's Cell.insert_child_to_cell does not prefix the names of the child's parameters with
+# the member's name (Cell.__setattr__ does): MindSpore 2.10 calls stem.0.gamma '0.gamma'.
+UNPREFIXED_CHILD = "insert_child_to_cell"
 # Methods of a container that add children after construction.
 _GROW = frozenset({"append", "extend", "insert", "add_module", "update"})
 
@@ -41,8 +52,9 @@ class Norm:
 
 
 @dataclass(frozen=True, eq=False)
-class TorchLeaf:
-    """A torch module the rules do not rename (nn.Conv2d, nn.Parameter, ...): its keys carry over."""
+class Leaf:
+    """A module or tensor the rules do not rename (nn.Conv2d, nn.Parameter, a registered buffer, ...):
+    its keys carry over."""
 
     qual: str
 
@@ -76,16 +88,37 @@ class Items:
         return None
 
 
+@dataclass(frozen=True, eq=False)
+class Computed:
+    """Members registered under names computed at run time (``setattr(self, 'level_%d' % i, ...)``):
+    ``node`` under any name ``pattern`` matches."""
+
+    pattern: re.Pattern
+    node: "Node"
+    spelled: str  # the name's expression, for the report
+    line: int
+    unprefixed: bool = False  # registered with insert_child_to_cell (see UNPREFIXED_CHILD)
+
+    @property
+    def anonymous(self) -> bool:
+        """The name has no literal part (``add_module(name, ...)``): any name fits, so a key that
+        does is no sign that it belongs to this class."""
+        return not self.pattern.pattern.replace(_ANY, "")
+
+
 class ModelClass:
     """A module class of the source; its children are read on first use (classes nest each other)."""
 
-    def __init__(self, source: "SourceModel", file: "_File", info: ClassInfo):
+    def __init__(self, source: "SourceModel", file: "_File", info: ClassInfo, framework: str):
         self.source = source
         self.file = file
         self.info = info
         self.name = info.name
+        self.framework = framework  # "torch" (an nn.Module) | "mindspore" (an nn.Cell: a migrated source)
         self._children: dict[str, Node] | None = None
         self.tensors: set[str] = set()  # registered buffers/parameters: leaves that carry over
+        self.computed: list[Computed] = []
+        self.unprefixed: set[str] = set()  # members whose parameters MindSpore names without the member's name
         self.open_reason: str | None = None  # why children may exist that the source does not name
 
     @property
@@ -98,11 +131,21 @@ class ModelClass:
             self._children = _ClassReader(self).read()
         return self._children
 
+    def computed_member(self, name: str) -> tuple["Node", list[Computed]] | None:
+        """What a member the source does not name literally is, when names computed at run time
+        can produce ``name``; None when none can."""
+        self.children()
+        matching = [c for c in self.computed if c.pattern.fullmatch(name)]
+        if not matching:
+            return None
+        spelled = ", ".join(dict.fromkeys(c.spelled for c in matching))
+        return join([c.node for c in matching], f"registered as {spelled}"), matching
+
     def __repr__(self) -> str:
         return f"ModelClass({self.name})"
 
 
-Node = Norm | TorchLeaf | Unknown | Items | ModelClass
+Node = Norm | Leaf | Unknown | Items | ModelClass
 
 
 def same(a: Node, b: Node) -> bool:
@@ -111,7 +154,7 @@ def same(a: Node, b: Node) -> bool:
         return dict(a.rule.attributes) == dict(b.rule.attributes)
     if isinstance(a, ModelClass) and isinstance(b, ModelClass):
         return a is b
-    if isinstance(a, TorchLeaf) and isinstance(b, TorchLeaf):
+    if isinstance(a, Leaf) and isinstance(b, Leaf):
         return True  # both carry their keys over unchanged
     if isinstance(a, Items) and isinstance(b, Items):
         return (a.named.keys() == b.named.keys() and all(same(a.named[k], b.named[k]) for k in a.named)
@@ -149,7 +192,7 @@ class _Growth:
 class _File:
     display: str
     text: str
-    mig: Migration
+    analysis: FileAnalysis
 
 
 class SourceModel:
@@ -189,13 +232,13 @@ class SourceModel:
         except MigrationError as exc:
             self.skipped.append(str(exc))
             return
-        mig = Migration(text, tree, display, Config(markers=False, rules=self.rules))
-        infer_modules(mig)
-        file = _File(display, text, mig)
+        analysis = FileAnalysis(tree, self.rules)
+        file = _File(display, text, analysis)
         self.files.append(file)
-        for info in mig.types.classes.values():
-            if info.is_module and info.origin and info.norm_rule is None:  # a torch nn.Module subclass
-                self.classes.append(ModelClass(self, file, info))
+        for info in analysis.types.classes.values():
+            if info.is_module and info.origin and info.norm_rule is None:  # an nn.Module (or nn.Cell) subclass
+                framework = "mindspore" if info.origin & analysis.mindspore_nodes else "torch"
+                self.classes.append(ModelClass(self, file, info, framework))
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -232,13 +275,14 @@ class SourceModel:
 
 class _ClassReader:
     """The children of one module class: ``self.<name> = ...`` in any of its methods (and its
-    same-file bases'), ``add_module``/``register_*``/``setattr`` with literal names,
-    ``super().__init__(...)`` of a container subclass, and what is added to containers afterwards."""
+    same-file bases'), ``add_module``/``register_*``/``setattr``/``__setattr__`` (and MindSpore's
+    ``insert_*_to_cell``), ``super().__init__(...)`` of a container subclass, and what is added to
+    containers afterwards."""
 
     def __init__(self, cls: ModelClass):
         self.cls = cls
         self.source = cls.source
-        self.mig = cls.file.mig
+        self.analysis = cls.file.analysis
         self.rules = cls.source.rules
 
     def read(self) -> dict[str, Node]:
@@ -247,13 +291,13 @@ class _ClassReader:
         items_call: ast.Call | None = None
         for info in self.cls.info.mro():
             for base in info.node.bases:
-                ref = self.mig.ref(base)
+                ref = self.analysis.ref(base)
                 if ref is not None and ref.qual in self.rules.names:
                     if self.rules.names[ref.qual].kind == "container" and items_call is None:
                         items_call = self._super_init_call(info)
                         if items_call is None:
                             self._open(f"the items of {info.name} (a {ref.qual} subclass) are not visible")
-                elif ref is not None or self.mig.types.class_of(base, info.scope) is None:
+                elif ref is not None or self.analysis.types.class_of(base, info.scope) is None:
                     self._open(f"{info.name} derives from {_short(base)}, whose members the source does not show")
             for fn in info.methods.values():
                 self._read_method(fn, values, growths)
@@ -275,8 +319,8 @@ class _ClassReader:
     def _scope_of(self, node: ast.AST):
         p = node
         while not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            p = self.mig.parent(p)
-        return self.mig.index.scope_of[id(p)]
+            p = self.analysis.parent(p)
+        return self.analysis.index.scope_of[id(p)]
 
     def _read_method(self, fn, values: dict, growths: dict) -> None:
         args = fn.args.posonlyargs + fn.args.args
@@ -284,7 +328,7 @@ class _ClassReader:
                            for d in fn.decorator_list):
             return
         me = args[0].arg
-        scope = self.mig.index.scope_of[id(fn)]
+        scope = self.analysis.index.scope_of[id(fn)]
 
         def is_me(e: ast.expr) -> bool:
             return isinstance(e, ast.Name) and e.id == me
@@ -293,37 +337,55 @@ class _ClassReader:
             return e.attr if isinstance(e, ast.Attribute) and is_me(e.value) else None
 
         for node in own_nodes(fn):
-            conditional = _conditional(self.mig, node, fn)
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if member_of_me(target):
                         values.setdefault(target.attr, []).append(self.describe(node.value, scope))
                     elif isinstance(target, ast.Subscript) and member_of_me(target.value):
                         growths.setdefault(target.value.attr, []).append(
-                            _Growth("setitem", target.slice, node.value, conditional))
+                            _Growth("setitem", target.slice, node.value, _conditional(self.analysis, node, fn)))
             elif isinstance(node, ast.AugAssign) and member_of_me(node.target):
-                growths.setdefault(node.target.attr, []).append(_Growth("extend", None, node.value, conditional))
+                growths.setdefault(node.target.attr, []).append(_Growth(
+                    "extend", None, node.value, _conditional(self.analysis, node, fn)))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 func = node.func
-                if is_me(func.value) and func.attr in _REGISTER_CHILD | _REGISTER_TENSOR:
-                    name = _literal_str(node.args[0]) if node.args else None
-                    if name is None:
-                        self._open(f"{self.cls.name} registers members under computed names")
-                    elif func.attr in _REGISTER_TENSOR:
-                        self.cls.tensors.add(name)
-                    elif len(node.args) > 1:
-                        values.setdefault(name, []).append(self.describe(node.args[1], scope))
+                if (is_me(func.value) or _is_super(func.value)) and func.attr in _REGISTER_CHILD | _REGISTER_TENSOR:
+                    self._register(func.attr, node.args, node, scope, values)
                 elif member_of_me(func.value) and func.attr in _GROW:
                     growths.setdefault(func.value.attr, []).append(_Growth(
                         func.attr, node.args[0] if len(node.args) == 2 else None,
-                        node.args[-1] if node.args and not node.keywords else None, conditional))
+                        node.args[-1] if node.args and not node.keywords else None,
+                        _conditional(self.analysis, node, fn)))
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
                     and node.args and is_me(node.args[0])):
-                name = _literal_str(node.args[1]) if len(node.args) == 3 else None
-                if name is None:
-                    self._open(f"{self.cls.name} sets members with setattr() under computed names")
-                else:
-                    values.setdefault(name, []).append(self.describe(node.args[2], scope))
+                self._register("setattr", node.args[1:], node, scope, values)
+
+    def _register(self, how: str, args: list[ast.expr], call: ast.Call, scope, values: dict) -> None:
+        """``self.add_module(name, child)``, ``setattr(self, name, child)`` & co.: a member under a
+        literal name, or under the names a computed one can produce."""
+        if not args or isinstance(args[0], ast.Starred):
+            self._open(f"{self.cls.name} registers members with {how}() in a way the source does not show")
+            return
+        value = args[1] if len(args) > 1 else next(
+            (k.value for k in call.keywords if k.arg in ("module", "child_cell", "value")), None)
+        tensor = how in _REGISTER_TENSOR
+        if tensor:
+            node: Node = Leaf("tensor")
+        elif value is not None:
+            node = self.describe(value, scope)
+        else:
+            node = Unknown(f"{how}() without a value")
+        name = _literal_str(args[0])
+        if name is not None:
+            if tensor:
+                self.cls.tensors.add(name)
+            elif value is not None:
+                values.setdefault(name, []).append(node)
+            if how == UNPREFIXED_CHILD:
+                self.cls.unprefixed.add(name)
+        else:
+            pattern = re.compile(_name_pattern(self.analysis, args[0], scope), re.DOTALL)
+            self.cls.computed.append(Computed(pattern, node, _short(args[0]), call.lineno, how == UNPREFIXED_CHILD))
 
     def _super_init_call(self, info: ClassInfo) -> ast.Call | None:
         if info.init is None:
@@ -348,7 +410,7 @@ class _ClassReader:
             elif g.how == "extend" and isinstance(g.value, (ast.List, ast.Tuple)):
                 added.extend(self.describe(e, scope) for e in g.value.elts)
             elif g.how == "extend" and isinstance(g.value, (ast.ListComp, ast.GeneratorExp)):
-                added.append(self.describe(g.value.elt, self.mig.index.scope_of.get(id(g.value), scope)))
+                added.append(self.describe(g.value.elt, self.analysis.index.scope_of.get(id(g.value), scope)))
                 repeated = True
             elif g.how in ("setitem", "add_module") and g.key is not None and _literal_str(g.key) is not None:
                 if g.conditional or repeated:
@@ -371,7 +433,7 @@ class _ClassReader:
     def describe(self, expr: ast.expr, scope, depth: int = 0) -> Node:
         if depth > _MAX_DEPTH:
             return Unknown(_short(expr))
-        mig = self.mig
+        mig = self.analysis
         if isinstance(expr, ast.Call):
             func = expr.func
             ref = mig.ref(func)
@@ -382,8 +444,13 @@ class _ClassReader:
                 name = self.rules.names.get(ref.qual)
                 if name is not None and name.kind == "container":
                     return self._container(expr, scope, depth)
-                if is_torch(ref.qual):
-                    return TorchLeaf(ref.qual)
+                if ref.qual in self.rules.layers:  # a layer function (batch_norm): no keys of its own
+                    return Unknown(_short(expr))
+                candidates = self.analysis.candidates(ref.qual)
+                if candidates:  # a MindSpore layer the rules map several torch layers to
+                    return join([Norm(r) for r in candidates], _short(expr))
+                if is_torch(ref.qual) or is_mindspore(ref.qual):
+                    return Leaf(ref.qual)
             if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
                 return self.describe(func.value, scope, depth + 1)
         t = mig.types.of(expr, scope)
@@ -408,7 +475,7 @@ class _ClassReader:
         """``Block(...)`` where Block is imported from another file of the source: found by name
         when exactly one analysed class has it."""
         binding = _only_binding(scope, func.id) if isinstance(func, ast.Name) else None
-        if binding is None or binding.kind != "import" or is_torch(binding.qual):
+        if binding is None or binding.kind != "import" or is_torch(binding.qual) or is_mindspore(binding.qual):
             return None
         candidates = self.source.named(binding.node.name.rsplit(".", 1)[-1])
         others = [c for c in candidates if c.file is not self.cls.file]
@@ -453,7 +520,7 @@ class _ClassReader:
                         named[str(len(named))] = node
                     continue
                 if isinstance(inner, (ast.ListComp, ast.GeneratorExp)) and i == len(elts) - 1:
-                    inner_scope = self.mig.index.scope_of.get(id(inner), scope)
+                    inner_scope = self.analysis.index.scope_of.get(id(inner), scope)
                     node = self.describe(inner.elt, inner_scope, depth + 1)
                     if named and not all(same(node, n) for n in named.values()):
                         return Unknown(_short(inner))
@@ -472,6 +539,11 @@ class _ClassReader:
         return Items(named, None)
 
 
+def _is_super(e: ast.expr) -> bool:
+    """``super()`` (its methods act on ``self``)."""
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "super" and not e.args
+
+
 def _only_binding(scope, name: str):
     """The one binding ``name`` has where ``scope`` sees it; None if unbound or bound several times."""
     bound = scope.resolve(name)
@@ -484,15 +556,53 @@ def _literal_str(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _conditional(mig, node: ast.AST, fn: ast.AST) -> bool:
+def _conditional(analysis: FileAnalysis, node: ast.AST, fn: ast.AST) -> bool:
     """Whether ``node`` may run other than exactly once per call of ``fn`` (loops, branches)."""
-    p = mig.parent(node)
+    p = analysis.parent(node)
     while p is not None and p is not fn:
         if isinstance(p, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try, ast.With, ast.comprehension,
                           ast.ListComp, ast.GeneratorExp)):
             return True
-        p = mig.parent(p)
+        p = analysis.parent(p)
     return False
+
+
+# A conversion specifier of printf-style formatting ('level_%d' % i), and the %% escape.
+_PRINTF = re.compile(r"%%|%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[a-zA-Z]")
+_ANY = ".*"
+
+
+def _name_pattern(analysis: FileAnalysis, expr: ast.expr, scope, depth: int = 0) -> str:
+    """A regular expression for the strings ``expr`` can evaluate to: its literal parts, and
+    anything where it computes (f-strings, % and str.format, +, a name bound once)."""
+    if depth > _MAX_DEPTH:
+        return _ANY
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return re.escape(expr.value)
+    if isinstance(expr, ast.JoinedStr):
+        return "".join([re.escape(v.value) if isinstance(v, ast.Constant) else _ANY for v in expr.values])
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return "".join([_name_pattern(analysis, expr.left, scope, depth + 1),
+                        _name_pattern(analysis, expr.right, scope, depth + 1)])
+    if (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod) and isinstance(expr.left, ast.Constant)
+            and isinstance(expr.left.value, str)):
+        parts, last = [], 0
+        for m in _PRINTF.finditer(expr.left.value):
+            parts += [re.escape(expr.left.value[last:m.start()]), re.escape("%") if m.group() == "%%" else _ANY]
+            last = m.end()
+        return "".join([*parts, re.escape(expr.left.value[last:])])
+    if (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format"
+            and isinstance(expr.func.value, ast.Constant) and isinstance(expr.func.value.value, str)):
+        try:
+            fields = list(string.Formatter().parse(expr.func.value.value))
+        except ValueError:
+            return _ANY
+        return "".join([p for text, name, _, _ in fields for p in (re.escape(text), _ANY if name is not None else "")])
+    if isinstance(expr, ast.Name):
+        binding = _only_binding(scope, expr.id)
+        if binding is not None and binding.kind == "assign" and binding.value is not None:
+            return _name_pattern(analysis, binding.value, binding.scope, depth + 1)
+    return _ANY
 
 
 def _short(node: ast.expr, limit: int = 60) -> str:
