@@ -26,7 +26,8 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from codemod.engine import Config, migrate_source
+from codemod.engine import migrate_source
+from codemod.model import Config
 
 HEADER = '''"""A model zoo: residual blocks with batch norm. 模型库 🚀"""
 import torch
@@ -271,7 +272,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "workspace"
         workspace(root, args.workspace_files)
-        from codemod.project import Project
+        from codemod.facts.project import Project
 
         start = time.perf_counter()
         project = Project.around([str(root)])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The import graph of the ``codemod`` package: which module imports which, read from the source
-(every import counts: at the top, inside functions, under ``if TYPE_CHECKING``).
+"""The import graph of the ``codemod`` package: which module imports which, read from the source.
+Every import that runs counts, at the top or inside a function; those under ``if TYPE_CHECKING:``
+only name types for annotations and never run, so they do not.
 
     .venv/bin/python benchmarks/import_graph.py          # print it; exit 1 if there is a circle
 
@@ -26,6 +27,9 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
     """The package's modules that ``path`` imports (a package's ``__init__`` counts as the package)."""
     is_package = path.name == "__init__.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            node.body = []  # annotations only
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -39,7 +43,7 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
             else:
                 module = node.module or ""
             # `from . import passes` names a module; `from .engine import Config` names a member.
-            targets = [f"{module}.{a.name}" for a in node.names] + [module]
+            targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names]
         else:
             continue
         for target in targets:

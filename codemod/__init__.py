@@ -7,8 +7,9 @@ The public API other tools build on::
     result.code, result.findings, result.changed
 """
 
-from .engine import Config, MigrationError, MigrationResult, Planned, Site, SiteKind, migrate_source, plan_source
+from .engine import Planned, migrate_source, plan_source
 from .findings import Finding
+from .model import Config, MigrationError, MigrationResult, Site, SiteKind
 
 __all__ = ["Config", "Finding", "MigrationError", "MigrationResult", "Planned", "Site", "SiteKind", "migrate_source",
            "plan_source"]

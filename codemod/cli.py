@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .engine import Config, MigrationError, migrate_source
+from .engine import migrate_source
+from .model import Config, MigrationError
 from .ruleset import RuleError, default_rules, parse_version
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
@@ -191,7 +192,7 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
 
 def _read_project(paths: list[str], config: Config, texts: dict | None = None):
     """The project the paths belong to, every file read now (before any is rewritten)."""
-    from .project import Project
+    from .facts.project import Project
 
     project = Project.around(paths, config.rules, texts)
     project.snapshot()
@@ -329,10 +330,10 @@ def _stdin(config: Config, filename: str | None, use_project: bool, report: Path
            check: bool, strict: bool, quiet: bool, verbose: bool) -> None:
     from dataclasses import replace
 
+    from .notebook import count_converted
     from .runner.files import decode, unified_diff
     from .runner.one_file import FileResult
     from .runner.parallel import Summary
-    from .notebook import count_converted
 
     display = filename or "<stdin>"
     data = sys.stdin.buffer.read()

@@ -13,7 +13,8 @@ import argparse
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext, SkipFile
 
-from .engine import Config, MigrationError, plan_source
+from .engine import plan_source
+from .model import Config, MigrationError
 
 
 class Migrate(CodemodCommand):

@@ -38,11 +38,12 @@ from functools import cached_property
 from json.decoder import scanstring
 from typing import Iterator
 
-from .analysis import is_torch
-from .engine import Config, MigrationError, MigrationResult, migrate_source, parse_source
+from .engine import migrate_source
+from .facts.references import is_torch
 from .findings import Finding
-from .source import line_starts
-
+from .model import Config, MigrationError, MigrationResult
+from .ruleset import rules_of
+from .source import line_starts, parse_source
 
 
 @dataclass(frozen=True)
@@ -424,7 +425,7 @@ class NotebookModule:
         torch_names = self._torch_names()
         if not torch_names:
             return []
-        spec = config.ruleset.findings["NB001"]
+        spec = rules_of(config).findings["NB001"]
         out = []
         for part, start in zip(self.parts, self.starts):
             for index in part.masked:
@@ -571,7 +572,7 @@ def migrate_notebook(text: str, *, path: str | None = None, config: Config | Non
     a notebook; cells that are not Python are left as they are and listed in ``problems``."""
     config = config or Config()
     unchanged = NotebookResult(text, [], False)
-    if not config.ruleset.prefilter.matches(text):
+    if not rules_of(config).prefilter.matches(text):
         return unchanged
     nb = read_notebook(text, path)
     if nb is None:

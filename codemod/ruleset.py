@@ -227,7 +227,9 @@ def _one_of(value, allowed, what: str, where: str) -> None:
 
 
 def _param(name: str, raw: dict, where: str) -> ParamSpec:
-    from .converters import CONVERTERS  # converters import nothing from here at run time
+    from .converters import (
+        CONVERTERS,  # converters import nothing from here at run time
+    )
 
     _known_keys(raw, _PARAM_KEYS, f"{where}: parameter {name}")
     kinds = [k for k in ("to", "drop", "unmappable", "freeze") if k in raw]
@@ -369,3 +371,15 @@ def load_rules(directory: Path | None = None) -> RuleSet:
 @functools.lru_cache(maxsize=None)
 def default_rules() -> RuleSet:
     return load_rules()
+
+
+def rules_of(config) -> RuleSet:
+    """The rules a migration with ``config`` (model.Config) applies: its own, else the shipped ones."""
+    return config.rules or default_rules()
+
+
+def target_version(config) -> tuple[int, ...]:
+    """The MindSpore version a migration with ``config`` targets: asked for, else the newest the rules know."""
+    if config.mindspore_version:
+        return parse_version(config.mindspore_version)
+    return rules_of(config).newest_version()

@@ -1,10 +1,14 @@
-"""Positions in the original source: ``ast`` gives lines and UTF-8 byte columns; findings and
-sites give lines and code-point columns, and quote the source text of nodes."""
+"""Source text: parsing it (``parse_source``, BOM aside), and positions in it (``ast`` gives lines
+and UTF-8 byte columns; findings and sites give lines and code-point columns, and quote the text of
+nodes)."""
 
 from __future__ import annotations
 
 import ast
 import re
+import warnings
+
+from .model import MigrationError
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's line breaks (and LSP's; not str.splitlines's)
 
@@ -66,3 +70,21 @@ class SourceText:
     def segment(self, node: ast.AST) -> str:
         return self.text[self.start(node) : self.end(node)]
 
+
+def strip_bom(source: str) -> tuple[str, str]:
+    if source.startswith("\ufeff"):
+        return "\ufeff", source[1:]
+    return "", source
+
+
+def parse_source(source: str, path: str | None = None) -> ast.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like are not ours
+            return ast.parse(source, filename=path or "<source>")
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        col = max((exc.offset or 1) - 1, 0)
+        raise MigrationError(f"syntax error: {exc.msg} (not Python 3 source?)", path, line, col) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise MigrationError(f"cannot parse: {exc}", path) from None

@@ -19,8 +19,8 @@ REQUIRE_FRAMEWORKS = os.environ.get("TORCH2MS_REQUIRE_FRAMEWORKS") == "1"
 def frameworks():
     """torch and mindspore, imported once per session (MindSpore's import takes seconds)."""
     try:
-        import torch
         import mindspore
+        import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         message = f"PyTorch and MindSpore are needed for the numeric tests: {exc}"
         if REQUIRE_FRAMEWORKS:

@@ -66,3 +66,14 @@ def test_sites_describe_each_conversion() -> None:
     assert (site.line, site.column, site.rule, site.target) == (2, 5, "torch.nn.BatchNorm2d", "bn")
     assert site.original == "nn.BatchNorm2d(3, momentum=0.1)"
     assert site.replacement == "nn.BatchNorm2d(3, momentum=0.9)"
+
+
+def test_the_distribution_ships_every_package() -> None:
+    """A non-editable install (pre-commit's) gets the packages pyproject.toml lists: all of them."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "codemod").rglob("__init__.py")}
+    assert found | {"codemod.rules"} == listed

@@ -12,7 +12,6 @@ import pytest
 
 from codemod.verify import Tolerance, load_frameworks
 from codemod.verify.harness import compare_records, run_program
-
 from tests.test_projects import CASES, PROJECTS, expected_tree, tree_files
 
 

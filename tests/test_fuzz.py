@@ -20,7 +20,6 @@ from codemod import MigrationError, migrate_source
 from codemod.ruleset import default_rules
 
 
-
 def fuzz(examples: int) -> settings:
     # A bounded number of examples, no example database: the same cost on every run.
     return settings(max_examples=examples, deadline=None, database=None, derandomize=True,

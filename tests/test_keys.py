@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codemod.analysis import Index
-from codemod.keys import NodeKeys
+from codemod.facts.keys import NodeKeys
+from codemod.facts.scopes import Index
 from codemod.plan import Change, Plan
 from codemod.transform.locate import Locator
 from tests.test_fuzz import fuzz, parses, torch_code

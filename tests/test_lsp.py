@@ -22,7 +22,8 @@ from pygls.protocol import default_converter  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features  # noqa: E402
 
-from codemod.engine import Config, migrate_source  # noqa: E402
+from codemod.engine import migrate_source  # noqa: E402
+from codemod.model import Config  # noqa: E402
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

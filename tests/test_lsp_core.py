@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from codemod import engine
-from codemod.engine import Config, migrate_source
+from codemod import migration
+from codemod.engine import migrate_source
 from codemod.lsp.fixes import Lines, analyse, apply_changes, quick_fix, text_changes
+from codemod.model import Config
 
 CORE = Config(markers=False)
 FIXTURES = sorted(Path(__file__).parent.glob("fixtures/*/*.in.py"))
@@ -83,7 +84,7 @@ def test_the_quick_fix_takes_along_the_sites_only_its_site_reveals(monkeypatch):
     # Whatever the engine groups itself, the server checks by re-analysis that applying a site leaves
     # no other site undetectable. Here the engine's grouping is switched off, as if a pass had
     # forgotten to say that the inserted set_train() relies on the constructor.
-    monkeypatch.setattr(engine, "select_components", lambda sites, by_node, only: set(only))
+    monkeypatch.setattr(migration, "select_components", lambda sites, by_node, only: set(only))
     analysis = analyse(SEED, CORE)
     construct = next(s for s in analysis.sites if s.kind == "construct")
     alone = migrate_source(SEED, config=Config(markers=False, only=frozenset({construct.id}))).code

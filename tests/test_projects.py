@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codemod.runner import parallel
 from codemod.cli import main
+from codemod.runner import parallel
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
 CASES = sorted(p.name for p in PROJECTS.iterdir() if (p / "in").is_dir())

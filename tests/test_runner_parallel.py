@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from codemod import migrate_source
-from codemod.runner import parallel
 from codemod.cli import main
+from codemod.runner import parallel
 
 BN = "import torch.nn as nn\n\nbn = nn.BatchNorm2d(3, momentum=0.1)\n"
 

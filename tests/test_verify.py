@@ -16,10 +16,24 @@ import pytest
 from click.testing import CliRunner
 
 from codemod import migrate_source
-from codemod.verify import FAIL, PASS, SKIP, load_frameworks, parse_binding, verify_modes, verify_source
 from codemod.cli import main
+from codemod.verify import (
+    FAIL,
+    PASS,
+    SKIP,
+    load_frameworks,
+    parse_binding,
+    verify_modes,
+    verify_source,
+)
 from codemod.verify.cli import verify as verify_command
-from codemod.verify.evaluate import DType, Evaluator, NotEvaluable, free_references, import_map
+from codemod.verify.evaluate import (
+    DType,
+    Evaluator,
+    NotEvaluable,
+    free_references,
+    import_map,
+)
 from codemod.verify.harness import ProgramError, compare_records, run_program
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import MigrationResult
+from ..model import MigrationResult
 from ..ruleset import RuleSet
 from .frameworks import CkptError, import_mindspore, import_torch
 from .keys import CellLayout

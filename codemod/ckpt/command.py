@@ -254,7 +254,8 @@ def _plan_from_built(keys: list[str], state: dict, source, spec, rules):
 def _mindspore_code(root):
     """The MindSpore code of the model class's file: the file itself when it is migrated already,
     else torch2ms's migration of it. Raises CannotVerify when either still uses torch."""
-    from ..engine import MigrationError, migrate_source
+    from ..engine import migrate_source
+    from ..model import MigrationError
     from .check import CannotVerify, Code, still_torch, why_not_mindspore
 
     if root.framework == "mindspore":

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..ruleset import LayerRule, RuleSet
-from .structure import Computed, Items, Leaf, ModelClass, Node, Norm, SourceModel, Unknown
+from .structure import (
+    Computed,
+    Items,
+    Leaf,
+    ModelClass,
+    Node,
+    Norm,
+    SourceModel,
+    Unknown,
+)
 
 # The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
 # source does not say what it is.

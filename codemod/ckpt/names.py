@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Index, TorchRef, dotted_chain, is_mindspore, torch_references
-from ..inference import Types
+from ..facts.inference import Types
+from ..facts.references import TorchRef, is_mindspore, torch_references
+from ..facts.scopes import Index, dotted_chain
 from ..ruleset import LayerRule, RuleSet
 
 

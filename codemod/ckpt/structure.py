@@ -23,10 +23,11 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis import is_mindspore, is_torch
-from ..engine import MigrationError, parse_source
-from ..inference import SELF_RETURNING, ClassInfo, ModuleT, own_nodes
+from ..facts.inference import SELF_RETURNING, ClassInfo, ModuleT, own_nodes
+from ..facts.references import is_mindspore, is_torch
+from ..model import MigrationError
 from ..ruleset import LayerRule, RuleSet
+from ..source import parse_source
 from .names import FileAnalysis
 
 # Methods of nn.Module / nn.Cell that register a child or a tensor under a name given as a string.

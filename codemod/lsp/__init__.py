@@ -20,7 +20,7 @@ def lsp(mindspore_version, debounce):
     except ImportError as exc:
         raise click.ClickException(f"the language server needs pygls ({exc}): pip install 'torch2ms[lsp]'") from None
     from ..cli import installed_mindspore, validated_version
-    from ..engine import Config
+    from ..model import Config
 
     validated_version(mindspore_version, "--mindspore-version")
     config = Config(markers=False, mindspore_version=mindspore_version or installed_mindspore())

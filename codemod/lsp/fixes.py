@@ -17,10 +17,9 @@ import bisect
 import difflib
 from dataclasses import dataclass, field, replace
 
-from ..engine import Config, MigrationError, Planned, Site, plan_source
+from ..engine import Planned, plan_source
+from ..model import Config, MigrationError, Site
 from ..source import line_starts
-
-
 
 # -- positions -------------------------------------------------------------------------------------
 

@@ -18,15 +18,15 @@ import os
 import threading
 import time
 from dataclasses import replace
-from urllib.parse import unquote, urlparse
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
-from ..engine import Config, MigrationError, Site
 from ..findings import Finding
+from ..model import Config, MigrationError, Site
 from ..plan import short
 from .fixes import Analysis, Lines, analyse, quick_fix, text_changes
 
@@ -65,7 +65,7 @@ class Torch2msServer(LanguageServer):
     def read_projects(self, roots: list[str]) -> None:
         """Find every workspace folder's files and read what they define, in a background thread
         (diagnostics do not wait: a document analysed first reads what it needs itself)."""
-        from ..project import Layout, Project
+        from ..facts.project import Layout, Project
         from ..runner.discovery import discover
 
         def read() -> None:

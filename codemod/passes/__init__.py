@@ -3,16 +3,16 @@ findings on the shared Migration; nothing is applied until every pass has run.""
 
 from __future__ import annotations
 
-from ..engine import Migration
-from ..inference import infer_modules
+from ..facts.inference import infer_modules
+from ..migration import Migration
 from .attributes import plan_attributes
 from .checkpoints import plan_checkpoints
 from .constructions import plan_constructions
 from .imports import plan_imports
+from .markers import plan_markers
 from .modes import plan_modes
 from .references import plan_ambiguous, plan_references
 from .skeleton import plan_skeleton
-from .markers import plan_markers
 
 
 def _when_in_scope(step):

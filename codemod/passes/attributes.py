@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ast
 
-from ..engine import Migration
-from ..inference import MaybeLayerT, ModuleT
+from ..facts.inference import MaybeLayerT, ModuleT
+from ..migration import Migration
 from ..plan import RenameAttribute
 
 # Attribute names that only normalization layers have: worth a warning on an unknown receiver.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import ast
 import re
 
-from ..engine import Migration
-from ..inference import ModuleT
+from ..facts.inference import ModuleT
+from ..migration import Migration
 
 _TORCH_ONLY = re.compile(r"\b(running_mean|running_var|num_batches_tracked)\b")
 _GROWING = ("append", "extend", "insert")

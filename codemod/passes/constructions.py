@@ -5,9 +5,11 @@ commas, comments and layout inside the call survive."""
 from __future__ import annotations
 
 import ast
+
 from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
-from ..engine import Migration, Site
-from ..inference import FactoryT, MaybeLayerT
+from ..facts.inference import FactoryT, MaybeLayerT
+from ..migration import Migration
+from ..model import Site
 from ..plan import Argument, ChangeArguments, InsertStatement, Template
 from ..ruleset import LayerRule
 
@@ -42,7 +44,7 @@ def plan_constructions(mig: Migration) -> None:
             (rule,) = callee.rules
             convert_call(mig, call, rule, factory=callee, requires=callee.origin)
             continue
-        from ..inference import ClassT
+        from ..facts.inference import ClassT
 
         if isinstance(callee, ClassT) and callee.cls.norm_rule is not None:
             if not callee.cls.overrides_init():

@@ -14,9 +14,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from ..analysis import Binding, ImportGroup, is_mindspore
-from ..engine import Migration, SpelledName
-from ..plan import InsertStatement, KeepImportNames, ReplaceReference, ReplaceStatement, Template
+from ..facts.references import ImportGroup, is_mindspore
+from ..facts.scopes import Binding
+from ..migration import Migration, SpelledName
+from ..plan import (
+    InsertStatement,
+    KeepImportNames,
+    ReplaceReference,
+    ReplaceStatement,
+    Template,
+)
 
 
 @dataclass

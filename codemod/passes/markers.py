@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ..engine import Migration
+from ..migration import Migration
 from ..plan import Marker
 
 MARKER = "# torch2ms:"

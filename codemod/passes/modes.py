@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Scope
-from ..engine import Migration
-from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of
+from ..facts.inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of
+from ..facts.scopes import Scope
+from ..migration import Migration
 from ..plan import InsertStatement, SetMode, Template
 
 SET_TRAIN = Template("{target}.set_train()")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 
-from ..engine import Migration
-from ..inference import _is_partial
+from ..facts.inference import is_partial
+from ..migration import Migration
 from .constructions import convert_call
 
 
@@ -29,7 +29,7 @@ def plan_references(mig: Migration) -> None:
             if isinstance(parent, ast.Attribute) and parent.attr == "__init__":
                 continue
             if rule.kind == "layer" and isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node \
-                    and _is_partial(mig, parent.func, ref.scope):
+                    and is_partial(mig, parent.func, ref.scope):
                 # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's.
                 convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
                 continue

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ast
 
-from ..engine import Migration
-from ..inference import MaybeLayerT, ModuleT, origin_of
+from ..facts.inference import MaybeLayerT, ModuleT, origin_of
+from ..migration import Migration
 from ..plan import RenameAttribute, RenameDefinition
 
 

@@ -8,8 +8,9 @@ import stat
 import traceback
 from dataclasses import dataclass, field
 
-from ..engine import Config, MigrationError, migrate_source
+from ..engine import migrate_source
 from ..findings import Finding
+from ..model import Config, MigrationError
 from ..notebook import count_converted, migrate_notebook
 from .files import (
     decode,

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..engine import Config
+from ..model import Config
 from .one_file import FileResult, FileTask, Settings, process_file
 
 

@@ -1,7 +1,7 @@
 """Finding the plan's nodes in the LibCST tree, without position metadata.
 
 The traversal numbers statements and ranks each statement's own calls, attributes and names exactly
-as ``codemod/keys.py`` does on the ``ast`` (names: only those that are ``ast.Name`` nodes there, not
+as ``codemod/facts/keys.py`` does on the ``ast`` (names: only those that are ``ast.Name`` nodes there, not
 attribute names, parameters, keywords...). It also tells the traversal what it may skip: a
 statement, or a call, attribute or name, inside which the plan changes nothing (its counts come from
 the plan), so a file is visited only along the paths to what changes.
@@ -17,6 +17,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..plan import Kind, NodeKey, Plan
+
 
 def _concrete(base: type) -> frozenset[type]:
     out, stack = set(), [base]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import ast
 from typing import Any, Mapping
 
-from ..engine import Config, migrate_source
+from ..engine import migrate_source
+from ..model import Config
 from ..notebook import NotebookModule, read_notebook
+from ..ruleset import rules_of
 from .check import FAIL, PASS, SKIP, SiteCheck, check_pair
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparison, Tolerance
 from .evaluate import import_map, parse_binding
@@ -37,7 +39,7 @@ def verify_source(source: str, *, path: str | None = None, against: str | None =
     in order. Raises FrameworksMissing without torch/mindspore, MigrationError/SyntaxError for
     source that does not parse."""
     fw = frameworks or load_frameworks()
-    rules = (config or Config()).ruleset
+    rules = rules_of(config or Config())
     if against is None:
         result = migrate_source(source, path=path, config=config)
         pairs = pairs_from_migration(source, result, rules)

@@ -40,7 +40,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
 
     Exit 0 when every checked site passes, 1 on any FAIL, 2 on usage or environment errors.
     """
-    from ..engine import MigrationError
+    from ..model import MigrationError
     from ..runner.files import is_notebook
     from . import Tolerance, load_frameworks, parse_binding, verify_file
     from .frameworks import FrameworksMissing
@@ -73,8 +73,8 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
     files = [paths[0]] if against is not None else python_files(paths, exclude)
     # The files' project: a model defined in one file and built in another is checked as migrate
     # converts it.
-    from ..engine import Config
-    from ..project import Project
+    from ..facts.project import Project
+    from ..model import Config
 
     config = Config(project=Project.around([str(p) for p in paths]))
     for path in files:

@@ -19,7 +19,7 @@ import difflib
 from dataclasses import dataclass, replace
 from itertools import zip_longest
 
-from ..engine import MigrationResult
+from ..model import MigrationResult
 from .check import FAIL, PASS, SiteCheck
 
 MODE_METHODS = ("train", "eval", "set_train")

@@ -10,10 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..converters import read_input_rank
-from ..engine import MigrationResult, migrate_source
+from ..engine import migrate_source
+from ..model import MigrationResult
 from ..ruleset import LayerRule, RuleSet, default_rules
-from .evaluate import (DType, Evaluator, NotEvaluable, TensorSample, condition_references, free_references,
-                       import_map, qualified_name)
+from .evaluate import (
+    DType,
+    Evaluator,
+    NotEvaluable,
+    TensorSample,
+    condition_references,
+    free_references,
+    import_map,
+    qualified_name,
+)
 
 CHECKED_KINDS = ("construct", "function", "partial")
 

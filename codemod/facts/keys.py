@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from .plan import Kind, NodeKey
+from ..plan import Kind, NodeKey
 
 _COUNTED = {ast.Call: Kind.CALL, ast.Attribute: Kind.ATTRIBUTE, ast.Name: Kind.NAME}
 KINDS = (Kind.CALL, Kind.ATTRIBUTE, Kind.NAME)

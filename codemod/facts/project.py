@@ -37,8 +37,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .analysis import Binding, is_mindspore, is_torch
-from .inference import (ClassT, External, FactoryT, MaybeLayerT, ModuleT, _FunctionT, infer_modules)
+from .inference import (
+    ClassT,
+    External,
+    FactoryT,
+    FunctionT,
+    MaybeLayerT,
+    ModuleT,
+    infer_modules,
+)
+from .references import is_mindspore, is_torch
+from .scopes import Binding
 
 # A reference to a value: a module (absolute dotted name; None = the summarised module's own
 # namespace) and attribute names from there. ``("pkg.mod", ("Net",))`` is ``pkg.mod.Net``.
@@ -289,7 +298,9 @@ def absolute_module(module: str | None, level: int, package: str | None) -> str 
 
 def summarize(path: str, text: str, name: str | None, is_package: bool, rules) -> ModuleSummary:
     """What one file defines, read from its text alone."""
-    from .engine import Config, Migration, MigrationError, parse_source
+    from ..migration import Migration
+    from ..model import Config, MigrationError
+    from ..source import parse_source
 
     summary = ModuleSummary(path, name, is_package)
     body = text[1:] if text.startswith("\ufeff") else text
@@ -387,7 +398,7 @@ class _Reader:
             return ("factory", _rule_names(t.rules), t.certain, keywords, False)
         if isinstance(t, ClassT) and id(t.cls.node) in self.top_classes:
             return ("class", (None, (t.cls.name,)))
-        if isinstance(t, _FunctionT) and id(t.node) in self.top_functions:
+        if isinstance(t, FunctionT) and id(t.node) in self.top_functions:
             return ("function", self.top_functions[id(t.node)])
         if isinstance(t, Called):
             return ("call", t.ref)
@@ -549,7 +560,7 @@ class Project:
     """The files of a project and what they define. Picklable: summaries are plain data."""
 
     def __init__(self, layout: Layout, rules=None, texts: dict | None = None):
-        from .ruleset import default_rules
+        from ..ruleset import default_rules
 
         self.layout = layout
         self._rules = rules
@@ -569,7 +580,7 @@ class Project:
         return state
 
     def __setstate__(self, state):
-        from .ruleset import default_rules
+        from ..ruleset import default_rules
 
         self.__dict__.update(state)
         self.rules = self._rules or default_rules()
@@ -577,7 +588,7 @@ class Project:
     @classmethod
     def around(cls, paths: Iterable[str], rules=None, texts: dict | None = None) -> "Project":
         """The project the given files and directories belong to (see project_root)."""
-        from .runner.discovery import discover
+        from ..runner.discovery import discover
 
         paths = [os.path.abspath(p) for p in paths]
         dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in paths]
@@ -641,7 +652,7 @@ class Project:
         text = self.texts.get(path)
         if text is not None:
             return text
-        from .runner.files import decode
+        from ..runner.files import decode
 
         try:
             with open(path, "rb") as fh:

@@ -13,11 +13,11 @@ import ast
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
-from .analysis import Binding, Scope
+from .scopes import Binding, Scope
 
 if TYPE_CHECKING:
-    from .engine import Migration
-    from .ruleset import LayerRule
+    from ..migration import Migration
+    from ..ruleset import LayerRule
 
 
 # -- the lattice ---------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ class Types:
             return None
         if isinstance(func, ast.Name) and func.id == "dict" and scope.resolve("dict") is None:
             return self._registry([self.of(k.value, scope) for k in call.keywords])
-        if call.args and self._functools and _is_partial(mig, func, scope):
+        if call.args and self._functools and is_partial(mig, func, scope):
             target = self.of(call.args[0], scope)
             if isinstance(target, FactoryT):
                 return FactoryT(target.rules, target.certain, call, origin=target.origin | {id(call)})
@@ -353,7 +353,7 @@ class Types:
         if isinstance(callee, FactoryT):
             origin = callee.origin | {id(call)}
             return ModuleT(callee.rules, origin=origin) if callee.certain else MaybeLayerT(callee.rules, origin=origin)
-        if isinstance(callee, _FunctionT):
+        if isinstance(callee, FunctionT):
             return self._returns_of(callee.node)
         if isinstance(callee, External):  # a function of another file of the project
             return callee.called(self, call)
@@ -378,7 +378,7 @@ class Types:
             info = self.classes.get(id(b.node))
             return ClassT(info) if info is not None else None
         if b.kind == "def":
-            return _FunctionT(b.node)
+            return FunctionT(b.node)
         if b.kind == "assign" and b.value is not None:
             return self.of(b.value, where)
         if b.kind == "for" and b.value is not None:
@@ -548,7 +548,7 @@ _NONE = _NoneType()
 
 
 @dataclass(frozen=True)
-class _FunctionT:
+class FunctionT:
     node: ast.AST
 
 
@@ -566,7 +566,7 @@ def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
     return None
 
 
-def _is_partial(mig: "Migration", func: ast.expr, scope: Scope) -> bool:
+def is_partial(mig: "Migration", func: ast.expr, scope: Scope) -> bool:
     """``functools.partial`` however it was imported."""
     if isinstance(func, ast.Attribute) and func.attr == "partial" and isinstance(func.value, ast.Name):
         found = scope.resolve(func.value.id)
