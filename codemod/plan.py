@@ -63,6 +63,16 @@ class Template:
     def __str__(self) -> str:
         return self.text
 
+    def filled(self, hole: str, text: str) -> "Template":
+        """This template with one hole written out as source text (its other holes stay)."""
+        out = []
+        for literal, name, spec, _conversion in string.Formatter().parse(self.text):
+            out.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is not None:
+                field = f"{name}:{spec}" if spec else name
+                out.append(text if field == hole else "{" + field + "}")
+        return Template("".join(out), self.names)
+
     def display(self, texts: dict[str, str]) -> str:
         """The template with its holes filled by source texts: for people (a quick-fix's title), not
         for files (the transformers fill it with nodes)."""

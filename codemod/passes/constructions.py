@@ -9,6 +9,7 @@ import ast
 from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
 from ..facts.inference import FactoryT, MaybeLayerT
 from ..migration import Migration
+from . import keyword_dicts
 from ..model import Site
 from ..plan import Argument, ChangeArguments, InsertStatement, Template
 from ..ruleset import LayerRule
@@ -133,13 +134,21 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
             p = positional[i]
             if _differs(rule, p, i):
                 needs.append(p)
+    hidden = []
     for k in call.keywords:
-        if k.arg and k.arg in rule.params and _differs(rule, k.arg, None):
+        if k.arg is None:  # **dd: what it holds, if the file shows it
+            entries = keyword_dicts.entries(mig, k, call)
+            if isinstance(entries, str):
+                hidden.append(f"**{mig.text.segment(k.value)}: its keys are not visible here, check each against "
+                              f"the {rule.torch_name} row of the table")
+            else:
+                needs += [key for key, _value in entries if _differs(rule, key, None)]
+        elif k.arg in rule.params and _differs(rule, k.arg, None):
             needs.append(k.arg)
-    if not needs:
+    if not needs and not hidden:
         return
     names = ", ".join(sorted(r.torch_name for r in rules))
-    what = "; ".join(_what_to_do(rule, p) for p in dict.fromkeys(needs))
+    what = "; ".join([*(_what_to_do(rule, p) for p in dict.fromkeys(needs)), *hidden])
     mig.finding("RF001", call, f"this call may build a torch {names}: {what}")
     mig.handled.add(id(call))
 
@@ -214,10 +223,25 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         return site
 
     args = list(call.args[skip:])
-    if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in call.keywords):
+    # **dd: a dict this file builds, whose entries are converted as if written in the call.
+    dict_entries: dict[int, list[tuple[str, ast.expr]]] = {}
+    hidden = None
+    starred = next((a for a in args if isinstance(a, ast.Starred)), None)
+    if starred is not None:
+        hidden = f"*{mig.text.segment(starred.value)} hides"
+        if keyword_dicts.is_dict(mig, starred.value):
+            hidden = f"*{mig.text.segment(starred.value)} (a dict: one * passes its keys; ** was meant?) hides"
+    for k in call.keywords:
+        if k.arg is None and hidden is None:
+            found = keyword_dicts.entries(mig, k, call)
+            if isinstance(found, str):
+                hidden = f"**{mig.text.segment(k.value)} hides ({found})"
+            else:
+                dict_entries[id(k)] = found
+    if hidden is not None:
         needs = [_what_to_do(rule, p) for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
         mig.unconverted(site, "TM002", call,
-                        f"*args/**kwargs hide the arguments of {rule.torch_name}; convert by hand: " + "; ".join(needs))
+                        f"{hidden} the arguments of {rule.torch_name}; convert by hand: " + "; ".join(needs))
         return site
 
     # Bind arguments to torch parameter names.
@@ -232,16 +256,23 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         written.append(mig.text.segment(a))
     known = rule.keyword_params()
     names_given = set(positional[: len(args)])
+    from_dicts: list[tuple[str, ast.expr, ast.keyword]] = []  # (param, value, the **dict it comes from)
     for k in call.keywords:
-        if k.arg not in known:
-            mig.unconverted(site, "TM003", k, f"{rule.torch_name} has no parameter {k.arg!r}")
-            return site
-        if k.arg in names_given:
-            mig.unconverted(site, "TM003", k, f"{k.arg} is given twice")
-            return site
-        names_given.add(k.arg)
-        bound.append((k.arg, k.value, False))
-        written.append(mig.text.segment(k))
+        given = [(k.arg, k.value)] if k.arg is not None else dict_entries[id(k)]
+        for param, value in given:
+            if param not in known:
+                mig.unconverted(site, "TM003", k, f"{rule.torch_name} has no parameter {param!r}"
+                                + (f" (a key of {mig.text.segment(k.value)})" if k.arg is None else ""))
+                return site
+            if param in names_given:
+                mig.unconverted(site, "TM003", k, f"{param} is given twice")
+                return site
+            names_given.add(param)
+        if k.arg is None:
+            from_dicts += [(param, value, k) for param, value in given]
+        else:
+            bound.append((k.arg, k.value, False))
+            written.append(mig.text.segment(k))
     if factory is not None and factory.partial is not None:
         names_given |= {k.arg for k in factory.partial.keywords if k.arg}
 
@@ -264,19 +295,23 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     def template(conv: Conversion) -> Template:
         return Template(conv.value, tuple((hole, mig.spell(site, target, near=near)) for hole, target in conv.names))
 
-    for (param, value, is_positional), as_written in zip(bound, written):
+    def plan_argument(param: str, value: ast.expr, is_positional: bool, as_written: str,
+                      at: ast.AST | None = None) -> Argument | None:
+        """What becomes of one argument (None: the site is left unconverted, with its finding, at
+        ``at`` if given, else at the value)."""
         spec = rule.params[param]
         planned = Argument(param, as_written, mig.text.segment(value))
+        at = at or value
         if spec.drop:
             planned.drop = True
-            infos.append((spec.drop, value, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
+            infos.append((spec.drop, at, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
         elif spec.unmappable:
             if mig.text.segment(value) in spec.allow:
                 planned.drop = True
             else:
-                mig.unconverted(site, spec.unmappable, value,
+                mig.unconverted(site, spec.unmappable, at,
                                 f"{param}={mig.text.segment(value)}: {mig.rules.findings[spec.unmappable].title}")
-                return site
+                return None
         elif spec.freeze:
             planned.drop = True
             if not (isinstance(value, ast.Constant) and value.value is True):
@@ -288,13 +323,12 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
             if conv.names and near is None:
                 conv = fail("FB002", f"{param} is required by MindSpore's batch_norm: pass it by hand")
             if conv.action is Action.FAIL:
-                mig.unconverted(site, conv.code, value, conv.message)
-                return site
+                mig.unconverted(site, conv.code, at, conv.message)
+                return None
             for code, message in conv.warnings:
-                infos.append((code, value, message))
+                infos.append((code, at, message))
             added.extend((keyword, Template(text)) for keyword, text in conv.adds)
-            if conv.reference is not None:
-                mig.convert_ref(site, mig.ref(value), conv.reference)
+            reference[0] = conv.reference
             if conv.action is Action.OMIT:
                 planned.drop = True
             else:
@@ -304,7 +338,38 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                     planned.derived = template(conv)
                 if spec.to != param or not is_positional:
                     planned.keyword = spec.to
+        return planned
+
+    reference: list[str | None] = [None]  # the MindSpore name the last argument planned is (a dtype)
+    for (param, value, is_positional), as_written in zip(bound, written):
+        reference[0] = None
+        planned = plan_argument(param, value, is_positional, as_written)
+        if planned is None:
+            return site
+        if reference[0] is not None:
+            mig.convert_ref(site, mig.ref(value), reference[0])
         arguments.append(planned)
+    # A dict's entries become keywords of their own; the ``**dict`` goes (the dict stays for its other uses).
+    for k in call.keywords:
+        if k.arg is None:
+            arguments.append(Argument(f"**{mig.text.segment(k.value)}", mig.text.segment(k),
+                                      mig.text.segment(k.value), drop=True))
+    for param, value, keyword in from_dicts:
+        reference[0] = None
+        said = len(infos)
+        planned = plan_argument(param, value, False, f"{param}={mig.text.segment(value)}", at=keyword)
+        if planned is None:
+            return site
+        if planned.drop:
+            continue
+        if rule.params[param].convert == "dtype" and reference[0] is None:
+            # Usually None (the layer's default dtype): MindSpore builds float32 parameters. Dropped,
+            # and said so (instead of the pass-through warning a dtype written in the call gets).
+            del infos[said:]
+            infos.append(("TM014", keyword, f"dtype={mig.text.segment(value)} from {mig.text.segment(keyword)} dropped: "
+                                            f"{mig.rules.findings['TM014'].title}"))
+            continue
+        added.append((rule.params[param].to, _dict_value(mig, site, planned, reference[0], value)))
 
     for param, spec in rule.params.items():
         if spec.when_omitted is not None and param not in names_given:
@@ -360,3 +425,15 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     if rule.device_note:
         mig.finding(rule.device_note, call, mig.rules.findings[rule.device_note].title)
     return site
+
+
+def _dict_value(mig: Migration, site: Site, planned: Argument, reference: str | None, value: ast.expr) -> Template:
+    """The new keyword's value for a dict entry: the entry's own expression (copied from the dict),
+    converted as the argument would be."""
+    if reference is not None:  # torch.float32 -> mindspore.float32, spelled through the imports
+        spelling = mig.spell(site, reference, near=mig.ref(value))
+        return Template("{name:value}", (("name:value", spelling),))
+    text = escape(mig.text.segment(value))
+    if planned.value is not None:
+        return planned.value.filled("value", text)
+    return Template(text)
