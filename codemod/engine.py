@@ -36,15 +36,17 @@ class Planned:
         _bom, body = strip_bom(self.source)
         return rewrite(body, self.plan, self.render, self.path, module).module
 
-    def migrate(self, module=None) -> MigrationResult:
-        """The migrated source (``module``: the LibCST tree of the source, if already parsed)."""
+    def migrate(self, module=None, *, replacements: bool = True) -> MigrationResult:
+        """The migrated source (``module``: the LibCST tree of the source, if already parsed).
+        ``replacements``: give each site the migrated text of its node (``Site.replacement``), which
+        the numeric check and the editor show; a run that only writes files does without."""
         enabled = gc.isenabled()
         gc.disable()
         try:
             bom, body = strip_bom(self.source)
             code = body
             if self.plan.changes:
-                applied = rewrite(body, self.plan, self.render, self.path, module)
+                applied = rewrite(body, self.plan, self.render if replacements else {}, self.path, module)
                 code = applied.module.code
                 for site in self.sites:
                     site.replacement = applied.rendered.get(site.id, site.replacement)

@@ -47,6 +47,7 @@ class Migration:
         self.path = path
         self.config = config
         self.rules = rules_of(config)
+        self.titles = {code: spec.title for code, spec in self.rules.findings.items()}
         self.target_version = target_version(config)
         self.index = Index(tree)
         self.refs, self.ambiguous, self.import_groups = torch_references(

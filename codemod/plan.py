@@ -16,17 +16,17 @@ from __future__ import annotations
 import enum
 import string
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-class Kind(enum.Enum):
+class Kind(enum.StrEnum):  # a str: keys hash and compare at C speed (the traversal looks up many)
     STATEMENT = "statement"
     CALL = "call"
     ATTRIBUTE = "attribute"
     NAME = "name"
 
 
-@dataclass(frozen=True)
-class NodeKey:
+class NodeKey(NamedTuple):
     """A node of the module: the ``ordinal``-th node of ``kind`` among the own nodes (not those of
     nested statements) of statement number ``statement``, in source order. For a statement itself,
     ``kind`` is STATEMENT and ``ordinal`` 0."""

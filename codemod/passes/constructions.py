@@ -286,7 +286,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     def convert(converter: str, spec, value: ast.expr | None) -> Conversion:
         ref = mig.ref(value) if value is not None else None
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
-                  {code: f.title for code, f in mig.rules.findings.items()}, ref.qual if ref is not None else None,
+                  mig.titles, ref.qual if ref is not None else None,
                   by_param, call_lines, mig.text.segment)
         return CONVERTERS[converter](arg)
 

@@ -8,7 +8,7 @@ import stat
 import traceback
 from dataclasses import dataclass, field
 
-from ..engine import migrate_source
+from ..engine import plan_source
 from ..findings import Finding
 from ..model import Config, MigrationError
 from ..notebook import count_converted, migrate_notebook
@@ -95,7 +95,7 @@ def migrate_text(text: str, display: str, config: Config, notebook: bool = False
     if notebook:
         nb = migrate_notebook(text, path=display, config=config)
         return Migrated(nb.code, nb.findings, nb.changed, nb.sites_converted, nb.remaining_torch, nb.problems)
-    result = migrate_source(text, path=display, config=config)
+    result = plan_source(text, path=display, config=config).migrate(replacements=False)
     return Migrated(result.code, result.findings, result.changed, count_converted(result), list(result.remaining_torch))
 
 
