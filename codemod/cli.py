@@ -11,49 +11,15 @@ import click
 from . import __version__
 from .engine import migrate_source
 from .model import Config, MigrationError
-from .ruleset import RuleError, default_rules, parse_version
+from .options import (
+    common_base,
+    config_from,
+    project_config,
+    selection,
+    selection_options,
+)
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
-
-
-def validated_version(version: str | None, hint: str) -> str | None:
-    if version:
-        try:
-            parse_version(version)
-        except ValueError:
-            raise click.BadParameter(f"not a version: {version!r}", param_hint=hint) from None
-    return version
-
-
-def _rules():
-    try:
-        return default_rules()
-    except RuleError as exc:
-        raise click.UsageError(f"the rules are broken: {exc}") from None
-
-
-def _config(markers: bool, mindspore_version: str | None) -> Config:
-    rules = _rules()
-    version = validated_version(mindspore_version, "--mindspore-version")
-    return Config(markers=markers, mindspore_version=version or installed_mindspore(), rules=rules)
-
-
-def installed_mindspore() -> str | None:
-    """The installed MindSpore's version, without importing it (that takes seconds) or
-    importlib.metadata (20 ms of every run): the name of its .dist-info directory says it."""
-    import re
-
-    pattern = re.compile(r"mindspore-([^-]+)\.(?:dist|egg)-info", re.IGNORECASE)
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            match = pattern.fullmatch(name)
-            if match:
-                return match.group(1)
-    return None
 
 
 class _Commands(click.Group):
@@ -105,14 +71,15 @@ EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 @click.option("--no-project", is_flag=True, help="Read each file alone, without what the other files of its project define.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors; no progress bar.")
 @click.option("-v", "--verbose", is_flag=True, help="Print info findings too.")
+@selection_options
 def migrate(paths, show_diff, check, out, report, markers, mindspore_version, exclude, extend_exclude, no_gitignore,
-            jobs, strict, stdin_filename, no_project, quiet, verbose):
+            jobs, strict, stdin_filename, no_project, quiet, verbose, select, extend_select, ignore):
     """Migrate PATHS (files or directories; - for stdin) in place.
 
     Directories contribute *.py, *.pyi and *.ipynb files, honouring .gitignore inside a git work
     tree; names starting with a dot and virtual environments are skipped. Settings are read from
-    [tool.torch2ms] in the nearest pyproject.toml (exclude, markers, mindspore-version); options
-    given here win.
+    [tool.torch2ms] in the nearest pyproject.toml (exclude, markers, mindspore-version, select,
+    extend-select, ignore); options given here win.
     """
     from .report import WRITERS
 
@@ -124,8 +91,9 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
         if out is not None:
             raise click.UsageError("--out writes copies of files; with - (stdin) the result goes to stdout")
         where = Path(stdin_filename).resolve().parent if stdin_filename else Path.cwd()
-        project = _project_config(where)
-        config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
+        project = project_config(where)
+        config = config_from(_first(markers, project.markers, True), mindspore_version or project.mindspore_version,
+                         *selection(select, extend_select, ignore, project))
         return _stdin(config, stdin_filename, not no_project, report, show_diff, check, strict, quiet, verbose)
     if stdin_filename is not None:
         raise click.UsageError("--stdin-filename goes with - (stdin)")
@@ -136,9 +104,10 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
     from .runner.one_file import FileTask, Settings
     from .runner.parallel import Interrupted, Summary, default_jobs, run
 
-    base = _common_base(paths)
-    project = _project_config(base)
-    config = _config(_first(markers, project.markers, True), mindspore_version or project.mindspore_version)
+    base = common_base(paths)
+    project = project_config(base)
+    config = config_from(_first(markers, project.markers, True), mindspore_version or project.mindspore_version,
+                     *selection(select, extend_select, ignore, project))
     cwd = os.getcwd()
     excludes = [ExcludePattern(g, cwd) for g in exclude] if exclude else list(project.exclude)
     excludes += [ExcludePattern(g, cwd) for g in extend_exclude]
@@ -152,6 +121,7 @@ def migrate(paths, show_diff, check, out, report, markers, mindspore_version, ex
         target = os.path.relpath(f.path, base) if out_dir else None  # both absolute, neither resolved
         tasks.append(FileTask(i, f.path, f.display, target, f.size))
     settings = Settings(markers=config.markers, mindspore_version=config.mindspore_version,
+                        select=config.select, ignore=config.ignore,
                         write=not (show_diff or check), diff=show_diff, out=out_dir,
                         project=None if no_project else _read_project([str(p) for p in paths], config))
 
@@ -201,22 +171,6 @@ def _read_project(paths: list[str], config: Config, texts: dict | None = None):
 
 def _first(*values):
     return next(v for v in values if v is not None)
-
-
-def _project_config(base: Path):
-    from .runner.settings import ConfigError, load_project_config
-
-    try:
-        project = load_project_config(str(base))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    validated_version(project.mindspore_version, f"mindspore-version in {project.path}")
-    return project
-
-
-def _common_base(paths) -> Path:
-    dirs = [os.path.abspath(p) if p.is_dir() else os.path.dirname(os.path.abspath(p)) for p in paths]
-    return Path(os.path.commonpath(dirs))
 
 
 def _out_dir(out: Path, base: Path, paths) -> str:

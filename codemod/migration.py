@@ -184,7 +184,8 @@ class Migration:
             end_line = end_col = None
         f = Finding(code, spec.severity, line or 1, column or 0, message or spec.title, self.path,
                     end_line, end_col)
-        self.findings.append(f)
+        if self.rules.reports(code):  # a selection may leave the code out
+            self.findings.append(f)
         return f
 
     def unconverted(self, site: Site, code: str, node: ast.AST, message: str) -> None:

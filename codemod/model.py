@@ -25,6 +25,10 @@ class Config:
     mindspore_version: str | None = None
     rules: RuleSet | None = None
     only: frozenset[str] | None = None
+    # Which rules run and which findings are reported (ruleset.RuleSet.selected): groups, families,
+    # torch names, finding codes. Empty select: everything.
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
     # The project the file belongs to (codemod.facts.project.Project): what its imports from the
     # other files of the project are. None: the file is read alone.
     project: object | None = None

@@ -96,6 +96,7 @@ class LayerRule:
     mindspore: str
     kind: str  # "layer" (a Module class) or "function"
     family: str
+    group: str  # what --select names it by, with others (norm, conv, ...)
     torch_params: tuple[str, ...]  # in order; "*" starts the keyword-only ones
     mindspore_params: tuple[str, ...]
     params: Mapping[str, ParamSpec]
@@ -135,7 +136,9 @@ class NameMapping:
     mindspore: str
     kind: str  # "module_base" | "container"
     family: str
+    group: str
     versions: VersionRange
+    always: bool = False  # kept by every selection (the module skeleton every conversion needs)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,11 @@ class RuleSet:
     findings: Mapping[str, FindingSpec]
     families: Mapping[str, str]  # family -> title
     trigger_words: frozenset[str] = field(default=frozenset())
+    # The finding codes a run reports (a selection can leave some out); None: every one.
+    reported: frozenset[str] | None = None
+
+    def reports(self, code: str) -> bool:
+        return self.reported is None or code in self.reported
 
     def canonical(self, qual: str) -> str:
         """torch.nn.modules.batchnorm.BatchNorm2d -> torch.nn.BatchNorm2d."""
@@ -176,12 +184,56 @@ class RuleSet:
     def prefilter(self) -> Prefilter:
         return Prefilter(self.trigger_words, {q.split(".", 1)[0] for q in self.layers})
 
+    def selected(self, select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> RuleSet:
+        """The rules a selection keeps, in the style of ruff's ``--select``/``--ignore``. A selector
+        names a group (``norm``), a family (``batchnorm``), a torch name (``torch.nn.BatchNorm2d`` or
+        ``BatchNorm2d``) or finding codes (``MD003``, or a prefix: ``MD``). API selectors choose what is
+        converted (none in ``select``: everything); code selectors choose what is reported. Rules marked
+        ``always`` (the module skeleton) stay unless ignored by name."""
+        if not select and not ignore:
+            return self
+        for selector in (*select, *ignore):
+            if not self._names_api(selector) and not self._names_codes(selector):
+                raise RuleError(f"unknown selector {selector!r}: not a group ({', '.join(sorted(self.groups))}), "
+                                f"a family, a torch name or a finding code")
+        api_select = [x for x in select if self._names_api(x)]
+        api_ignore = [x for x in ignore if self._names_api(x)]
+        code_select = [x for x in select if self._names_codes(x)]
+        code_ignore = [x for x in ignore if self._names_codes(x)]
+
+        def kept(rule) -> bool:
+            chosen = not api_select or any(_names(x, rule) for x in api_select) or getattr(rule, "always", False)
+            return chosen and not any(_names(x, rule) for x in api_ignore)
+
+        layers = {q: r for q, r in self.layers.items() if kept(r)}
+        names = {q: n for q, n in self.names.items() if kept(n)}
+        reported = {c for c in self.findings
+                    if (not code_select or any(c.startswith(x) for x in code_select))
+                    and not any(c.startswith(x) for x in code_ignore)}
+        return replace(self, layers=MappingProxyType(layers), names=MappingProxyType(names),
+                       trigger_words=frozenset(q.rsplit(".", 1)[1] for q in layers),
+                       reported=frozenset(reported))
+
+    @functools.cached_property
+    def groups(self) -> frozenset[str]:
+        return frozenset(r.group for r in (*self.layers.values(), *self.names.values()))
+
+    def _names_api(self, selector: str) -> bool:
+        return any(_names(selector, r) for r in (*self.layers.values(), *self.names.values()))
+
+    def _names_codes(self, selector: str) -> bool:
+        return selector[:1].isupper() and selector.isalnum() and any(c.startswith(selector) for c in self.findings)
+
     def unfiltered(self) -> RuleSet:
         """These rules with a prefilter that lets every file through: what the prefilter is checked
         against (the tests, the benchmark)."""
         rules = replace(self)
         rules.__dict__["prefilter"] = PASS_EVERYTHING  # the cached property, already computed
         return rules
+
+
+def _names(selector: str, rule: "LayerRule | NameMapping") -> bool:
+    return selector in (rule.group, rule.family, rule.torch, rule.torch.rsplit(".", 1)[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +257,7 @@ def rules_dir() -> Path:
 
 
 _FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts"}
+_META_KEYS = {"family", "title", "group", "always", "mindspore_versions"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
                "dtype_notes"}
@@ -292,7 +345,10 @@ def load_rules(directory: Path | None = None) -> RuleSet:
             continue
         _known_keys(data, _FILE_KEYS, path.name)
         meta = data.get("meta", {})
+        _known_keys(meta, _META_KEYS, f"{path.name}: [meta]")
         family = meta.get("family", path.stem)
+        group = meta.get("group", family)
+        always = meta.get("always", False)
         families[family] = meta.get("title", family)
         default_versions = meta.get("mindspore_versions", "")
         raw_layers: dict[str, dict] = {}
@@ -323,6 +379,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 mindspore=raw["mindspore"],
                 kind=raw.get("kind", "layer"),
                 family=family,
+                group=group,
                 torch_params=torch_params,
                 mindspore_params=ms_params,
                 params=MappingProxyType(params),
@@ -339,7 +396,8 @@ def load_rules(directory: Path | None = None) -> RuleSet:
             _known_keys(raw, _NAME_KEYS, where)
             _one_of(raw.get("kind"), NAME_KINDS, "kind", where)
             names[raw["torch"]] = NameMapping(
-                torch=raw["torch"], mindspore=raw["mindspore"], kind=raw["kind"], family=family,
+                torch=raw["torch"], mindspore=raw["mindspore"], kind=raw["kind"], family=family, group=group,
+                always=always,
                 versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),
             )
         dtypes.update(data.get("dtypes", {}))
@@ -374,8 +432,20 @@ def default_rules() -> RuleSet:
 
 
 def rules_of(config) -> RuleSet:
-    """The rules a migration with ``config`` (model.Config) applies: its own, else the shipped ones."""
-    return config.rules or default_rules()
+    """The rules a migration with ``config`` (model.Config) applies: its own, else the shipped ones,
+    as its selection keeps them."""
+    rules = config.rules or default_rules()
+    select, ignore = tuple(config.select), tuple(config.ignore)
+    if not select and not ignore:
+        return rules
+    key = (id(rules), select, ignore)
+    cached = _SELECTIONS.get(key)
+    if cached is None or cached[0] is not rules:
+        cached = _SELECTIONS[key] = (rules, rules.selected(select, ignore))
+    return cached[1]
+
+
+_SELECTIONS: dict = {}  # (id of the rules, select, ignore) -> (the rules, their selection)
 
 
 def target_version(config) -> tuple[int, ...]:

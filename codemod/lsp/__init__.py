@@ -5,7 +5,11 @@ pygls is imported only when the server starts, so every other command works with
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from ..options import selection_options
 
 
 @click.command()
@@ -13,15 +17,16 @@ import click
               help="Target MindSpore version (default: the installed one, else the newest the rules know).")
 @click.option("--debounce", type=click.FloatRange(min=0), default=150, show_default=True, metavar="MS",
               help="Milliseconds of quiet after a change before the document is analysed again.")
-def lsp(mindspore_version, debounce):
+@selection_options
+def lsp(mindspore_version, debounce, select, extend_select, ignore):
     """Run the language server on stdin/stdout (for editors; see README "Editors")."""
     try:
         from .server import create_server
     except ImportError as exc:
         raise click.ClickException(f"the language server needs pygls ({exc}): pip install 'torch2ms[lsp]'") from None
-    from ..cli import installed_mindspore, validated_version
-    from ..model import Config
+    from ..options import config_from, project_config, selection
 
-    validated_version(mindspore_version, "--mindspore-version")
-    config = Config(markers=False, mindspore_version=mindspore_version or installed_mindspore())
+    # The selection of the workspace's [tool.torch2ms] (the directory the editor starts the server in).
+    config = config_from(False, mindspore_version,
+                         *selection(select, extend_select, ignore, project_config(Path.cwd())))
     create_server(config, debounce / 1000).start_io()

@@ -9,10 +9,10 @@ import ast
 from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
 from ..facts.inference import FactoryT, MaybeLayerT
 from ..migration import Migration
-from . import keyword_dicts
 from ..model import Site
 from ..plan import Argument, ChangeArguments, InsertStatement, Template
 from ..ruleset import LayerRule
+from . import keyword_dicts
 
 
 def plan_constructions(mig: Migration) -> None:

@@ -21,6 +21,8 @@ def plan_markers(mig: Migration) -> None:
         if site.marker is None:
             continue
         code, _message, node = site.marker
+        if not mig.rules.reports(code):
+            continue
         stmt, line = _comment_place(mig, node)
         existing = written.setdefault(line, mig.text.line_text(line))
         tag = f"{MARKER} {code}"

@@ -53,6 +53,8 @@ class Settings:
 
     markers: bool = True
     mindspore_version: str | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
     write: bool = True  # False for --check and --diff
     diff: bool = False
     out: str | None = None  # --out DIR, resolved; targets are relative to it
@@ -64,7 +66,7 @@ class Settings:
         from ..ruleset import default_rules
 
         return Config(markers=self.markers, mindspore_version=self.mindspore_version, rules=default_rules(),
-                      project=self.project)
+                      project=self.project, select=self.select, ignore=self.ignore)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``[tool.torch2ms]`` in the nearest ``pyproject.toml``: excludes, markers, the target MindSpore."""
+"""``[tool.torch2ms]`` in the nearest ``pyproject.toml``: excludes, markers, the target MindSpore,
+the rule selection."""
 
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ class ProjectConfig:
     exclude: tuple[ExcludePattern, ...] = ()
     markers: bool | None = None
     mindspore_version: str | None = None
+    select: tuple[str, ...] | None = None  # None: not given (everything)
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
 
 
-_CONFIG_KEYS = {"exclude": list, "markers": bool, "mindspore-version": str}
+_CONFIG_KEYS = {"exclude": list, "markers": bool, "mindspore-version": str, "select": list, "extend-select": list,
+                "ignore": list}
 
 
 def load_project_config(start: str) -> ProjectConfig:
@@ -58,7 +63,7 @@ def _project_config(path: str, table: object) -> ProjectConfig:
         if kind is list and isinstance(value, str):
             value = [value]
         if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
-            wanted = {list: "a list of globs", bool: "true or false", str: "a string"}[kind]
+            wanted = {list: "a list of strings", bool: "true or false", str: "a string"}[kind]
             raise ConfigError(f"{path}: [tool.torch2ms] {key} must be {wanted}")
         values[name] = value
     base = os.path.dirname(path)
@@ -67,4 +72,7 @@ def _project_config(path: str, table: object) -> ProjectConfig:
         exclude=tuple(ExcludePattern(g, base) for g in values.get("exclude", ())),
         markers=values.get("markers"),
         mindspore_version=values.get("mindspore-version"),
+        select=tuple(values["select"]) if "select" in values else None,
+        extend_select=tuple(values.get("extend-select", ())),
+        ignore=tuple(values.get("ignore", ())),
     )

@@ -6,10 +6,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from ..options import (
+    common_base,
+    config_from,
+    project_config,
+    selection,
+    selection_options,
+)
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -29,7 +37,8 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 @click.option("--steps", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Training steps before switching to inference.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable).")
-def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
+@selection_options
+def verify(paths, against, binds, as_json, atol, rtol, steps, exclude, select, extend_select, ignore):
     """Prove each normalization layer's migration numerically: build the original under PyTorch and
     the migrated one under MindSpore from the source's own arguments, run both on the same seeded
     tensors, and compare.
@@ -74,9 +83,11 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude):
     # The files' project: a model defined in one file and built in another is checked as migrate
     # converts it.
     from ..facts.project import Project
-    from ..model import Config
 
-    config = Config(project=Project.around([str(p) for p in paths]))
+    # The same selection as migrate: the options, and [tool.torch2ms] of the nearest pyproject.toml.
+    chosen, ignored = selection(select, extend_select, ignore, project_config(common_base(paths)))
+    config = config_from(True, None, chosen, ignored)
+    config = replace(config, project=Project.around([str(p) for p in paths]), mindspore_version=None)
     for path in files:
         display = _display(path)
         try:
