@@ -67,12 +67,32 @@ class ClassT:
     cls: "ClassInfo"
 
 
+@dataclass(frozen=True)
+class SeqT:
+    """A list, tuple or dict the file builds of modules (a display, a comprehension): indexing or
+    iterating it gives ``item``."""
+
+    item: object
+    origin: frozenset = field(default=frozenset(), compare=False)
+
+
+class _NoneValue:
+    """The constant None: joined with a module it leaves the module (``bn if c else None`` is a module
+    wherever it is used as one)."""
+
+
+NONE_VALUE = _NoneValue()
+
+
 _PENDING = object()  # recursion guard: contributes nothing to a join
 
 # The expressions Types._infer can give a type to (torch references are names and attributes).
 _INFERRED = frozenset({ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Dict, ast.BoolOp, ast.IfExp,
-                       ast.Lambda, ast.List, ast.Tuple, ast.Set})
+                       ast.Lambda, ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
+                       ast.GeneratorExp})
 _DISPLAYS = (ast.List, ast.Tuple, ast.Set)
+_MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "__setitem__", "add"})
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _MISSING = object()  # a class that does not define the member looked up
 
 # Methods that return the module they are called on.
@@ -265,6 +285,8 @@ class Types:
 
     def of(self, expr: ast.expr, scope: Scope):
         if expr.__class__ not in _INFERRED:
+            if expr.__class__ is ast.Constant and expr.value is None:
+                return NONE_VALUE
             return None  # a constant, an operation, ...: never a module nor a factory (no need to memoise)
         key = (id(expr), id(scope))
         memo = self._memo.get(key)
@@ -299,17 +321,25 @@ class Types:
             return _FunctionT(expr)
         if t in _DISPLAYS:
             # [nn.BatchNorm2d, nn.LayerNorm]: indexing or iterating it may give either.
-            return self._registry([self.of(v, scope) for v in expr.elts])
+            items = [self.of(v, scope) for v in expr.elts]
+            return self._registry(items) or self._sequence(items)
+        if t in _COMPREHENSIONS:
+            inner = self.mig.index.scope_of.get(id(expr), scope)
+            item = self.of(expr.value if t is ast.DictComp else expr.elt, inner)
+            return self._sequence([item]) if t is not ast.GeneratorExp else None
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.container:
                 return ModuleT(origin=base.origin)
+            if isinstance(base, SeqT) and not isinstance(expr.slice, ast.Slice):
+                return base.item
             if isinstance(base, FactoryT):
                 return FactoryT(base.rules, False, origin=base.origin)  # a registry lookup: maybe that layer
             return None
         if t is ast.Dict:
             # A registry of layer classes ({"bn": nn.BatchNorm2d, ...}): looking it up may give one.
-            return self._registry([self.of(v, scope) for v in expr.values if v is not None])
+            values = [self.of(v, scope) for v in expr.values if v is not None]
+            return self._registry(values) or self._sequence(values)
         if t is ast.BoolOp and isinstance(expr.op, ast.Or):
             parts = [self.of(v, scope) for v in expr.values]
             factories = [p for p in parts if isinstance(p, FactoryT)]
@@ -381,7 +411,25 @@ class Types:
         results = []
         for b in bindings:
             results.append(self._binding(b, where))
-        return self._join(results)
+        result = self._join(results)
+        if isinstance(result, SeqT) and self._mutated(node.id, where):
+            return None  # items added or replaced later may be anything
+        return result
+
+    def _mutated(self, name: str, where: Scope) -> bool:
+        """Whether a collection bound to ``name`` is changed in place anywhere (``.append(...)``,
+        ``x[i] = ...``)."""
+        for load, s in self.mig.index.loads.get(name, ()):
+            parent = self.mig.parent(load)
+            if isinstance(parent, ast.Attribute) and parent.attr in _MUTATORS:
+                found = s.resolve(name)
+                if found is not None and found[0] is where:
+                    return True
+            if isinstance(parent, ast.Subscript) and not isinstance(parent.ctx, ast.Load):
+                found = s.resolve(name)
+                if found is not None and found[0] is where:
+                    return True
+        return False
 
     def _binding(self, b: Binding, where: Scope):
         if b.kind == "class":
@@ -391,18 +439,47 @@ class Types:
             return _FunctionT(b.node)
         if b.kind == "assign" and b.value is not None:
             return self.of(b.value, where)
+        if b.kind == "assign":
+            return self._bound_elsewhere(b, where)
         if b.kind == "for" and b.value is not None:
             it = self.of(b.value, where)
             if isinstance(it, ModuleT) and it.container:
                 return ModuleT(origin=it.origin)
             if isinstance(it, FactoryT) and self._iterates_values(b.value, where):
                 return FactoryT(it.rules, False, origin=it.origin)  # for norm in (nn.BatchNorm2d, ...)
+            if isinstance(it, SeqT) and self._iterates_values(b.value, where):
+                return it.item
             owner = _module_iteration(self, b.value, where)
             if owner is not None:
                 return ModuleT(origin=owner.origin)
             return None
         if b.kind == "param":
             return self._param(b)
+        return None
+
+    def _bound_elsewhere(self, b: Binding, where: Scope):
+        """A name bound by tuple unpacking (``a, b = C1, C2``), a walrus, or a comprehension's loop."""
+        node = b.node
+        parent = self.mig.parent(node)
+        if isinstance(parent, ast.NamedExpr) and parent.target is node:
+            return self.of(parent.value, b.scope)
+        if isinstance(parent, ast.comprehension) and parent.target is node:
+            comp = self.mig.parent(parent)
+            it_scope = b.scope if comp.generators[0] is not parent else (b.scope.parent or b.scope)
+            it = self.of(parent.iter, it_scope)
+            if isinstance(it, ModuleT) and it.container:
+                return ModuleT(origin=it.origin)
+            if isinstance(it, (SeqT, FactoryT)) and self._iterates_values(parent.iter, it_scope):
+                return it.item if isinstance(it, SeqT) else FactoryT(it.rules, False, origin=it.origin)
+            return None
+        if isinstance(parent, (ast.Tuple, ast.List)):
+            stmt = self.mig.parent(parent)
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is parent
+                    and isinstance(stmt.value, (ast.Tuple, ast.List))
+                    and len(stmt.value.elts) == len(parent.elts)
+                    and not any(isinstance(e, ast.Starred) for e in (*parent.elts, *stmt.value.elts))):
+                value = stmt.value.elts[parent.elts.index(node)]
+                return self.of(value, where)
         return None
 
     def _param(self, b: Binding):
@@ -483,13 +560,14 @@ class Types:
     def _iterates_values(self, it: ast.expr, scope: Scope) -> bool:
         """Whether iterating ``it`` gives its values (a list/tuple/set display, a name bound to one,
         ``registry.values()``), not the keys of a dict."""
-        if isinstance(it, _DISPLAYS):
+        if isinstance(it, (*_DISPLAYS, ast.ListComp, ast.SetComp, ast.GeneratorExp)):
             return True
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "values":
             return True
         if isinstance(it, ast.Name):
             found = scope.resolve(it.id)
-            return found is not None and all(isinstance(b.value, _DISPLAYS) for b in found[1])
+            return found is not None and all(
+                isinstance(b.value, (*_DISPLAYS, ast.ListComp, ast.SetComp)) for b in found[1])
         return False
 
     def _getattr(self, call: ast.Call, scope: Scope):
@@ -516,6 +594,22 @@ class Types:
         return t
 
     @staticmethod
+    def _sequence(items: list):
+        """The items of a collection when every one is a module (None aside)."""
+        items = [i for i in items if i is not NONE_VALUE and i is not _PENDING]
+        if items and all(isinstance(i, (ModuleT, MaybeLayerT)) for i in items):
+            first = items[0]
+            if all(i == first for i in items):
+                item = first
+            elif all(isinstance(i, ModuleT) for i in items):
+                item = ModuleT(_union(i.rules for i in items) if all(i.is_layer for i in items) else frozenset())
+            else:
+                item = MaybeLayerT(_union(i.rules for i in items))
+            origin = _union(i.origin for i in items)
+            return SeqT(replace(item, origin=origin), origin=origin)
+        return None
+
+    @staticmethod
     def _registry(values: list):
         factories = [v for v in values if isinstance(v, FactoryT)]
         if not factories:
@@ -525,8 +619,8 @@ class Types:
     def _join(self, results: list):
         if len(results) == 1:  # the common case (a name bound once): the result itself
             result = results[0]
-            return None if result is _PENDING else result
-        results = [r for r in results if r is not _PENDING]
+            return None if result is _PENDING or result is NONE_VALUE else result
+        results = [r for r in results if r is not _PENDING and r is not NONE_VALUE]
         origin = _union(getattr(r, "origin", frozenset()) for r in results)
         if not results or any(r is None for r in results):
             factories = [r for r in results if isinstance(r, FactoryT)]

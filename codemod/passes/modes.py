@@ -191,7 +191,8 @@ class _ModePlanner:
                                          f"check whether {name}.eval() was meant")
         self._check_children(call, scope, t, anchor, f"{name}.set_train()")
 
-    def chain(self, node: ast.expr, scope: Scope, reason: str | None = None) -> None:
+    def chain(self, node: ast.expr, scope: Scope, reason: str | None = None,
+              requires: frozenset = frozenset()) -> None:
         """``.set_train()`` right after ``node`` (a construction, or a name known to hold a module in
         training mode)."""
         mig = self.mig
@@ -201,7 +202,7 @@ class _ModePlanner:
         site = mig.site("set_train", node)
         if site.edits:
             return  # planned already
-        site.requires |= origin_of(t)
+        site.requires |= origin_of(t) | requires
         end = mig.text.end(node)
         mig.edit(site, end, end, ".set_train()")
         what = _short(mig.text.segment(node.func if isinstance(node, ast.Call) else node))
@@ -223,6 +224,8 @@ class _ModePlanner:
         if all(_training(self.mig, leaf, scope) for leaf in leaves):
             return False
         container = _short(self.mig.text.segment(call.func))
+        # Converted together with the container: once it is MindSpore's, nothing says where to push.
+        together = origin_of(t)
         for leaf in leaves:
             if isinstance(leaf, ast.Constant) or not _training(self.mig, leaf, scope):
                 continue
@@ -231,11 +234,11 @@ class _ModePlanner:
                 if isinstance(core, ast.Call) and self.types.fresh(core, scope):
                     self.chain(core, scope, f".set_train() on this child of {container}(...), not on the container: "
                                             f"set_train() on a MindSpore container sets every child, and some of "
-                                            f"its children may not be in training mode here")
+                                            f"its children may not be in training mode here", together)
             elif isinstance(leaf, ast.Name):
                 self.chain(leaf, scope, f"{leaf.id}.set_train() where {container}(...) takes it: {leaf.id} is in "
                                         f"torch's training mode here, and set_train() on the container would "
-                                        f"also set children that may not be")
+                                        f"also set children that may not be", together)
         return True
 
     def _check_children(self, call: ast.Call, scope: Scope, t, anchor: ast.AST, inserted: str) -> None:
@@ -524,6 +527,8 @@ def _harmless(mig: Migration, load: ast.Name, scope: Scope) -> bool:
     if isinstance(parent, ast.Attribute) and parent.value is load:
         call = mig.parent(parent)
         if isinstance(call, ast.Call) and call.func is parent:
+            if parent.attr in ("train", "set_train"):
+                return _is_true(call)  # sets what it already is (also: the set_train() this tool inserts)
             return parent.attr in ("forward", "__call__")
         return isinstance(parent.ctx, ast.Load)
     return isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp))
