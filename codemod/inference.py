@@ -411,8 +411,10 @@ class Types:
         where, bindings = found
         results = []
         for b in bindings:
+            if b.kind == "assign" and _rebinds_itself(b):
+                continue  # model = model.to(device): the same object, whatever it is
             results.append(self._binding(b, where))
-        result = self._join(results)
+        result = self._join(results) if results else None
         if isinstance(result, SeqT) and self._mutated(node.id, where):
             return None  # items added or replaced later may be anything
         return result
@@ -957,6 +959,16 @@ _NONE = _NoneType()
 @dataclass(frozen=True)
 class _FunctionT:
     node: ast.AST
+
+
+def _rebinds_itself(b: Binding) -> bool:
+    """``x = x.to(device)``, ``model = model.eval()``: a name bound to a self-returning method of itself."""
+    value = b.value
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SELF_RETURNING):
+        return False
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SELF_RETURNING:
+        value = value.func.value
+    return isinstance(value, ast.Name) and value.id == b.name
 
 
 def _is_static(fn: ast.AST) -> bool:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
-from ..inference import FactoryT, MaybeLayerT
+from ..inference import FactoryT, MaybeLayerT, _is_partial
 from ..ruleset import LayerRule
 from ..sequences import call_arguments
 
@@ -47,6 +47,13 @@ def plan_constructions(mig: Migration) -> None:
               and isinstance(mig.parent(parent), ast.Call) and mig.parent(parent).func is parent):
             # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
             convert_call(mig, mig.parent(parent), rule, skip=1, kind="construct")
+    # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's. Planned
+    # before the calls of partials, which are converted only where the partial is.
+    for ref in mig.refs:
+        rule = mig.layer_rule(ref.qual)
+        parent = mig.parent(ref.node)
+        if rule is not None and id(ref.node) not in mig.converted_refs and is_partial_of(mig, ref, parent):
+            convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
     # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
     for _callee, call, scope in _calls(mig):
         if id(call) in mig.handled:
@@ -59,6 +66,8 @@ def plan_constructions(mig: Migration) -> None:
                 convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
             continue
         callee = types.of(func, scope)
+        if isinstance(callee, FactoryT) and left_as_torch(mig, callee.origin):
+            continue  # a partial left unconverted: what it builds stays torch's, arguments and all
         if isinstance(callee, FactoryT) and callee.certain and len(callee.rules) == 1:
             (rule,) = callee.rules
             convert_call(mig, call, rule, factory=callee, requires=callee.origin)
@@ -82,6 +91,30 @@ def _calls(mig: Migration):
         if isinstance(func, ast.Attribute) and mig.ref(func) is not None:
             continue
         yield func, call, scope
+
+
+def is_partial_of(mig: Migration, ref, parent: ast.AST | None) -> bool:
+    """Whether ``ref`` (a layer class) is the first argument of ``functools.partial(...)``."""
+    rule = mig.layer_rule(ref.qual)
+    return (rule is not None and rule.kind == "layer" and isinstance(parent, ast.Call) and bool(parent.args)
+            and parent.args[0] is ref.node and _is_partial(mig, parent.func, ref.scope))
+
+
+def converted_here(mig: Migration, origin: frozenset) -> bool:
+    """Whether the migration converts what the value relies on: some site of its origin is
+    converted and none is left as torch (a class already a Cell relies on nothing converted)."""
+    sites = [mig.site_by_node.get(node_id) for node_id in origin]
+    sites = [s for s in sites if s is not None]
+    return bool(sites) and all(s.converted for s in sites)
+
+
+def left_as_torch(mig: Migration, origin: frozenset) -> bool:
+    """Whether a site the value relies on (its construction, a partial) was left unconverted."""
+    for node_id in origin:
+        site = mig.site_by_node.get(node_id)
+        if site is not None and not site.converted:
+            return True
+    return False
 
 
 def _is_super_init(call: ast.Call) -> bool:

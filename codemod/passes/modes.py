@@ -16,11 +16,22 @@ from ..analysis import Scope
 from ..engine import Migration
 from ..inference import (MODE_METHODS, SELF_RETURNING, ClassInfo, ClassT, MaybeLayerT, ModuleT, _FunctionT,
                          origin_of, strip_self_returning)
+from .constructions import converted_here
 
 _MODE_METHOD_NAMES = frozenset(MODE_METHODS)
 # Calls that register a module as a child of another: not a use of its own mode.
 _REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
                                    "__setitem__", "setdefault"})
+# Attributes of a module that neither run it nor read its mode.
+_MODE_BLIND = frozenset({
+    "parameters", "named_parameters", "buffers", "named_buffers", "state_dict", "load_state_dict",
+    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "requires_grad_", "zero_grad",
+    "register_buffer", "register_parameter", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "add_module", "register_module", "extra_repr", "__class__",
+    "weight", "bias", "running_mean", "running_var", "num_batches_tracked", "momentum", "eps",
+    "num_features", "affine", "track_running_stats", "normalized_shape", "elementwise_affine",
+    "num_groups", "num_channels",
+})
 _NO_GRAD = ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad")
 
 
@@ -115,11 +126,11 @@ def _constructions(mig: Migration):
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING and mig.ref(func) is None:
             continue  # bn.to(device): the module it is called on
-        site = mig.site_of(call)
-        if site is not None and not site.converted:
-            continue  # left as torch: a torch module needs no set_train()
-        if types.fresh(call, scope):
-            yield call, scope
+        if not types.fresh(call, scope):
+            continue
+        if not converted_here(mig, origin_of(types.of(call, scope))):
+            continue  # left as torch, or a Cell already: no set_train()
+        yield call, scope
 
 
 class _ModePlanner:
@@ -754,9 +765,7 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
         is_call = isinstance(call, ast.Call) and call.func is parent
         if parent.attr in MODE_METHODS and is_call:
             return "mode"
-        if parent.attr in ("forward", "__call__") and is_call:
-            return "use"
-        return None  # attribute reads, .to(device), .parameters(), ...
+        return _through(mig, node, scope)
     if isinstance(parent, ast.Call):
         if parent.func is node:
             return "use"
@@ -772,6 +781,41 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
     if isinstance(parent, (ast.Compare, ast.BoolOp)) or (isinstance(parent, ast.UnaryOp)):
         return None
     if isinstance(parent, (ast.Delete,)):
+        return None
+    return "use"
+
+
+def _through(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) -> str | None:
+    """Whether what the program does with ``expr`` (a module, or a child reached through it:
+    ``net.bn``, ``net.blocks[0]``) runs it or reads its mode ("use"); None when it only looks at
+    parameters, moves it, or hands it to a container."""
+    parent = mig.parent(expr)
+    if depth > 8:
+        return "use"
+    if isinstance(parent, ast.Attribute) and parent.value is expr:
+        call = mig.parent(parent)
+        is_call = isinstance(call, ast.Call) and call.func is parent
+        if parent.attr in _MODE_BLIND or not isinstance(parent.ctx, ast.Load):
+            return None  # .to(device), .parameters(), .weight, an attribute set: nothing reads the mode
+        if is_call or parent.attr == "training":
+            return "use"  # .forward(x), a method, a child's mode call, the mode itself
+        return _through(mig, parent, scope, depth + 1)  # net.bn: follow the child
+    if isinstance(parent, ast.Subscript) and parent.value is expr:
+        return _through(mig, parent, scope, depth + 1) if isinstance(parent.ctx, ast.Load) else None
+    if isinstance(parent, ast.Call):
+        if parent.func is expr:
+            return "use"
+        return None if _is_registration(mig, parent, scope) else "use"
+    if isinstance(parent, ast.keyword):
+        call = mig.parent(parent)
+        return None if isinstance(call, ast.Call) and _is_registration(mig, call, scope) else "use"
+    if isinstance(parent, (ast.For, ast.AsyncFor)) and parent.iter is expr and isinstance(parent.target, ast.Name):
+        name = parent.target.id
+        for load, s in mig.index.loads.get(name, ()):
+            if _contains(parent, load) and _through(mig, load, s, depth + 1) is not None:
+                return "use"
+        return None  # for layer in net.features: print(layer.weight)
+    if depth and isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Expr)):
         return None
     return "use"
 
