@@ -65,6 +65,8 @@ def plan_constructions(mig: Migration) -> None:
                     c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
                 convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
             continue
+        if _torch_getattr(mig, call, scope):
+            continue
         callee = types.of(func, scope)
         if isinstance(callee, FactoryT) and left_as_torch(mig, callee.origin):
             continue  # a partial left unconverted: what it builds stays torch's, arguments and all
@@ -91,6 +93,31 @@ def _calls(mig: Migration):
         if isinstance(func, ast.Attribute) and mig.ref(func) is not None:
             continue
         yield func, call, scope
+
+
+def _torch_getattr(mig: Migration, call: ast.Call, scope) -> bool:
+    """``getattr(nn, "BatchNorm2d")(...)``: a torch layer built through a torch module object, which
+    stays torch (so does its import): reported, since the migrated file still builds it."""
+    func = call.func
+    if not (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+            and len(func.args) >= 2 and scope.resolve("getattr") is None):
+        return False
+    ref = mig.ref(func.args[0])
+    if ref is None:
+        return False
+    name = func.args[1]
+    if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        rule = mig.layer_rule(mig.rules.canonical(f"{ref.qual}.{name.value}"))
+        rules = [rule] if rule is not None and rule.kind == "layer" else []
+    else:
+        rules = [r for r in mig.rules.layers.values() if r.kind == "layer" and r.torch.startswith(ref.qual + ".")]
+    if not rules:
+        return False
+    names = ", ".join(sorted({r.torch_name for r in rules}))
+    mig.finding("RF001", call, f"{mig.text.segment(func)} builds torch's {names}, left as torch with its import: "
+                               f"name the class ({rules[0].torch_name}(...)) to have it converted")
+    mig.handled.add(id(call))
+    return True
 
 
 def is_partial_of(mig: Migration, ref, parent: ast.AST | None) -> bool:
@@ -137,8 +164,11 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
     rule = sorted(rules, key=lambda r: r.torch)[0]
     positional = rule.positional_params()
     needs = []
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        # *args/**kwargs: any argument may be there.
+        needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
     for i in range(len(call.args)):
-        if i < len(positional):
+        if i < len(positional) and not isinstance(call.args[i], ast.Starred):
             p = positional[i]
             if _differs(rule, p, i):
                 needs.append(p)
