@@ -137,6 +137,12 @@ class ClassInfo:
                                 and t.value.id == _first_param(self.init)):
                             self.init_assigns.setdefault(t.attr, []).append(stmt.value)
                             self.init_targets.add(id(t))
+                elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+                    # setattr(self, "bn", ...), self.add_module("bn", ...): the same as self.bn = ...
+                    named = _registered_by_name(stmt.value, _first_param(self.init))
+                    if named is not None:
+                        self.init_assigns.setdefault(named[0], []).append(named[1])
+                        self.init_targets.add(id(stmt.value))
 
     def mro(self) -> Iterator["ClassInfo"]:
         seen = set()
@@ -155,6 +161,22 @@ class ClassInfo:
 
     def __repr__(self) -> str:
         return f"ClassInfo({self.name})"
+
+
+def _registered_by_name(call: ast.Call, owner: str | None) -> tuple[str, ast.expr] | None:
+    """``setattr(self, "bn", value)``, ``self.add_module("bn", value)``: the name and the value."""
+    func, args = call.func, call.args
+    if isinstance(func, ast.Name) and func.id == "setattr" and len(args) == 3:
+        target, name, value = args
+    elif isinstance(func, ast.Attribute) and func.attr in ("add_module", "register_module", "insert_child_to_cell") \
+            and len(args) == 2:
+        target, (name, value) = func.value, args
+    else:
+        return None
+    if isinstance(target, ast.Name) and target.id == owner and isinstance(name, ast.Constant) \
+            and isinstance(name.value, str):
+        return name.value, value
+    return None
 
 
 def _first_param(fn: ast.FunctionDef) -> str | None:
@@ -900,7 +922,8 @@ class Types:
                       if isinstance(a.ctx, ast.Store) and id(a) not in in_init}
             for load, _ in self.mig.index.loads.get("setattr", ()):
                 call = self.mig.parent(load)
-                if isinstance(call, ast.Call) and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant):
+                if isinstance(call, ast.Call) and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant) \
+                        and id(call) not in in_init:
                     stored.add(str(call.args[1].value))
             self._stored = stored
         return self._stored
