@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .analysis import Binding, is_mindspore, is_torch
-from .inference import (ClassT, External, FactoryT, MaybeLayerT, ModuleT, _FunctionT, infer_modules)
+from .inference import (ClassT, External, FactoryT, MaybeLayerT, ModuleT, FunctionT, infer_modules)
 
 # A reference to a value: a module (absolute dotted name; None = the summarised module's own
 # namespace) and attribute names from there. ``("pkg.mod", ("Net",))`` is ``pkg.mod.Net``.
@@ -387,7 +387,7 @@ class _Reader:
             return ("factory", _rule_names(t.rules), t.certain, keywords, False)
         if isinstance(t, ClassT) and id(t.cls.node) in self.top_classes:
             return ("class", (None, (t.cls.name,)))
-        if isinstance(t, _FunctionT) and id(t.node) in self.top_functions:
+        if isinstance(t, FunctionT) and id(t.node) in self.top_functions:
             return ("function", self.top_functions[id(t.node)])
         if isinstance(t, Called):
             return ("call", t.ref)
@@ -1022,6 +1022,15 @@ class FileView:
                 continue  # never called (nor looked up in): builds nothing here
             t = self.project.type_of_value(self.value(b), mig.types)
             if isinstance(t, FactoryT) or (isinstance(t, ClassT) and t.cls.norm_rule is not None):
+                out.add(b.name)
+        return out
+
+    def project_names(self, mig) -> set[str]:
+        """Names the file imports from other files of the project (what calling them may build is read
+        from there): classes, functions, factories, modules."""
+        out = set()
+        for b in mig.index.imports:
+            if self.project.type_of_value(self.value(b), mig.types) is not None:
                 out.add(b.name)
         return out
 

@@ -10,6 +10,7 @@ import re
 from ..engine import Migration
 from ..inference import MaybeLayerT, ModuleT, origin_of
 
+_REGISTRATION = ("add_module", "register_module")
 _DEF_NAME = re.compile(r"(?:async\s+)?def\s+(forward)\b")
 
 
@@ -29,6 +30,9 @@ def plan_skeleton(mig: Migration) -> None:
         start = mig.text.line_starts[fn.lineno - 1] + m.start(1)
         mig.edit(site, start, start + len("forward"), "construct")
     for attr, scope in mig.index.attributes:
+        if attr.attr in _REGISTRATION:
+            _registration(mig, types, attr, scope)
+            continue
         if attr.attr != "forward":
             continue
         value = attr.value
@@ -46,6 +50,45 @@ def plan_skeleton(mig: Migration) -> None:
         site.requires |= origin
         end = mig.text.end(attr)
         mig.edit(site, end - len("forward"), end, "construct")
+
+
+def _registration(mig: Migration, types, attr: ast.Attribute, scope) -> None:
+    """``m.add_module(name, child)`` / ``m.register_module(...)``: MindSpore's Cell has neither;
+    ``setattr(m, name, child)`` registers the child under ``name`` as the attribute assignment does,
+    parameter names included (``insert_child_to_cell`` leaves them without the prefix, so two
+    children's parameters collide and checkpoints do not load)."""
+    call = mig.parent(attr)
+    if not (isinstance(call, ast.Call) and call.func is attr):
+        return
+    value = attr.value
+    if _is_super_call(value):
+        cls = _enclosing_class(mig, types, attr)
+        known, origin = (cls is not None and cls.is_module), (cls.origin if cls is not None else frozenset())
+        fn = _enclosing_function(mig, attr)
+        args = fn.args.posonlyargs + fn.args.args if fn is not None else []
+        receiver = args[0].arg if args else None  # setattr(super(), ...) would not register it
+    else:
+        t = types.of(value, scope)
+        known, origin = isinstance(t, (ModuleT, MaybeLayerT)), origin_of(t)
+        receiver = mig.text.segment(value)
+    if not known or receiver is None or len(call.args) != 2 or call.keywords \
+            or any(isinstance(a, ast.Starred) for a in call.args):
+        return
+    site = mig.site("skeleton", attr, message=f"{attr.attr}(...) -> setattr(...)")
+    site.requires |= origin
+    func = mig.text.segment(call.func)
+
+    def to_setattr(text: str) -> str:  # the arguments as migrated (a child built inline converts too)
+        return f"setattr({receiver}, " + text[len(func):].lstrip()[1:]
+
+    mig.edit(site, *mig.text.span(call), to_setattr, is_rewrite=True)
+
+
+def _enclosing_function(mig: Migration, node: ast.AST):
+    p = mig.parent(node)
+    while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        p = mig.parent(p)
+    return p
 
 
 def _is_super_call(node: ast.expr) -> bool:
