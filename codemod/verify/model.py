@@ -45,7 +45,7 @@ RANDOM_IN_TRAINING = ("torch.nn.Dropout", "torch.nn.Dropout1d", "torch.nn.Dropou
 PERTURB_SEED = 2024
 PERTURB_SCALE = (0.75, 1.25)
 PERTURB_SHIFT = 0.1
-LEFT_SHOWN = 12  # what is left, in the text of the reason
+MISMATCHES_SHOWN = 12  # keys that do not fit, in the text of the reason
 _modules = itertools.count()
 
 
@@ -233,10 +233,8 @@ def _migrated_code(source: str, path: str | None, migrated: str | None, migrated
         raise _Stop(ERROR, f"{where} does not parse: line {exc.lineno}: {exc.msg}") from None
     left.sort(key=_place)
     if left:
-        shown = "; ".join(x.describe() for x in left[:LEFT_SHOWN])
-        more = f"; and {len(left) - LEFT_SHOWN} more" if len(left) > LEFT_SHOWN else ""
         raise _Stop(ERROR, f"{where} is not complete, so the model is not run: {len(left)} thing(s) left "
-                           f"unconverted: {shown}{more}", left)
+                           f"unconverted, the first: {left[0].describe()}", left)
     imports = project_imports(original_tree, path, config.project)
     if imports:
         raise _Stop(ERROR, f"the model's file imports {', '.join(imports)} from its project: the whole-model check "
@@ -343,6 +341,7 @@ class _ModelRun:
         self.fw, self.spec, self.check, self.rules = fw, spec, check, rules
         self.torch, self.ms, self.np = fw.torch, fw.mindspore, fw.numpy
         self.tolerance = check.tolerance
+        self._first: dict[bool, LayerDivergence | None] = {True: None, False: None}  # by RMS, element-wise
 
     def run(self, original: str, migrated: str) -> None:
         registered: list[str] = []
@@ -358,7 +357,7 @@ class _ModelRun:
                                                "runs in PyNative mode, where layers can be hooked")
                 carried = self._carry(model, net)
                 torch_layers = list(model.named_modules())
-                ms_cells = dict(net.cells_and_names())
+                ms_cells = dict(_cells_by_path(net))
                 recorders = [_Recorder(torch_layers, self._torch_arrays),
                              _Recorder(list(ms_cells.items()), self._ms_arrays)]
                 self._protocol(model, net, carried, torch_layers, ms_cells, recorders)
@@ -390,12 +389,12 @@ class _ModelRun:
 
     def _build(self, module: types.ModuleType, framework: str):
         spec = self.spec
-        cls = getattr(module, spec.name, None)
+        factory = getattr(module, spec.name, None)  # a class, or a function building the model (ResNet18())
         side = "original" if framework == "torch" else "migrated"
-        if not isinstance(cls, type):
-            raise _Stop(ERROR, f"the {side} source defines no class {spec.name!r} at module level")
+        if not callable(factory):
+            raise _Stop(ERROR, f"the {side} source defines no class or function {spec.name!r} at module level")
         try:
-            built = cls(*spec.args, **spec.kwargs)
+            built = factory(*spec.args, **spec.kwargs)
         except Exception as exc:  # the user's constructor, any error
             if framework == "torch":
                 raise _Stop(ERROR, f"building the torch model {spec} fails: {_error(exc)}") from None
@@ -420,7 +419,7 @@ class _ModelRun:
         layout = cell_layout(net, self.rules, str(self.spec))
         plan = plan_from_cell(list(state), {k: tuple(v.shape) for k, v in state.items()}, layout)
         if plan.mismatches:
-            shown = "; ".join(f"{k}: {why}" for k, why in plan.mismatches[:LEFT_SHOWN])
+            shown = "; ".join(f"{k}: {why}" for k, why in plan.mismatches[:MISMATCHES_SHOWN])
             raise _Stop(FAIL, f"the torch weights do not fit the migrated model: {len(plan.mismatches)} key(s) have no "
                               f"place in it: {shown}")
         collisions = plan.collisions()
@@ -497,8 +496,10 @@ class _ModelRun:
                                             _torch_numpy(model.get_buffer(key)), carried[key].asnumpy(),
                                             self.tolerance)
                 self.check.comparisons.append(stats[key])
-            self._locate(phase, recorders, stats, ms_cells)
+            failed = any(not c.passed for c in self.check.comparisons if c.phase == phase)
+            self._locate(phase, recorders, stats, ms_cells, failed)
         self.check.status = FAIL if self.check.failed else PASS
+        self.check.divergence = self._divergence()
         if self.check.failed:
             first = self.check.failed[0]
             self.check.reason = (f"{first.phase}: {first.quantity} differs: max abs {_number(first.max_abs)}, "
@@ -532,9 +533,10 @@ class _ModelRun:
     def _compare_outputs(self, phase: str, expected: list, actual: list) -> None:
         self.check.comparisons.extend(self._compare(phase, expected, actual))
 
-    def _compare(self, phase: str, expected: list, actual: list) -> list[Comparison]:
-        """Arrays compared by label (``output[1]``, ``output['logits']``); a label on one side only
-        is a difference."""
+    def _compare(self, phase: str, expected: list, actual: list, by_rms: bool = False) -> list[Comparison]:
+        """Arrays compared by label (``output[1]``, ``output['logits']``), element by element; a
+        label on one side only is a difference. ``by_rms``: only the arrays that differ by their RMS
+        difference (see ``_rms_difference``)."""
         got = dict(actual)
         out = []
         for label, value in expected:
@@ -542,21 +544,27 @@ class _ModelRun:
                 out.append(Comparison(phase, label, math.inf, math.inf, False, "no such tensor under MindSpore"))
                 continue
             tolerance = self.tolerance.for_dtype(str(value.dtype))
-            out.append(compare_arrays(phase, label, value, got[label], tolerance))
+            if by_rms:
+                difference = _rms_difference(phase, label, value, got[label], tolerance)
+                out.extend([difference] if difference is not None else [])
+            else:
+                out.append(compare_arrays(phase, label, value, got[label], tolerance))
         labels = {label for label, _ in expected}
         out.extend(Comparison(phase, label, math.inf, math.inf, False, "no such tensor under torch")
                    for label, _ in actual if label not in labels)
         return out
 
-    def _locate(self, phase: str, recorders, stats: dict[str, Comparison], ms_cells) -> None:
-        """Pair the layers' calls by path and call number; note the first layer (by the order the
-        torch calls finish) whose output or carried buffers differ."""
+    def _locate(self, phase: str, recorders, stats: dict[str, Comparison], ms_cells, failed: bool) -> None:
+        """Pair the layers' calls by path and call number, and find the first layer (in the order
+        the torch calls finish) whose output or carried buffers differ: by the RMS difference of
+        each output, and, in a pass whose outputs or buffers ``failed``, element by element (see
+        ``_divergence``)."""
         torch_calls, ms_calls = recorders[0].calls, recorders[1].calls
         by_key = {(c.layer, c.number): c for c in ms_calls}
         stats_by_layer: dict[str, list[Comparison]] = {}
         for key, comparison in stats.items():
             stats_by_layer.setdefault(key.rpartition(".")[0], []).append(comparison)
-        first: LayerDivergence | None = None
+        wanted = [by_rms for by_rms, found in self._first.items() if found is None and (by_rms or failed)]
         for call in torch_calls:
             counterpart = by_key.get((call.layer, call.number))
             if counterpart is None:
@@ -565,17 +573,26 @@ class _ModelRun:
                 continue
             if call.layer not in self.check.layers:
                 self.check.layers.append(call.layer)
-            if first is not None:
-                continue
-            differing = [c for c in self._compare(phase, call.outputs, counterpart.outputs) if not c.passed]
-            if call.number == 1:
-                differing += [c for c in stats_by_layer.get(call.layer, []) if not c.passed]
-            if differing:
-                inputs = [c for c in self._compare(phase, call.inputs, counterpart.inputs) if not c.passed]
-                first = LayerDivergence(phase, call.layer, call.number, call.cls, counterpart.cls, differing[0],
-                                        inputs[0] if inputs else None)
-        if self.check.divergence is None:
-            self.check.divergence = first
+            statistics = [c for c in stats_by_layer.get(call.layer, []) if not c.passed] if call.number == 1 else []
+            for by_rms in list(wanted):
+                differing = [c for c in self._compare(phase, call.outputs, counterpart.outputs, by_rms)
+                             if not c.passed] + statistics
+                if differing:
+                    inputs = [c for c in self._compare(phase, call.inputs, counterpart.inputs, by_rms) if not c.passed]
+                    self._first[by_rms] = LayerDivergence(phase, call.layer, call.number, call.cls, counterpart.cls,
+                                                          differing[0], inputs[0] if inputs else None)
+                    wanted.remove(by_rms)
+
+    def _divergence(self) -> LayerDivergence | None:
+        """The layer to name. A layer output's RMS difference is what says where the models part: a
+        single element can differ beyond tolerance where a batch norm in training mode divides by a
+        small batch's spread (the float32 noise of a deep CNN), and the outputs still agree. Element
+        by element only when nothing differs by RMS and the check failed, so that a failure always
+        names a layer."""
+        found = self._first[True]
+        if found is None and self.check.status == FAIL:
+            found = self._first[False]
+        return found
 
     # -- values ------------------------------------------------------------------------------------
 
@@ -593,6 +610,44 @@ class _ModelRun:
         module = key.rpartition(".")[0]
         tail = ms_name[len(module) + 1:] if module and ms_name.startswith(module + ".") else ms_name
         return f"{key}/{tail}"
+
+
+def _cells_by_path(net) -> list[tuple[str, Any]]:
+    """Every cell of a MindSpore model by its path, as torch's named_modules() lists modules:
+    cells_and_names() leaves out the cells that are false, so an empty SequentialCell (the
+    shortcut of a ResNet block that needs none) would have no counterpart."""
+    out, seen = [], set()
+
+    def walk(path: str, cell) -> None:
+        if id(cell) in seen:
+            return
+        seen.add(id(cell))
+        out.append((path, cell))
+        for name, child in cell.name_cells().items():
+            if child is not None:
+                walk(f"{path}.{name}" if path else name, child)
+
+    walk("", net)
+    return out
+
+
+def _rms_difference(phase: str, label: str, expected, actual, tolerance: Tolerance) -> Comparison | None:
+    """None when RMS(actual - expected) <= atol + rtol * RMS(expected), the element-wise criterion in
+    the mean; else the element-wise comparison, which says how far apart they are. Other shapes, or
+    a NaN or infinity on one side only, differ."""
+    import numpy as np
+
+    if expected.shape == actual.shape and expected.size:
+        e, a = expected.astype(np.float64), actual.astype(np.float64)
+        if np.isfinite(e).all() and np.isfinite(a).all():
+            rms_diff, rms_value = float(np.sqrt(np.mean((a - e) ** 2))), float(np.sqrt(np.mean(e ** 2)))
+            if rms_diff <= tolerance.atol + tolerance.rtol * rms_value:
+                return None
+            comparison = compare_arrays(phase, label, expected, actual, tolerance)
+            detail = f"RMS difference {_number(rms_diff)} for an RMS value of {_number(rms_value)}"
+            return dataclasses.replace(comparison, passed=False, detail=detail)
+    comparison = compare_arrays(phase, label, expected, actual, tolerance)
+    return None if comparison.passed else comparison
 
 
 def _labelled(value, label: str, to_array) -> list[tuple[str, Any]]:

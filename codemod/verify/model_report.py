@@ -9,6 +9,7 @@ from .model import ERROR, PASS, ModelCheck
 
 FAILED_SHOWN = 5
 NAMES_SHOWN = 8
+KEPT_SHOWN = 3
 
 
 def to_json(check: ModelCheck, torch_seconds: float = 0.0, mindspore_seconds: float = 0.0) -> str:
@@ -62,7 +63,8 @@ def table(check: ModelCheck) -> str:
         out.append(f"run as in inference during the training steps (random in training): "
                    f"{_names(check.held_in_inference)}")
     if check.kept_initial:
-        out.append(f"MindSpore parameters with no torch counterpart (their initial values): {_names(check.kept_initial)}")
+        out.append(f"MindSpore parameters with no torch counterpart, at their initial values: {len(check.kept_initial)} "
+                   f"({_names(check.kept_initial, KEPT_SHOWN)})")
     out.extend(f"warning: {w}" for w in check.warnings)
     return "\n".join(out)
 
@@ -79,9 +81,9 @@ def _failure(c) -> str:
             + (f" ({c.detail})" if c.detail else ""))
 
 
-def _names(names: list[str]) -> str:
-    shown = ", ".join(n or "(the model)" for n in names[:NAMES_SHOWN])
-    return shown + (f" (+{len(names) - NAMES_SHOWN} more)" if len(names) > NAMES_SHOWN else "")
+def _names(names: list[str], limit: int = NAMES_SHOWN) -> str:
+    shown = ", ".join(n or "(the model)" for n in names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _shape(shape) -> str:
