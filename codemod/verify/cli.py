@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--against", type=click.Path(path_type=Path, dir_okay=False), metavar="MIGRATED",
-              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order, and its training-mode calls must be those the migration makes.")
+              help="Check the calls of this migrated file (edited by hand, say) instead of migrating ORIGINAL in memory; sites are paired per layer, in order, and its training-mode calls must be those the migration makes. With --model: the MindSpore model is built from it.")
 @click.option("--bind", "binds", multiple=True, metavar="NAME=VALUE",
               help="Value for a free name in the arguments (repeatable), e.g. --bind momentum=0.01 --bind cfg.eps=1e-3.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

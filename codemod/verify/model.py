@@ -59,13 +59,16 @@ class Leftover:
     column: int
     text: str  # the finding's code and message, or the torch name
     where: str = "original"  # "original" | "migrated": which source ``line`` counts in
+    file: str | None = None  # the migrated file, when it was given
 
     def describe(self) -> str:
-        place = f"line {self.line}" if self.where == "original" else f"line {self.line} of the migrated code"
-        return f"{place}: {self.text}"
+        if self.where == "original":
+            return f"line {self.line}: {self.text}"
+        return f"line {self.line} of {self.file or 'the migrated code'}: {self.text}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "line": self.line, "column": self.column, "text": self.text, "where": self.where}
+        return {"kind": self.kind, "line": self.line, "column": self.column, "text": self.text, "where": self.where,
+                "file": self.file}
 
 
 @dataclass
@@ -228,7 +231,7 @@ def _migrated_code(source: str, path: str | None, migrated: str | None, migrated
         code, where = migrated, migrated_path or "the migrated source"
         left = []
     try:
-        left += torch_left(code, rules, source if migrated is None else None)
+        left += torch_left(code, rules, source if migrated is None else None, migrated_path)
     except SyntaxError as exc:
         raise _Stop(ERROR, f"{where} does not parse: line {exc.lineno}: {exc.msg}") from None
     left.sort(key=_place)
@@ -248,9 +251,10 @@ def unconverted(migration: MigrationResult) -> list[Leftover]:
             if f.severity == "error"]
 
 
-def torch_left(code: str, rules: RuleSet, original: str | None = None) -> list[Leftover]:
-    """Every torch import and every use of a torch name still in ``code``. With the ``original`` it
-    was migrated from, each is placed on its line there when that line came through unchanged."""
+def torch_left(code: str, rules: RuleSet, original: str | None = None, file: str | None = None) -> list[Leftover]:
+    """Every torch import and every use of a torch name still in ``code`` (the file ``file``). With
+    the ``original`` it was migrated from, each is placed on its line there when that line came
+    through unchanged."""
     index = Index(_parse(code))
     known = rules.layers.keys() | rules.names.keys() | rules.dtypes.keys()
     refs, ambiguous, _ = torch_references(index, rules.canonical, known.__contains__)
@@ -259,7 +263,7 @@ def torch_left(code: str, rules: RuleSet, original: str | None = None) -> list[L
     def leftover(node: ast.AST, text: str) -> Leftover:
         line = lines.get(node.lineno)
         if line is None:
-            return Leftover("torch", node.lineno, node.col_offset, text, "migrated")
+            return Leftover("torch", node.lineno, node.col_offset, text, "migrated", file)
         return Leftover("torch", line, node.col_offset, text, "original")
 
     left = [leftover(b.stmt or b.node, f"import of {b.qual}") for b in index.imports if is_torch(b.qual)]
