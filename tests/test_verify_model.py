@@ -130,6 +130,19 @@ def test_a_broken_migration_fails_at_the_first_diverging_layer(frameworks, migra
     assert result.divergence.input_differs is None  # the layer itself computes something else
 
 
+def test_a_set_train_call_removed_from_the_migration_fails_at_its_layer(frameworks, migrated):
+    """The forward keeps ``frozen`` in inference mode (``self.frozen.eval()``, migrated to
+    ``self.frozen.set_train(False)``); without that call it trains under MindSpore."""
+    assert check(NORM_NETS.read_text(), model="FrozenStem()", shape=(2, 4, 3, 3), migrated=migrated).status == "PASS"
+
+    result = check(NORM_NETS.read_text(), model="FrozenStem()", shape=(2, 4, 3, 3),
+                   migrated=broken(migrated, "        self.frozen.set_train(False)\n", ""))
+
+    assert result.status == "FAIL"
+    assert (result.divergence.phase, result.divergence.layer) == ("train 1", "frozen")
+    assert result.divergence.comparison.quantity == "output"
+
+
 def test_a_difference_in_the_forward_code_is_placed_before_the_layer_it_feeds(frameworks, migrated):
     code = broken(migrated, "x = self.shared(x) + self.sync(x)", "x = self.shared(x) - self.sync(x)")
 
