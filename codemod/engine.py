@@ -194,7 +194,8 @@ class Migration:
         s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
                  original=self.text.segment(node))
         s.span = self.text.span(node)
-        self.site_by_node[id(node)] = s
+        # A node's own site comes first (its construction); a set_train() chained to it is another.
+        self.site_by_node.setdefault(id(node), s)
         self.sites.append(s)
         self._site_by_id[site_id] = s
         return s

@@ -67,10 +67,33 @@ class ClassT:
     cls: "ClassInfo"
 
 
+@dataclass(frozen=True)
+class SeqT:
+    """A list, tuple or dict the file builds of modules (a display, a comprehension): indexing or
+    iterating it gives ``item``."""
+
+    item: object
+    origin: frozenset = field(default=frozenset(), compare=False)
+
+
+class _NoneValue:
+    """The constant None: joined with a module it leaves the module (``bn if c else None`` is a module
+    wherever it is used as one)."""
+
+
+NONE_VALUE = _NoneValue()
+
+
 _PENDING = object()  # recursion guard: contributes nothing to a join
 
 # The expressions Types._infer can give a type to (torch references are names and attributes).
-_INFERRED = frozenset({ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Dict, ast.BoolOp, ast.IfExp})
+_INFERRED = frozenset({ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Dict, ast.BoolOp, ast.IfExp,
+                       ast.Lambda, ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
+                       ast.GeneratorExp})
+_DISPLAYS = (ast.List, ast.Tuple, ast.Set)
+_MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "__setitem__", "add"})
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_MISSING = object()  # a class that does not define the member looked up
 
 # Methods that return the module they are called on.
 SELF_RETURNING = frozenset({
@@ -93,7 +116,15 @@ class ClassInfo:
             s.name: s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
         self.init = self.methods.get("__init__")
+        # Class attributes (``norm = nn.BatchNorm2d`` in the class body), by name.
+        self.body_assigns: dict[str, list[ast.expr]] = {}
+        for stmt in _own_statements(node):
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]):
+                    if isinstance(t, ast.Name):
+                        self.body_assigns.setdefault(t.id, []).append(stmt.value)
         self.init_assigns: dict[str, list[ast.expr]] = {}
+        self.init_targets: set[int] = set()  # id() of the `self.<attr>` targets of init_assigns
         if self.init is not None:
             for stmt in _own_statements(self.init):
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
@@ -102,6 +133,7 @@ class ClassInfo:
                         if (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
                                 and t.value.id == _first_param(self.init)):
                             self.init_assigns.setdefault(t.attr, []).append(stmt.value)
+                            self.init_targets.add(id(t))
 
     def mro(self) -> Iterator["ClassInfo"]:
         seen = set()
@@ -175,9 +207,18 @@ class Types:
         self.classes: dict[int, ClassInfo] = {}
         self._memo: dict[tuple[int, int], object] = {}
         self._returns: dict[int, object] = {}
+        self._transparent: dict[int, bool] = {}
+        self._passed: dict[tuple[int, int], list] = {}
+        self._subclasses: dict[int, list[ClassInfo]] | None = None
+        self._stored: set[str] | None = None
+        self._members: set[str] | None = None
         self._tested_names = _isinstance_tested_names(mig)
         # functools.partial can only be called where functools is imported.
         self._functools = any(b.qual in ("functools", "functools.partial") for b in mig.index.imports)
+        # MindSpore containers the file may build (only where it imports MindSpore).
+        self._ms_containers = frozenset(
+            n.mindspore for n in mig.rules.names.values() if n.kind == "container"
+        ) if any((b.qual or "").startswith("mindspore") for b in mig.index.imports) else frozenset()
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -244,6 +285,8 @@ class Types:
 
     def of(self, expr: ast.expr, scope: Scope):
         if expr.__class__ not in _INFERRED:
+            if expr.__class__ is ast.Constant and expr.value is None:
+                return NONE_VALUE
             return None  # a constant, an operation, ...: never a module nor a factory (no need to memoise)
         key = (id(expr), id(scope))
         memo = self._memo.get(key)
@@ -271,17 +314,32 @@ class Types:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.cls is not None:
                 return self.attribute_of(base.cls, expr.attr)
+            if isinstance(base, ClassT):
+                return self.class_member(base.cls, expr.attr)
             return None
+        if t is ast.Lambda:
+            return _FunctionT(expr)
+        if t in _DISPLAYS:
+            # [nn.BatchNorm2d, nn.LayerNorm]: indexing or iterating it may give either.
+            items = [self.of(v, scope) for v in expr.elts]
+            return self._registry(items) or self._sequence(items)
+        if t in _COMPREHENSIONS:
+            inner = self.mig.index.scope_of.get(id(expr), scope)
+            item = self.of(expr.value if t is ast.DictComp else expr.elt, inner)
+            return self._sequence([item]) if t is not ast.GeneratorExp else None
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.container:
                 return ModuleT(origin=base.origin)
+            if isinstance(base, SeqT) and not isinstance(expr.slice, ast.Slice):
+                return base.item
             if isinstance(base, FactoryT):
                 return FactoryT(base.rules, False, origin=base.origin)  # a registry lookup: maybe that layer
             return None
         if t is ast.Dict:
             # A registry of layer classes ({"bn": nn.BatchNorm2d, ...}): looking it up may give one.
-            return self._registry([self.of(v, scope) for v in expr.values if v is not None])
+            values = [self.of(v, scope) for v in expr.values if v is not None]
+            return self._registry(values) or self._sequence(values)
         if t is ast.BoolOp and isinstance(expr.op, ast.Or):
             parts = [self.of(v, scope) for v in expr.values]
             factories = [p for p in parts if isinstance(p, FactoryT)]
@@ -305,8 +363,20 @@ class Types:
             if name is not None:
                 return ModuleT(container=name.kind == "container", origin=frozenset([id(ref.node)]))
             return None
+        if self._ms_containers and isinstance(func, (ast.Name, ast.Attribute)) \
+                and mig.qualified(func, scope) in self._ms_containers:
+            return ModuleT(container=True)  # a MindSpore container (a file migrated part way)
         if isinstance(func, ast.Name) and func.id == "dict" and scope.resolve("dict") is None:
             return self._registry([self.of(k.value, scope) for k in call.keywords])
+        if isinstance(func, ast.Name) and func.id == "getattr" and 2 <= len(call.args) <= 3 \
+                and not call.keywords and scope.resolve("getattr") is None:
+            return self._getattr(call, scope)
+        if isinstance(func, ast.Attribute) and func.attr == "get" and call.args:
+            base = self.of(func.value, scope)
+            if isinstance(base, FactoryT):  # REGISTRY.get("bn"): maybe that layer
+                got = FactoryT(base.rules, False, origin=base.origin)
+                return self._join([got, self.of(call.args[1], scope)]) if len(call.args) > 1 else got
+            return None
         if call.args and self._functools and _is_partial(mig, func, scope):
             target = self.of(call.args[0], scope)
             if isinstance(target, FactoryT):
@@ -341,7 +411,25 @@ class Types:
         results = []
         for b in bindings:
             results.append(self._binding(b, where))
-        return self._join(results)
+        result = self._join(results)
+        if isinstance(result, SeqT) and self._mutated(node.id, where):
+            return None  # items added or replaced later may be anything
+        return result
+
+    def _mutated(self, name: str, where: Scope) -> bool:
+        """Whether a collection bound to ``name`` is changed in place anywhere (``.append(...)``,
+        ``x[i] = ...``)."""
+        for load, s in self.mig.index.loads.get(name, ()):
+            parent = self.mig.parent(load)
+            if isinstance(parent, ast.Attribute) and parent.attr in _MUTATORS:
+                found = s.resolve(name)
+                if found is not None and found[0] is where:
+                    return True
+            if isinstance(parent, ast.Subscript) and not isinstance(parent.ctx, ast.Load):
+                found = s.resolve(name)
+                if found is not None and found[0] is where:
+                    return True
+        return False
 
     def _binding(self, b: Binding, where: Scope):
         if b.kind == "class":
@@ -351,16 +439,47 @@ class Types:
             return _FunctionT(b.node)
         if b.kind == "assign" and b.value is not None:
             return self.of(b.value, where)
+        if b.kind == "assign":
+            return self._bound_elsewhere(b, where)
         if b.kind == "for" and b.value is not None:
             it = self.of(b.value, where)
             if isinstance(it, ModuleT) and it.container:
                 return ModuleT(origin=it.origin)
+            if isinstance(it, FactoryT) and self._iterates_values(b.value, where):
+                return FactoryT(it.rules, False, origin=it.origin)  # for norm in (nn.BatchNorm2d, ...)
+            if isinstance(it, SeqT) and self._iterates_values(b.value, where):
+                return it.item
             owner = _module_iteration(self, b.value, where)
             if owner is not None:
                 return ModuleT(origin=owner.origin)
             return None
         if b.kind == "param":
             return self._param(b)
+        return None
+
+    def _bound_elsewhere(self, b: Binding, where: Scope):
+        """A name bound by tuple unpacking (``a, b = C1, C2``), a walrus, or a comprehension's loop."""
+        node = b.node
+        parent = self.mig.parent(node)
+        if isinstance(parent, ast.NamedExpr) and parent.target is node:
+            return self.of(parent.value, b.scope)
+        if isinstance(parent, ast.comprehension) and parent.target is node:
+            comp = self.mig.parent(parent)
+            it_scope = b.scope if comp.generators[0] is not parent else (b.scope.parent or b.scope)
+            it = self.of(parent.iter, it_scope)
+            if isinstance(it, ModuleT) and it.container:
+                return ModuleT(origin=it.origin)
+            if isinstance(it, (SeqT, FactoryT)) and self._iterates_values(parent.iter, it_scope):
+                return it.item if isinstance(it, SeqT) else FactoryT(it.rules, False, origin=it.origin)
+            return None
+        if isinstance(parent, (ast.Tuple, ast.List)):
+            stmt = self.mig.parent(parent)
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is parent
+                    and isinstance(stmt.value, (ast.Tuple, ast.List))
+                    and len(stmt.value.elts) == len(parent.elts)
+                    and not any(isinstance(e, ast.Starred) for e in (*parent.elts, *stmt.value.elts))):
+                value = stmt.value.elts[parent.elts.index(node)]
+                return self.of(value, where)
         return None
 
     def _param(self, b: Binding):
@@ -375,11 +494,119 @@ class Types:
                 if cls is not None and cls.is_module:
                     rules = frozenset([cls.norm_rule]) if cls.norm_rule else frozenset()
                     return ModuleT(rules, cls, origin=cls.origin)
+            if positional and positional[0] is arg and _is_classmethod(fn):
+                cls = self.enclosing_class(fn)
+                if cls is not None:
+                    return ClassT(cls)
+        # A layer class it defaults to, or that a call in this file passes: maybe that layer.
+        factories = []
         default = _default_of(args, arg)
         if default is not None:
             t = self.of(default, b.scope.parent or b.scope)
             if isinstance(t, FactoryT):
-                return FactoryT(t.rules, False, origin=t.origin)
+                factories.append(t)
+        factories.extend(self._passed_factories(fn, args, arg))
+        if factories:
+            return FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
+        return None
+
+    def _passed_factories(self, fn: ast.AST, args: ast.arguments, arg: ast.arg) -> list:
+        """The factories (layer classes, partials) the calls of ``fn`` in this file pass as ``arg``."""
+        key = (id(fn), id(arg))
+        found = self._passed.get(key)
+        if found is not None:
+            return found
+        self._passed[key] = []  # recursion guard
+        found = []
+        sites = self._call_sites(fn)
+        if sites:
+            positional = args.posonlyargs + args.args
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "__init__":
+                positional = positional[1:]  # Cls(...) calls __init__(self, ...)
+            for call, caller_scope in sites:
+                value = _argument_for(call, positional, arg)
+                if value is not None:
+                    t = self.of(value, caller_scope)
+                    if isinstance(t, FactoryT):
+                        found.append(t)
+        self._passed[key] = found
+        return found
+
+    def _call_sites(self, fn: ast.AST) -> list[tuple[ast.Call, Scope]]:
+        """The calls of ``fn`` by name in this file: a function, a lambda assigned to a name, or the
+        __init__ of a class (its class's calls). Methods called through attributes are not followed."""
+        index = self.mig.index
+        parent = self.mig.parent(fn)
+        if isinstance(fn, ast.Lambda):
+            if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)):
+                return []
+            name, owner = parent.targets[0].id, index.scope_of[id(fn)].parent
+        elif isinstance(parent, ast.ClassDef):
+            if fn.name != "__init__":
+                return []
+            name, owner = parent.name, index.scope_of[id(fn)].parent.parent
+        else:
+            name, owner = fn.name, index.scope_of[id(fn)].parent
+        out = []
+        for load, s in index.loads.get(name, ()):
+            call = self.mig.parent(load)
+            if isinstance(call, ast.Call) and call.func is load:
+                found = s.resolve(name)
+                if found is not None and found[0] is owner:
+                    out.append((call, s))
+        return out
+
+    def _iterates_values(self, it: ast.expr, scope: Scope) -> bool:
+        """Whether iterating ``it`` gives its values (a list/tuple/set display, a name bound to one,
+        ``registry.values()``), not the keys of a dict."""
+        if isinstance(it, (*_DISPLAYS, ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            return True
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "values":
+            return True
+        if isinstance(it, ast.Name):
+            found = scope.resolve(it.id)
+            return found is not None and all(
+                isinstance(b.value, (*_DISPLAYS, ast.ListComp, ast.SetComp)) for b in found[1])
+        return False
+
+    def _getattr(self, call: ast.Call, scope: Scope):
+        """``getattr(obj, "name"[, default])`` on a same-file module or class."""
+        base = self.of(call.args[0], scope)
+        if isinstance(base, ModuleT) and base.cls is not None:
+            cls, lookup = base.cls, self.attribute_of
+        elif isinstance(base, ClassT):
+            cls, lookup = base.cls, self.class_member
+        else:
+            return None
+        name = call.args[1]
+        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+            t = lookup(cls, name.value)
+        else:
+            # A computed name: any class attribute of the class (or of a subclass) may be meant.
+            members = sorted({a for k in (cls, *self.subclasses(cls)) for c in k.mro() for a in c.body_assigns})
+            factories = [m for m in (self.class_member(cls, a) for a in members) if isinstance(m, FactoryT)]
+            if not factories:
+                return None
+            t = FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
+        if len(call.args) == 3:
+            t = self._join([t, self.of(call.args[2], scope)])
+        return t
+
+    @staticmethod
+    def _sequence(items: list):
+        """The items of a collection when every one is a module (None aside)."""
+        items = [i for i in items if i is not NONE_VALUE and i is not _PENDING]
+        if items and all(isinstance(i, (ModuleT, MaybeLayerT)) for i in items):
+            first = items[0]
+            if all(i == first for i in items):
+                item = first
+            elif all(isinstance(i, ModuleT) for i in items):
+                item = ModuleT(_union(i.rules for i in items) if all(i.is_layer for i in items) else frozenset())
+            else:
+                item = MaybeLayerT(_union(i.rules for i in items))
+            origin = _union(i.origin for i in items)
+            return SeqT(replace(item, origin=origin), origin=origin)
         return None
 
     @staticmethod
@@ -392,8 +619,8 @@ class Types:
     def _join(self, results: list):
         if len(results) == 1:  # the common case (a name bound once): the result itself
             result = results[0]
-            return None if result is _PENDING else result
-        results = [r for r in results if r is not _PENDING]
+            return None if result is _PENDING or result is NONE_VALUE else result
+        results = [r for r in results if r is not _PENDING and r is not NONE_VALUE]
         origin = _union(getattr(r, "origin", frozenset()) for r in results)
         if not results or any(r is None for r in results):
             factories = [r for r in results if isinstance(r, FactoryT)]
@@ -419,7 +646,70 @@ class Types:
             if values:
                 init_scope = self.mig.index.scope_of.get(id(c.init))
                 return self._join([self.of(v, init_scope) for v in values])
-        return None
+        return self.class_member(cls, attr)
+
+    def class_member(self, cls: ClassInfo, attr: str):
+        """A method or class attribute (``norm = nn.BatchNorm2d``) looked up on an instance of ``cls``,
+        which may be one of a same-file subclass that overrides it; not pinned down (joined with
+        unknown) when the file stores an attribute of that name anywhere else."""
+        found = self._class_level(cls, attr)
+        if found is _MISSING:
+            return None
+        results = [found]
+        scope_of = self.mig.index.scope_of
+        for sub in self.subclasses(cls):
+            inits = [(c, v) for c in sub.mro() for v in c.init_assigns.get(attr, ())]
+            if inits:  # an instance attribute of the subclass hides the class's
+                results.append(self._join([self.of(v, scope_of.get(id(c.init))) for c, v in inits]))
+            else:
+                results.append(self._class_level(sub, attr))
+        if attr in self.stored_attributes():
+            results.append(None)
+        return self._join(results)
+
+    def _class_level(self, cls: ClassInfo, attr: str):
+        for c in cls.mro():
+            fn = c.methods.get(attr)
+            if fn is not None:
+                return _FunctionT(fn) if _plain_method(fn) else None
+            values = c.body_assigns.get(attr)
+            if values:
+                body_scope = self.mig.index.scope_of.get(id(c.node))
+                return self._join([self.of(v, body_scope) for v in values])
+        return _MISSING
+
+    def member_names(self) -> set[str]:
+        """The names of every method and class attribute of the file's classes."""
+        if self._members is None:
+            self._members = {n for c in self.classes.values() for n in (*c.methods, *c.body_assigns)}
+        return self._members
+
+    def subclasses(self, cls: ClassInfo) -> list[ClassInfo]:
+        """The same-file classes that derive from ``cls``, directly or not."""
+        if self._subclasses is None:
+            subs: dict[int, list[ClassInfo]] = {}
+            for k in self.classes.values():
+                for c in k.mro():
+                    if c is not k:
+                        subs.setdefault(id(c), []).append(k)
+            self._subclasses = subs
+        return self._subclasses.get(id(cls), [])
+
+    def stored_attributes(self) -> set[str]:
+        """Attribute names the file assigns other than as ``self.<attr> = ...`` in an ``__init__``
+        (those are known per class), or sets with ``setattr(obj, "<attr>", ...)``."""
+        if self._stored is None:
+            in_init = set()
+            for c in self.classes.values():
+                in_init |= c.init_targets
+            stored = {a.attr for a, _ in self.mig.index.attributes
+                      if isinstance(a.ctx, ast.Store) and id(a) not in in_init}
+            for load, _ in self.mig.index.loads.get("setattr", ()):
+                call = self.mig.parent(load)
+                if isinstance(call, ast.Call) and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant):
+                    stored.add(str(call.args[1].value))
+            self._stored = stored
+        return self._stored
 
     def _returns_of(self, fn: ast.AST):
         key = id(fn)
@@ -428,7 +718,10 @@ class Types:
             return None if r is _PENDING else r
         self._returns[key] = _PENDING
         scope = self.mig.index.scope_of.get(key)
-        values = [n.value for n in scope.returns] if scope is not None else []
+        if isinstance(fn, ast.Lambda):
+            values = [fn.body]
+        else:
+            values = [n.value for n in scope.returns] if scope is not None else []
         result = None
         if scope is not None and values and all(v is not None for v in values):
             result = self._join([self.of(v, scope) for v in values])
@@ -436,6 +729,105 @@ class Types:
                 result = None
         self._returns[key] = result
         return result
+
+    # -- constructions ---------------------------------------------------------------------------
+
+    def fresh(self, call: ast.Call, scope: Scope) -> bool:
+        """Whether ``call`` builds a new module (a layer, a container, a same-file module class, a
+        factory's product, or what a transparent function builds), as opposed to handing back one
+        that exists (``m.to(device)``, a function that returns a module it set up)."""
+        if not isinstance(self.of(call, scope), (ModuleT, MaybeLayerT)):
+            return False
+        func = call.func
+        if self.mig.ref(func) is not None:
+            return True
+        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING \
+                and isinstance(self.of(func.value, scope), (ModuleT, MaybeLayerT)):
+            return False
+        callee = self.of(func, scope)
+        if isinstance(callee, _FunctionT):
+            return self.transparent(callee.node)
+        return isinstance(callee, (ClassT, FactoryT))
+
+    def transparent(self, fn: ast.AST) -> bool:
+        """Whether the calls of a same-file function (or lambda) stand for the constructions it
+        returns: every return value is a construction (``return nn.BatchNorm2d(c)``) and the file
+        only ever calls the function by name (never passes it on), so whatever its callers do with
+        the result decides the mode, as if they had written the construction themselves."""
+        key = id(fn)
+        known = self._transparent.get(key)
+        if known is not None:
+            return known
+        self._transparent[key] = False  # recursion guard: a function returning its own call is not
+        result = self._is_transparent(fn)
+        self._transparent[key] = result
+        return result
+
+    def _is_transparent(self, fn: ast.AST) -> bool:
+        scope = self.mig.index.scope_of.get(id(fn))
+        if scope is None:
+            return False
+        if isinstance(fn, ast.Lambda):
+            values = [fn.body]
+        else:
+            if not _plain_method(fn):
+                return False
+            values = [r.value for r in scope.returns]
+        if not values or any(v is None for v in values):
+            return False
+        for v in values:
+            core = strip_self_returning(v)
+            if not (isinstance(core, ast.Call) and self.fresh(core, scope)):
+                return False
+        return not self._escapes(fn)
+
+    def unused(self, fn: ast.AST) -> bool:
+        """Whether nothing in the file refers to ``fn``: what it returns goes to callers elsewhere."""
+        mig = self.mig
+        parent = mig.parent(fn)
+        if isinstance(parent, ast.ClassDef):
+            return not any(attr.attr == fn.name for attr, _ in mig.index.attributes)
+        if isinstance(fn, ast.Lambda):
+            if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)):
+                return False
+            name = parent.targets[0].id
+        else:
+            name = fn.name
+        return not mig.index.loads.get(name)
+
+    def _escapes(self, fn: ast.AST) -> bool:
+        """Whether the file uses ``fn`` other than by calling it by name (passes it, stores it)."""
+        mig = self.mig
+        index = mig.index
+        parent = mig.parent(fn)
+        if isinstance(parent, ast.ClassDef):  # a method: every `<obj>.<name>` must be a call
+            if fn.name.startswith("__"):
+                return True
+            for attr, _ in index.attributes:
+                if attr.attr == fn.name:
+                    call = mig.parent(attr)
+                    if not (isinstance(call, ast.Call) and call.func is attr):
+                        return True
+            return False
+        if isinstance(fn, ast.Lambda):
+            if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)):
+                return True
+            name = parent.targets[0].id
+        else:
+            name = fn.name
+        owner = index.scope_of[id(fn)].parent
+        if len(owner.bindings.get(name, ())) != 1:
+            return True  # re-bound: a call may mean something else
+        for load, s in index.loads.get(name, ()):
+            found = s.resolve(name)
+            if found is None or found[0] is not owner:
+                continue
+            call = mig.parent(load)
+            if not (isinstance(call, ast.Call) and call.func is load):
+                return True
+        return False
 
     # -- narrowing -------------------------------------------------------------------------------
 
@@ -519,6 +911,30 @@ def _is_static(fn: ast.AST) -> bool:
     return any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in fn.decorator_list)
 
 
+def _is_classmethod(fn: ast.AST) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "classmethod" for d in fn.decorator_list)
+
+
+def _plain_method(fn: ast.AST) -> bool:
+    """A method whose attribute is the function itself (no property or other decorator)."""
+    return all(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in fn.decorator_list)
+
+
+def _argument_for(call: ast.Call, positional: list[ast.arg], arg: ast.arg) -> ast.expr | None:
+    """The expression ``call`` passes as parameter ``arg`` (None if it passes none, or hides it
+    behind ``*args``/``**kwargs``)."""
+    for k in call.keywords:
+        if k.arg == arg.arg:
+            return k.value
+    if arg in positional:
+        i = positional.index(arg)
+        for a in call.args[: i + 1]:
+            if isinstance(a, ast.Starred):
+                return None
+        return call.args[i] if i < len(call.args) else None
+    return None
+
+
 def _default_of(args: ast.arguments, arg: ast.arg) -> ast.expr | None:
     positional = args.posonlyargs + args.args
     if arg in positional:
@@ -546,6 +962,20 @@ def _module_iteration(types: Types, it: ast.expr, scope: Scope) -> "ModuleT | No
         owner = types.of(it.func.value, scope)
         return owner if isinstance(owner, ModuleT) else None
     return None
+
+
+MODE_METHODS = ("train", "eval", "set_train")
+
+
+def strip_self_returning(expr: ast.expr) -> ast.expr | None:
+    """The object a chain of self-returning calls starts from (``nn.BatchNorm2d(3).to(dev)`` ->
+    ``nn.BatchNorm2d(3)``); None when the chain sets the mode itself (``.eval()``, ``.train()``)."""
+    while (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+           and expr.func.attr in SELF_RETURNING):
+        if expr.func.attr in MODE_METHODS:
+            return None
+        expr = expr.func.value
+    return expr
 
 
 def _union(sets) -> frozenset:

@@ -73,56 +73,21 @@ def plan_constructions(mig: Migration) -> None:
             _warn_indirect(mig, call, callee.rules)
 
 
-def _factory_names(mig: Migration) -> set[str]:
-    """Names that may be bound to something that builds norm layers: assigned a layer class (or a
-    partial of one, or ``x or nn.BatchNorm2d``), parameters defaulting to one, same-file subclasses."""
-    names = {"super"}
-    for ref in mig.refs:
-        rule = mig.layer_rule(ref.qual)
-        if rule is None or rule.kind != "layer":
-            continue
-        child, node = ref.node, mig.parent(ref.node)
-        if isinstance(node, ast.Call) and node.func is child:
-            continue  # a construction, not a factory
-        while node is not None and not isinstance(node, ast.stmt):
-            if isinstance(node, ast.arguments):
-                for arg, default in _defaults(node):
-                    if default is child:
-                        names.add(arg.arg)
-                break
-            child, node = node, mig.parent(node)
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(t.id for t in targets if isinstance(t, ast.Name))
-    names.update(c.name for c in mig.types.classes.values() if c.norm_rule is not None)
-    return names
-
-
-def _defaults(args: ast.arguments):
-    positional = args.posonlyargs + args.args
-    yield from zip(positional[len(positional) - len(args.defaults):], args.defaults)
-    yield from ((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-
-
 def _calls(mig: Migration):
-    """Calls of names that may build norm layers, with their scope."""
-    seen = set()
-    for name in _factory_names(mig):
-        for node, scope in mig.index.loads.get(name, ()):
-            parent = mig.parent(node)
-            callee: ast.expr = node
-            if isinstance(parent, ast.Subscript) and parent.value is node:
-                callee, parent = parent, mig.parent(parent)  # REGISTRY["bn"](...)
-            if not (isinstance(parent, ast.Call) and parent.func is callee):
+    """The calls whose callee may build norm layers, with their scope: through a name, an attribute
+    (a class attribute, a method), a subscript (a registry), or a call (``partial(...)(c)``).
+    Calls of torch names are the constructions above; ``x.view(...)`` & co. are passed over cheaply."""
+    members = mig.types.member_names()
+    for call, scope in mig.index.calls:
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            if func.attr not in members and func.attr not in ("__init__", "get"):
                 continue
-            call = parent
-            attr = mig.parent(parent)
-            if name == "super" and isinstance(attr, ast.Attribute) and attr.attr == "__init__" \
-                    and isinstance(mig.parent(attr), ast.Call):
-                call = mig.parent(attr)  # super().__init__(...)
-            if id(call) not in seen:
-                seen.add(id(call))
-                yield node, call, scope
+            if mig.ref(func) is not None:
+                continue
+        elif not isinstance(func, (ast.Name, ast.Subscript, ast.Call)):
+            continue
+        yield func, call, scope
 
 
 def _is_super_init(call: ast.Call) -> bool:

@@ -10,12 +10,12 @@ first.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from ..analysis import Scope
 from ..engine import Migration
-from ..inference import SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of
+from ..inference import MODE_METHODS, SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of, strip_self_returning
 
-MODE_METHODS = ("train", "eval", "set_train")
 _MODE_METHOD_NAMES = frozenset(MODE_METHODS)
 # Calls that register a module as a child of another: not a use of its own mode.
 _REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
@@ -74,77 +74,469 @@ def _is_true(call: ast.Call) -> bool:
     return not values or (len(values) == 1 and isinstance(values[0], ast.Constant) and values[0].value is True)
 
 
-# -- set_train() insertion ---------------------------------------------------------------------
+# -- set_train() where a construction needs it -----------------------------------------------------
+# A new torch module is in training mode and a new MindSpore cell is not, whatever expression the
+# construction sits in. Each construction is followed to where its module goes (its "sink"): a name
+# the tool can follow gets ``name.set_train()`` after the statement when it is used before any explicit
+# mode call; a child registered while its parent is built is governed by the parent's mode; anything
+# else carries ``.set_train()`` in place (``Cell.set_train()`` returns the cell), which is always
+# faithful: it restores torch's default at the moment the module is built.
+
+
+@dataclass
+class Sink:
+    kind: str  # explicit | discard | child | registered | name | attribute | item | return | other
+    target: ast.expr | None = None
+    stmt: ast.stmt | None = None
+    whole: bool = True  # the assigned value is the construction (through self-returning calls only)
+    identity: bool = True  # the value is the construction or something else, never a collection of it
+    unpacked: bool = False  # ``a, b = C1, C2``
+    receiver: ast.expr | None = None  # registered: the module it is registered with
+    function: ast.AST | None = None  # return: the function (or lambda) returning it
+
+
+_COLLECTION_BUILTINS = frozenset({"list", "tuple", "dict", "set", "sorted", "reversed"})
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
 
 def _insert_set_train(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call, Scope]]) -> None:
-    types = mig.types
     # The functions (lambdas, classes) whose own code calls a mode method: for MD004.
-    mode_setters = {_owner(mig, call) for _, call, _ in calls}
-    for stmt, target, value, scope in _assignments(mig):
-        t = _fresh_construction(mig, value, scope)
-        if t is None:
+    planner = _ModePlanner(mig, {_owner(mig, call) for _, call, _ in calls})
+    for call, scope in _constructions(mig):
+        planner.construction(call, scope)
+
+
+def _constructions(mig: Migration):
+    """Every call that builds a module the migration converted, with its scope."""
+    types = mig.types
+    members = types.member_names()
+    for call, scope in mig.index.calls:
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            if mig.ref(func) is None and (func.attr in SELF_RETURNING or func.attr not in members):
+                continue  # obj.method(...): builds a module only through torch names or the file's classes
+        elif not isinstance(func, (ast.Name, ast.Subscript, ast.Call)):
             continue
-        if isinstance(target, ast.Attribute):
-            owner = types.of(target.value, scope)
-            if isinstance(owner, ModuleT):
-                continue  # a child of another module: the parent's mode governs it
-            first = "use"
-            no_grad_only = False
-        else:
-            first, no_grad_only = _first_event(mig, target.id, stmt, scope)
-        if first != "use":
-            continue
-        site = mig.site("set_train", stmt)
+        site = mig.site_of(call)
+        if site is not None and not site.converted:
+            continue  # left as torch: a torch module needs no set_train()
+        if types.fresh(call, scope):
+            yield call, scope
+
+
+class _ModePlanner:
+    def __init__(self, mig: Migration, mode_setters: set):
+        self.mig = mig
+        self.types = mig.types
+        self.mode_setters = mode_setters
+
+    def construction(self, call: ast.Call, scope: Scope) -> None:
+        mig, types = self.mig, self.types
+        sink = _sink(mig, call, scope)
+        kind = sink.kind
+        if kind in ("explicit", "discard", "child"):
+            return
+        home = _statement_scope(scope)
+        if kind == "registered":
+            if _in_own_init(mig, types, sink.receiver, call):
+                return  # registered with the module being built: its mode governs the child
+        elif kind == "attribute":
+            owner = sink.target.value
+            if sink.identity and _in_own_init(mig, types, owner, call):
+                return  # self.bn = nn.BatchNorm2d(c) in __init__: a child, governed by the parent's mode
+            if sink.whole and not sink.unpacked:
+                self.statement(call, scope, sink.stmt, sink.target, sink.stmt)
+                return
+        elif kind == "item":
+            owner = sink.target.value
+            t = types.of(owner, home)
+            if sink.identity and isinstance(t, ModuleT) and t.container and _in_own_init(mig, types, owner, call):
+                return
+        elif kind == "name":
+            if home.kind == "class":
+                first, no_grad_only = "use", False  # a class attribute is used through instances
+            else:
+                first, no_grad_only = _first_event(mig, sink.target.id, sink.stmt, home)
+            if first != "use":
+                return
+            if sink.whole:
+                self.statement(call, scope, sink.stmt, sink.target, call if sink.unpacked else sink.stmt,
+                               no_grad_only)
+                return
+        elif kind == "return":
+            fn = sink.function
+            if fn is not None and (self.types.transparent(fn) or self.types.unused(fn)):
+                # Its callers build the module, as far as modes go (or they are in other files).
+                return
+        self.chain(call, scope)
+
+    # -- the two forms -------------------------------------------------------------------------
+
+    def statement(self, call: ast.Call, scope: Scope, stmt: ast.stmt, target: ast.expr, anchor: ast.AST,
+                  no_grad_only: bool = False) -> None:
+        mig = self.mig
+        t = self.types.of(call, scope)
+        if self._pushed_down(call, scope, t):
+            return
+        site = mig.site("set_train", anchor)
         site.requires |= origin_of(t)
         name = mig.text.segment(target)
         site.target = name
         mig.insert_after_statement(site, stmt, lambda name=name: f"{name}.set_train()")
-        mig.finding("MD001", stmt, f"{name}.set_train() inserted: {name} is used before any explicit "
-                                   f"train()/eval(), so the original ran it in torch's default training mode")
+        mig.finding("MD001", anchor, f"{name}.set_train() inserted: {name} is used before any explicit "
+                                     f"train()/eval(), so the original ran it in torch's default training mode")
         if no_grad_only:
-            mig.finding("MD003", stmt, f"{name} runs in torch's implicit training mode, but only under "
-                                       f"no_grad()/inference_mode(): kept faithfully (batch statistics); "
-                                       f"check whether {name}.eval() was meant")
+            mig.finding("MD003", anchor, f"{name} runs in torch's implicit training mode, but only under "
+                                         f"no_grad()/inference_mode(): kept faithfully (batch statistics); "
+                                         f"check whether {name}.eval() was meant")
+        self._check_children(call, scope, t, anchor, f"{name}.set_train()")
+
+    def chain(self, node: ast.expr, scope: Scope, reason: str | None = None,
+              requires: frozenset = frozenset()) -> None:
+        """``.set_train()`` right after ``node`` (a construction, or a name known to hold a module in
+        training mode)."""
+        mig = self.mig
+        t = self.types.of(node, scope)
+        if isinstance(node, ast.Call) and self._pushed_down(node, scope, t):
+            return
+        site = mig.site("set_train", node)
+        if site.edits:
+            return  # planned already
+        site.requires |= origin_of(t) | requires
+        end = mig.text.end(node)
+        mig.edit(site, end, end, ".set_train()")
+        what = _short(mig.text.segment(node.func if isinstance(node, ast.Call) else node))
+        mig.finding("MD001", node, reason or (
+            f"{what}(...).set_train(): torch builds modules in training mode, and where this one goes "
+            f"cannot be followed with a statement"))
+        if isinstance(node, ast.Call):
+            self._check_children(node, scope, t, node, f"{what}(...).set_train()")
+
+    # -- containers and the modules passed to a construction ----------------------------------------
+
+    def _pushed_down(self, call: ast.Call, scope: Scope, t) -> bool:
+        """A container whose children may not all be in training mode: set_train() on it would set
+        them all (torch's Sequential(...) leaves them as they were), so each child that is known to be
+        in training mode carries its own set_train() instead, and the others are left as they are."""
+        if not (isinstance(t, ModuleT) and t.container):
+            return False
+        leaves = list(_leaves(self.mig, call, scope))
+        if all(_training(self.mig, leaf, scope) for leaf in leaves):
+            return False
+        container = _short(self.mig.text.segment(call.func))
+        # Converted together with the container: once it is MindSpore's, nothing says where to push.
+        together = origin_of(t)
+        for leaf in leaves:
+            if isinstance(leaf, ast.Constant) or not _training(self.mig, leaf, scope):
+                continue
+            if isinstance(leaf, ast.Call):
+                core = strip_self_returning(leaf)
+                if isinstance(core, ast.Call) and self.types.fresh(core, scope):
+                    self.chain(core, scope, f".set_train() on this child of {container}(...), not on the container: "
+                                            f"set_train() on a MindSpore container sets every child, and some of "
+                                            f"its children may not be in training mode here", together)
+            elif isinstance(leaf, ast.Name):
+                self.chain(leaf, scope, f"{leaf.id}.set_train() where {container}(...) takes it: {leaf.id} is in "
+                                        f"torch's training mode here, and set_train() on the container would "
+                                        f"also set children that may not be", together)
+        return True
+
+    def _check_children(self, call: ast.Call, scope: Scope, t, anchor: ast.AST, inserted: str) -> None:
+        mig = self.mig
         cls = t.cls if isinstance(t, ModuleT) else None
-        if cls is not None and _sets_child_modes(cls, mode_setters):
-            mig.finding("MD004", stmt, f"{cls.name}.__init__ sets modes of its children; "
-                                       f"{name}.set_train() resets them to training mode: check")
+        if cls is None:
+            return
+        if _sets_child_modes(cls, self.mode_setters):
+            name = inserted.split(".set_train()")[0]
+            mig.finding("MD004", anchor, f"{cls.name}.__init__ sets modes of its children; "
+                                         f"{name}.set_train() resets them to training mode: check")
+        passed = [leaf for leaf in _leaves(mig, call, scope)
+                  if isinstance(self.types.of(leaf, scope), (ModuleT, MaybeLayerT))
+                  and not _training(mig, leaf, scope)]
+        if passed:
+            names = ", ".join(_short(mig.text.segment(p)) for p in passed)
+            mig.finding("MD005", anchor, f"{inserted} also sets {names}, which torch's {cls.name}(...) leaves "
+                                         f"in whatever mode it was: check that it is in training mode here")
 
 
-def _assignments(mig: Migration):
-    """One-target assignments whose value is a call, in every scope: to names (scope by scope), then
-    to attributes."""
-    index = mig.index
-    for scope in (index.module_scope, *index.scope_of.values()):
-        for bindings in scope.bindings.values():
-            for b in bindings:
-                if isinstance(b.value, ast.Call) and b.kind == "assign" and isinstance(b.node, ast.Name):
-                    yield b.stmt, b.node, b.value, scope
-    for stmt, scope in index.attribute_assignments:
-        if isinstance(stmt.value, ast.Call):
-            yield stmt, stmt.targets[0], stmt.value, scope
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _fresh_construction(mig: Migration, value: ast.Call, scope: Scope):
-    """The module type when ``value`` builds a new module whose mode nobody set yet."""
-    node = value
-    while (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-           and node.func.attr in SELF_RETURNING):
+def _statement_scope(scope: Scope) -> Scope:
+    while scope.kind == "comprehension" and scope.parent is not None:
+        scope = scope.parent
+    return scope
+
+
+def _sink(mig: Migration, call: ast.Call, scope: Scope) -> Sink:
+    """Where the module ``call`` builds goes, following it through the expressions that hand it on."""
+    node: ast.AST = call
+    whole = True
+    depth = 0  # how many collections (displays, comprehensions) hold it
+    while True:
+        p = mig.parent(node)
+        t = type(p)
+        if t is ast.Attribute:
+            gp = mig.parent(p)
+            if isinstance(gp, ast.Call) and gp.func is p and p.attr in SELF_RETURNING:
+                if p.attr in MODE_METHODS:
+                    return Sink("explicit")  # nn.BatchNorm2d(3).eval(): the program sets it
+                node = gp
+                continue
+            return Sink("other")  # nn.BatchNorm2d(3).forward(x), .weight, ...
+        if t is ast.List or t is ast.Tuple or t is ast.Set:
+            pair = _unpacked_target(mig, p, node)
+            if pair is not None:
+                return _assigned(pair[0], pair[1], whole, depth, unpacked=True)
+            whole, depth, node = False, depth + 1, p
+            continue
+        if t is ast.Starred:
+            whole, depth, node = False, depth + 1, p
+            continue
+        if t is ast.Dict:
+            if any(v is node for v in p.values):
+                whole, depth, node = False, depth + 1, p
+                continue
+            return Sink("other")  # a key
+        if t in _COMPREHENSIONS:
+            if node is getattr(p, "elt", None) or node is getattr(p, "value", None):
+                whole, depth, node = False, depth + 1, p
+                continue
+            return Sink("other")
+        if t is ast.IfExp:
+            if node is p.test:
+                return Sink("other")
+            whole, node = False, p
+            continue
+        if t is ast.BoolOp:
+            whole, node = False, p
+            continue
+        if t is ast.Subscript:
+            if p.value is not node:
+                return Sink("other")
+            whole, depth, node = False, max(depth - 1, 0), p  # [bn1, bn2][i]: one of them
+            continue
+        if t is ast.keyword:
+            p = mig.parent(p)
+            t = ast.Call
+        elif t is ast.Call and p.func is node:
+            return Sink("other")  # nn.BatchNorm2d(4)(x): used where it is built
+        if t is ast.Call:
+            if _is_collection_call(mig, p, scope):
+                whole, depth, node = False, depth + 1, p  # list(...), OrderedDict([...])
+                continue
+            if _is_container(mig, p, scope):
+                return Sink("child")
+            receiver = _registered_with(mig, p, scope)
+            if receiver is not None:
+                return Sink("registered", receiver=receiver)
+            return Sink("other")
+        if t is ast.Assign and p.value is node:
+            if len(p.targets) == 1:
+                return _assigned(p.targets[0], p, whole, depth)
+            return Sink("other")
+        if t is ast.AnnAssign and p.value is node:
+            return _assigned(p.target, p, whole, depth)
+        if t is ast.Return:
+            return Sink("return", function=_owner(mig, p))
+        if t is ast.Lambda:
+            return Sink("return", function=p)
+        if t is ast.Expr:
+            return Sink("discard")
+        return Sink("other")  # defaults, walrus, loops, with, yield, operators, ...
+
+
+def _assigned(target: ast.expr, stmt: ast.stmt, whole: bool, depth: int, unpacked: bool = False) -> Sink:
+    if isinstance(target, ast.Name):
+        return Sink("name", target, stmt, whole, depth == 0, unpacked)
+    if isinstance(target, ast.Attribute):
+        return Sink("attribute", target, stmt, whole, depth == 0, unpacked)
+    if isinstance(target, ast.Subscript):
+        return Sink("item", target, stmt, whole, depth == 0, unpacked)
+    return Sink("other")
+
+
+def _unpacked_target(mig: Migration, display: ast.AST, element: ast.AST):
+    """``a, b = C1, C2``: the target ``element`` is assigned to, and the statement."""
+    stmt = mig.parent(display)
+    if not (isinstance(display, (ast.Tuple, ast.List)) and isinstance(stmt, ast.Assign)
+            and stmt.value is display and len(stmt.targets) == 1):
+        return None
+    target = stmt.targets[0]
+    if not isinstance(target, (ast.Tuple, ast.List)) or len(target.elts) != len(display.elts):
+        return None
+    if any(isinstance(e, ast.Starred) for e in (*target.elts, *display.elts)):
+        return None
+    for value, t in zip(display.elts, target.elts):
+        if value is element:
+            return t, stmt
+    return None
+
+
+def _is_collection_call(mig: Migration, call: ast.Call, scope: Scope) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id in _COLLECTION_BUILTINS and scope.resolve(func.id) is None:
+        return True
+    return mig.qualified(func, scope) == "collections.OrderedDict"
+
+
+def _is_container(mig: Migration, call: ast.Call, scope: Scope) -> bool:
+    """A container construction (torch's, or MindSpore's in a file migrated part way)."""
+    ref = mig.ref(call.func)
+    if ref is not None:
+        name = mig.rules.names.get(ref.qual)
+        return name is not None and name.kind == "container"
+    qual = mig.qualified(call.func, scope)
+    return qual is not None and qual in {n.mindspore for n in mig.rules.names.values() if n.kind == "container"}
+
+
+def _registered_with(mig: Migration, call: ast.Call, scope: Scope) -> ast.expr | None:
+    """The module a call registers its argument with: ``m.add_module(name, C)``,
+    ``m.layers.append(C)``, ``setattr(m, name, C)``."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in _REGISTRATION_METHODS:
+        receiver = func.value
+    elif isinstance(func, ast.Name) and func.id == "setattr" and call.args and scope.resolve("setattr") is None:
+        receiver = call.args[0]
+    else:
+        return None
+    return receiver if isinstance(mig.types.of(receiver, _statement_scope(scope)), ModuleT) else None
+
+
+def _in_own_init(mig: Migration, types, owner: ast.expr, node: ast.AST) -> bool:
+    """Whether ``owner`` is ``self`` (or a part of it) inside the ``__init__`` of a module class: what
+    is registered there is built with its parent, whose mode then governs it."""
+    fn = None
+    for anc in mig.index.ancestors(node):
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            fn = anc
+            break
+    if not isinstance(fn, ast.FunctionDef) or fn.name != "__init__":
+        return False
+    cls = types.enclosing_class(fn)
+    if cls is None or not cls.is_module:
+        return False
+    root = owner
+    while isinstance(root, (ast.Attribute, ast.Subscript)):
+        root = root.value
+    args = fn.args.posonlyargs + fn.args.args
+    return isinstance(root, ast.Name) and bool(args) and root.id == args[0].arg
+
+
+def _leaves(mig: Migration, call: ast.Call, scope: Scope):
+    """The expressions a construction takes as its modules: its arguments, through displays,
+    comprehensions, conditional expressions and list()/OrderedDict(...) calls."""
+    stack = [*call.args, *(k.value for k in call.keywords)]
+    while stack:
+        e = stack.pop(0)
+        if isinstance(e, (ast.List, ast.Tuple, ast.Set)):
+            stack.extend(e.elts)
+        elif isinstance(e, ast.Dict):
+            stack.extend(e.values)
+        elif isinstance(e, ast.Starred):
+            stack.append(e.value)
+        elif isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            stack.append(e.elt)
+        elif isinstance(e, ast.DictComp):
+            stack.append(e.value)
+        elif isinstance(e, ast.IfExp):
+            stack.extend((e.body, e.orelse))
+        elif isinstance(e, ast.BoolOp):
+            stack.extend(e.values)
+        elif isinstance(e, ast.Call) and _is_collection_call(mig, e, scope):
+            stack.extend([*e.args, *(k.value for k in e.keywords)])
+        else:
+            yield e
+
+
+def _training(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) -> bool:
+    """Whether ``expr`` is known to be a module in torch's training mode (or no module at all)."""
+    if isinstance(expr, ast.Constant) or depth > 20:
+        return isinstance(expr, ast.Constant)
+    if isinstance(expr, ast.Name):
+        return _trained_name(mig, expr, scope, depth)
+    if not isinstance(expr, ast.Call):
+        return False
+    node = expr
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SELF_RETURNING:
         if node.func.attr in MODE_METHODS:
-            return None  # Net().eval(): explicit
+            return node.func.attr != "eval" and _is_true(node)  # the last mode call decides
         node = node.func.value
     if not isinstance(node, ast.Call):
-        return None
-    if not isinstance(node.func, (ast.Name, ast.Subscript)) and mig.ref(node.func) is None:
-        return None  # obj.method(...): builds a module only through torch names (cheap test first)
-    site = mig.site_of(node)
-    if site is not None and not site.converted:
-        return None  # left as torch: a torch module needs no set_train()
-    t = mig.types.of(node, scope)
-    if isinstance(t, (ModuleT, MaybeLayerT)):
-        return t
-    return None
+        return False
+    comprehension_scope = mig.index.scope_of.get(id(node))
+    types = mig.types
+    if types.fresh(node, scope):
+        t = types.of(node, scope)
+        if isinstance(t, ModuleT) and t.container:
+            return all(_training(mig, leaf, comprehension_scope or scope, depth + 1) for leaf in _leaves(mig, node, scope))
+        return True
+    # Other classes built here: torch's own (nn.ReLU()), MindSpore's (a file migrated part way).
+    ref = mig.ref(node.func)
+    qual = ref.qual if ref is not None else mig.qualified(node.func, scope)
+    last = (qual or "").rsplit(".", 1)[-1]
+    return bool(qual) and qual.split(".", 1)[0] in ("torch", "mindspore") and last[:1].isupper()
+
+
+def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> bool:
+    """Whether ``name`` holds a module built in training mode whose mode nothing can have changed
+    before this point: bound once in this scope to such a construction, earlier, and since then
+    only called (``bn(x)``), read (``bn.weight``) or registered."""
+    home = _statement_scope(scope)
+    found = scope.resolve(name.id)
+    if found is None or found[0] is not home or len(found[1]) != 1:
+        return False
+    b = found[1][0]
+    if b.kind != "assign" or b.value is None or b.stmt is None:
+        return False
+    start = (b.stmt.end_lineno, b.stmt.end_col_offset)
+    here = (name.lineno, name.col_offset)
+    if here < start or not _training(mig, b.value, home, depth + 1):
+        return False
+    for anc in mig.index.ancestors(name):
+        if anc is b.stmt or isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+            break
+        if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not _contains(anc, b.stmt):
+            return False  # built before a loop that wraps it again and again
+    for load, s in mig.index.loads.get(name.id, ()):
+        if load is name:
+            continue
+        found = s.resolve(name.id)
+        if found is None or found[0] is not home:
+            continue
+        if _statement_scope(s) is not home:
+            return False  # used in a function that may run at any time
+        pos = (load.lineno, load.col_offset)
+        if not (start <= pos < here):
+            continue
+        if not _harmless(mig, load, s):
+            return False
+    return True
+
+
+def _harmless(mig: Migration, load: ast.Name, scope: Scope) -> bool:
+    """A use that cannot change the mode: a call of the module, an attribute read, a registration."""
+    parent = mig.parent(load)
+    if isinstance(parent, ast.Call):
+        return parent.func is load or _is_registration(mig, parent, scope) or _is_container(mig, parent, scope)
+    if isinstance(parent, ast.keyword):
+        call = mig.parent(parent)
+        return isinstance(call, ast.Call) and (_is_registration(mig, call, scope) or _is_container(mig, call, scope))
+    if isinstance(parent, ast.Attribute) and parent.value is load:
+        call = mig.parent(parent)
+        if isinstance(call, ast.Call) and call.func is parent:
+            if parent.attr in ("train", "set_train"):
+                return _is_true(call)  # sets what it already is (also: the set_train() this tool inserts)
+            return parent.attr in ("forward", "__call__")
+        return isinstance(parent.ctx, ast.Load)
+    return isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp))
+
+
+def _contains(outer: ast.AST, inner: ast.AST) -> bool:
+    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and \
+        (inner.end_lineno, inner.end_col_offset) <= (outer.end_lineno, outer.end_col_offset)
 
 
 def _first_event(mig: Migration, name: str, stmt: ast.stmt, scope: Scope) -> tuple[str | None, bool]:
