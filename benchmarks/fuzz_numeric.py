@@ -3,6 +3,8 @@ tests/fuzz/grammar.py, run each under torch and its migration under MindSpore on
 and count the differences the tool did not report. Target: 0 silent differences in 5,000 programs.
 
     .venv/bin/python benchmarks/fuzz_numeric.py --count 5000 [--seed N] [--show K] [--quiet]
+    .venv/bin/python benchmarks/fuzz_numeric.py --check FILE...   # judge hand-written programs
+    .venv/bin/python benchmarks/fuzz_numeric.py --minimise FILE   # a smaller program failing the same way
 
 Prints every program that failed (the program, its migration, the findings, and what differed),
 then the outcome counts and the grammar covered. Exit status 1 when any program failed.
@@ -36,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests.fuzz
 
-from tests.fuzz import check_program, generate, load_frameworks_once  # noqa: E402
+from tests.fuzz import Program, check_program, generate, load_frameworks_once  # noqa: E402
 from tests.fuzz.runner import FAILURES, KINDS  # noqa: E402
 
 
@@ -46,7 +48,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=None, help="print at most this many failing programs")
     parser.add_argument("--quiet", action="store_true", help="print no program, only the figures")
+    parser.add_argument("--check", nargs="+", metavar="FILE", help="judge these programs instead (every "
+                        "record depending on every line); exit 1 if any fails")
+    parser.add_argument("--minimise", metavar="FILE", help="print a smaller program failing the same way")
     args = parser.parse_args()
+    if args.check:
+        return check_files(args.check)
+    if args.minimise:
+        from tests.fuzz.runner import minimise
+
+        print(minimise(Path(args.minimise).read_text(encoding="utf-8")), end="")
+        return 0
 
     start = time.perf_counter()
     fw = load_frameworks_once()
@@ -94,6 +106,18 @@ def main() -> int:
     print("grammar covered (programs using each feature; failing ones in brackets):")
     for feature, n in sorted(features.items()):
         print(f"  {feature:40} {n:6}  [{failing_features[feature]}]")
+    return 1 if failed else 0
+
+
+def check_files(paths: list[str]) -> int:
+    """Judge hand-written programs (the minimised failures): print each outcome."""
+    fw = load_frameworks_once()
+    failed = 0
+    for path in paths:
+        outcome = check_program(Program.whole(Path(path).read_text(encoding="utf-8")), fw)
+        failed += outcome.failed
+        print(f"### {path}\n{outcome.report()}\n")
+    print(f"{failed} of {len(paths)} programs fail")
     return 1 if failed else 0
 
 

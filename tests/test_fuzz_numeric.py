@@ -11,7 +11,6 @@ difference where the tool reported it."""
 from __future__ import annotations
 
 import collections
-import re
 
 import pytest
 
@@ -82,13 +81,6 @@ record("mean", bn.running_mean)
 """
 
 
-def whole(source: str) -> Program:
-    """A program whose every record depends on every line."""
-    lines = frozenset(range(1, source.count("\n") + 1))
-    names = re.findall(r"record\(\"(\w+)\"", source)
-    return Program(source, {n: lines for n in names}, frozenset(), tuple(frozenset({"all"}) for _ in lines))
-
-
 def migrating_then(edit, findings=()):
     """A migration that applies ``edit`` to what migrate_source writes and adds ``findings``."""
 
@@ -107,24 +99,24 @@ def finding(line: int, severity: str = "warning") -> Finding:
 
 
 def test_the_migration_of_the_seed_example_passes(fw):
-    assert check_program(whole(SEED_EXAMPLE), fw).kind == "passed"
+    assert check_program(Program.whole(SEED_EXAMPLE), fw).kind == "passed"
 
 
 def test_a_dropped_set_train_is_a_silent_difference(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=migrating_then(lambda c: c.replace("bn.set_train()\n", "")))
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(lambda c: c.replace("bn.set_train()\n", "")))
     assert outcome.kind == "silent"
     assert {d.record for d in outcome.differences} == {"train", "mean"}
     assert "NOT ALLOWED" in outcome.report()
 
 
 def test_a_difference_is_allowed_where_a_warning_is(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=migrating_then(
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(
         lambda c: c.replace("bn.set_train()\n", ""), [finding(3)]))
     assert outcome.kind == "reported"
 
 
 def test_an_info_finding_allows_nothing(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=migrating_then(
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(
         lambda c: c.replace("bn.set_train()\n", ""), [finding(3, "info")]))
     assert outcome.kind == "silent"
 
@@ -139,26 +131,26 @@ def test_a_warning_on_a_line_the_record_does_not_depend_on_allows_nothing(fw):
 
 
 def test_an_unreported_crash_is_a_failure(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=migrating_then(lambda c: c.replace("bn.set_train()", "bn.train()")))
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(lambda c: c.replace("bn.set_train()", "bn.train()")))
     assert outcome.kind == "unreported-raise"
     assert "no attribute 'train'" in outcome.report()
 
 
 def test_a_crash_at_a_reported_line_is_allowed(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=migrating_then(
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(
         lambda c: c.replace("bn.set_train()", "bn.train()"), [finding(3)]))
     assert outcome.kind == "reported-raise"
 
 
 def test_a_torch_layer_left_without_a_finding_is_a_failure(fw):
-    outcome = check_program(whole(SEED_EXAMPLE), fw, migrate=lambda source, path=None: MigrationResult(source, [], False))
+    outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=lambda source, path=None: MigrationResult(source, [], False))
     assert outcome.kind == "unreported-torch"
     assert "torch.nn.BatchNorm2d is left as torch" in outcome.report()
 
 
 def test_an_import_switched_under_an_unconverted_name_is_a_failure(fw):
     source = 'import torch.nn as nn\n\nact = nn.ReLU()\nrecord("x", act(sample(3)))\n'
-    outcome = check_program(whole(source), fw, migrate=lambda s, path=None: MigrationResult(
+    outcome = check_program(Program.whole(source), fw, migrate=lambda s, path=None: MigrationResult(
         s.replace("import torch.nn", "import mindspore.nn"), [], True))
     assert outcome.kind == "switched-import"
     assert "mindspore.nn.ReLU" in outcome.report()
@@ -170,7 +162,7 @@ def test_a_migration_a_second_run_changes_is_a_failure(fw):
         result.code += "# again\n"
         return result
 
-    assert check_program(whole(SEED_EXAMPLE), fw, migrate=migrate).kind == "unstable"
+    assert check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrate).kind == "unstable"
 
 
 def test_each_run_is_blocked_from_the_other_framework(fw):

@@ -126,9 +126,16 @@ class Program:
     records: dict[str, frozenset[int]]
     features: frozenset[str]
     line_tags: tuple[frozenset[str], ...] = ()  # per line, from line 1
+    default_lines: frozenset[int] = frozenset()  # the lines of a record not in ``records``
+
+    @classmethod
+    def whole(cls, source: str) -> "Program":
+        """A hand-written program (a failure file, a test): every record depends on every line."""
+        lines = frozenset(range(1, len(source.splitlines()) + 1))
+        return cls(source, {}, frozenset(), tuple(frozenset({"program"}) for _ in lines), lines)
 
     def lines_of(self, record: str) -> frozenset[int]:
-        return self.records.get(record, frozenset())
+        return self.records.get(record, self.default_lines)
 
     def entity_lines(self, line: int) -> frozenset[int]:
         """The lines that share an entity with ``line`` (what built, used or set the mode of what it uses)."""

@@ -119,7 +119,8 @@ def blocked(framework: str):
 class Run:
     records: dict
     error: BaseException | None = None
-    line: int | None = None  # where it raised, in the program that ran
+    line: int | None = None  # where it raised, in the program that ran (the innermost frame)
+    stack: tuple[int, ...] = ()  # the lines of every frame of the program when it raised
 
     def describe_error(self) -> str:
         return f"{type(self.error).__name__}: {self.error}" if self.error else ""
@@ -145,13 +146,13 @@ def run(source: str, framework: str, fw) -> Run:
         with blocked(other):
             exec(code, namespace)  # generated programs only (see the module docstring)
     except Exception as exc:  # noqa: BLE001 - any failure of the program is an outcome
-        line = None
+        stack = []
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == FILENAME:
-                line = tb.tb_lineno
+                stack.append(tb.tb_lineno)
             tb = tb.tb_next
-        return Run(records, exc, line)
+        return Run(records, exc, stack[-1] if stack else None, tuple(stack))
     return Run(records)
 
 
@@ -335,12 +336,14 @@ def check_program(program: Program, fw=None, tolerance: Tolerance = Tolerance(),
     for f in outcome.findings:
         if f.severity in REPORTED:
             by_line.setdefault(f.line, []).append(f)
-    stopped_at = []  # the findings on what the MindSpore run stopped at (its line, or what that line uses)
+    # The findings on what the MindSpore run stopped at: on a line of the stack, or on a line building,
+    # using or setting the mode of what such a line uses.
     torch_left = isinstance(ms_run.error, TorchBlocked)
-    if ms_run.error is not None and ms_run.line is not None and ms_run.line in lines:
-        origin = lines[ms_run.line]
-        stopped_at = by_line.get(origin) or [f for line in sorted(program.entity_lines(origin))
-                                              for f in by_line.get(line, [])]
+    origins = [lines[line] for line in ms_run.stack if line in lines]
+    stopped_at = [f for origin in origins for f in by_line.get(origin, [])]
+    if not stopped_at:
+        stopped_at = [f for line in sorted(set().union(*map(program.entity_lines, origins)) if origins else ())
+                      for f in by_line.get(line, [])]
     silent_numbers = unreported_missing = False
     for name, expected in torch_run.records.items():
         missing = name not in ms_run.records
@@ -390,3 +393,34 @@ def _with_problems(outcome: Outcome) -> Outcome:
     if kinds:
         outcome.kind = min(kinds, key=FAILURES.index)
     return outcome
+
+
+def minimise(source: str, fw=None, kind: str | None = None) -> str:
+    """A smaller program that fails the same way (``kind``, default: how ``source`` fails), judged as
+    a whole (every record depending on every line): lines are dropped one at a time, then blocks,
+    while what remains still parses, runs under torch and fails with ``kind``."""
+    fw = fw or load_frameworks_once()
+    kind = kind or check_program(Program.whole(source), fw).kind
+
+    def still_fails(lines: list[str]) -> bool:
+        text = "\n".join(lines) + "\n"
+        try:
+            compile(text, FILENAME, "exec")
+        except SyntaxError:
+            return False
+        outcome = check_program(Program.whole(text), fw)
+        return outcome.kind == kind and outcome.torch_run is not None and outcome.torch_run.error is None
+
+    lines = source.splitlines()
+    changed = True
+    while changed:
+        changed = False
+        for size in (8, 4, 2, 1):
+            i = 0
+            while i < len(lines):
+                candidate = lines[:i] + lines[i + size:]
+                if candidate and still_fails(candidate):
+                    lines, changed = candidate, True
+                else:
+                    i += 1
+    return "\n".join(lines) + "\n"
