@@ -212,6 +212,7 @@ class Types:
         self._subclasses: dict[int, list[ClassInfo]] | None = None
         self._stored: set[str] | None = None
         self._members: set[str] | None = None
+        self._candidates: list | None = None
         self._tested_names = _isinstance_tested_names(mig)
         # functools.partial can only be called where functools is imported.
         self._functools = any(b.qual in ("functools", "functools.partial") for b in mig.index.imports)
@@ -678,6 +679,31 @@ class Types:
                 return self._join([self.of(v, body_scope) for v in values])
         return _MISSING
 
+    def candidate_calls(self) -> list[tuple[ast.Call, Scope]]:
+        """The calls whose callee may build modules or norm layers, cheaply told from the rest: calls
+        of torch names, of names the file binds (not imports, not builtins), of the file's methods and
+        class attributes, of subscripts (registries) and of calls (``partial(...)(c)``)."""
+        if self._candidates is None:
+            mig = self.mig
+            members = self.member_names()
+            out = []
+            for call, scope in mig.index.calls:
+                func = call.func
+                kind = func.__class__
+                if kind is ast.Attribute:
+                    if func.attr not in members and func.attr not in ("__init__", "get") and mig.ref(func) is None:
+                        continue
+                elif kind is ast.Name:
+                    if mig.ref(func) is None:
+                        found = scope.resolve(func.id)
+                        if found is None or all(b.kind == "import" for b in found[1]):
+                            continue
+                elif kind is not ast.Subscript and kind is not ast.Call:
+                    continue
+                out.append((call, scope))
+            self._candidates = out
+        return self._candidates
+
     def member_names(self) -> set[str]:
         """The names of every method and class attribute of the file's classes."""
         if self._members is None:
@@ -795,6 +821,32 @@ class Types:
         else:
             name = fn.name
         return not mig.index.loads.get(name)
+
+    def callers(self, fn: ast.AST) -> list[tuple[ast.Call, Scope]]:
+        """The calls of ``fn`` by name (``f(...)``, ``obj.method(...)``) in this file."""
+        mig = self.mig
+        parent = mig.parent(fn)
+        out = []
+        if isinstance(parent, ast.ClassDef):
+            for attr, scope in mig.index.attributes:
+                call = mig.parent(attr)
+                if attr.attr == fn.name and isinstance(call, ast.Call) and call.func is attr:
+                    out.append((call, scope))
+            return out
+        if isinstance(fn, ast.Lambda):
+            if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)):
+                return out
+            name = parent.targets[0].id
+        else:
+            name = fn.name
+        owner = mig.index.scope_of[id(fn)].parent
+        for load, scope in mig.index.loads.get(name, ()):
+            call = mig.parent(load)
+            found = scope.resolve(name)
+            if found is not None and found[0] is owner and isinstance(call, ast.Call) and call.func is load:
+                out.append((call, scope))
+        return out
 
     def _escapes(self, fn: ast.AST) -> bool:
         """Whether the file uses ``fn`` other than by calling it by name (passes it, stores it)."""

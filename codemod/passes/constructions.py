@@ -75,17 +75,11 @@ def plan_constructions(mig: Migration) -> None:
 
 def _calls(mig: Migration):
     """The calls whose callee may build norm layers, with their scope: through a name, an attribute
-    (a class attribute, a method), a subscript (a registry), or a call (``partial(...)(c)``).
-    Calls of torch names are the constructions above; ``x.view(...)`` & co. are passed over cheaply."""
-    members = mig.types.member_names()
-    for call, scope in mig.index.calls:
+    (a class attribute, a method), a subscript (a registry), or a call (``partial(...)(c)``). Calls
+    of torch names are the constructions above."""
+    for call, scope in mig.types.candidate_calls():
         func = call.func
-        if isinstance(func, ast.Attribute):
-            if func.attr not in members and func.attr not in ("__init__", "get"):
-                continue
-            if mig.ref(func) is not None:
-                continue
-        elif not isinstance(func, (ast.Name, ast.Subscript, ast.Call)):
+        if isinstance(func, ast.Attribute) and mig.ref(func) is not None:
             continue
         yield func, call, scope
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ..analysis import Scope
 from ..engine import Migration
-from ..inference import MODE_METHODS, SELF_RETURNING, ClassInfo, MaybeLayerT, ModuleT, origin_of, strip_self_returning
+from ..inference import (MODE_METHODS, SELF_RETURNING, ClassInfo, ClassT, MaybeLayerT, ModuleT, _FunctionT,
+                         origin_of, strip_self_returning)
 
 _MODE_METHOD_NAMES = frozenset(MODE_METHODS)
 # Calls that register a module as a child of another: not a use of its own mode.
@@ -85,17 +86,18 @@ def _is_true(call: ast.Call) -> bool:
 
 @dataclass
 class Sink:
-    kind: str  # explicit | discard | child | registered | name | attribute | item | return | other
+    kind: str  # explicit | discard | child | registered | collected | name | attribute | item | return | other
     target: ast.expr | None = None
     stmt: ast.stmt | None = None
     whole: bool = True  # the assigned value is the construction (through self-returning calls only)
     identity: bool = True  # the value is the construction or something else, never a collection of it
     unpacked: bool = False  # ``a, b = C1, C2``
-    receiver: ast.expr | None = None  # registered: the module it is registered with
+    receiver: ast.expr | None = None  # registered: the module it is registered with (collected: target)
     function: ast.AST | None = None  # return: the function (or lambda) returning it
 
 
-_COLLECTION_BUILTINS = frozenset({"list", "tuple", "dict", "set", "sorted", "reversed"})
+_COLLECTION_BUILTINS = frozenset({"list", "tuple", "dict", "set", "sorted", "reversed", "filter"})
+_COLLECTING = frozenset({"append", "extend", "insert"})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
 
@@ -109,14 +111,10 @@ def _insert_set_train(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call,
 def _constructions(mig: Migration):
     """Every call that builds a module the migration converted, with its scope."""
     types = mig.types
-    members = types.member_names()
-    for call, scope in mig.index.calls:
+    for call, scope in types.candidate_calls():
         func = call.func
-        if isinstance(func, ast.Attribute):
-            if mig.ref(func) is None and (func.attr in SELF_RETURNING or func.attr not in members):
-                continue  # obj.method(...): builds a module only through torch names or the file's classes
-        elif not isinstance(func, (ast.Name, ast.Subscript, ast.Call)):
-            continue
+        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING and mig.ref(func) is None:
+            continue  # bn.to(device): the module it is called on
         site = mig.site_of(call)
         if site is not None and not site.converted:
             continue  # left as torch: a torch module needs no set_train()
@@ -131,26 +129,15 @@ class _ModePlanner:
         self.mode_setters = mode_setters
 
     def construction(self, call: ast.Call, scope: Scope) -> None:
-        mig, types = self.mig, self.types
+        mig = self.mig
         sink = _sink(mig, call, scope)
         kind = sink.kind
-        if kind in ("explicit", "discard", "child"):
+        if kind in ("explicit", "discard") or _governed(mig, sink, call, scope):
             return
         home = _statement_scope(scope)
-        if kind == "registered":
-            if _in_own_init(mig, types, sink.receiver, call):
-                return  # registered with the module being built: its mode governs the child
-        elif kind == "attribute":
-            owner = sink.target.value
-            if sink.identity and _in_own_init(mig, types, owner, call):
-                return  # self.bn = nn.BatchNorm2d(c) in __init__: a child, governed by the parent's mode
+        if kind == "attribute":
             if sink.whole and not sink.unpacked:
                 self.statement(call, scope, sink.stmt, sink.target, sink.stmt)
-                return
-        elif kind == "item":
-            owner = sink.target.value
-            t = types.of(owner, home)
-            if sink.identity and isinstance(t, ModuleT) and t.container and _in_own_init(mig, types, owner, call):
                 return
         elif kind == "name":
             if home.kind == "class":
@@ -327,11 +314,15 @@ def _sink(mig: Migration, call: ast.Call, scope: Scope) -> Sink:
             if _is_collection_call(mig, p, scope):
                 whole, depth, node = False, depth + 1, p  # list(...), OrderedDict([...])
                 continue
-            if _is_container(mig, p, scope):
+            if _is_container(mig, p, scope) or _is_container_init(mig, p) \
+                    or (depth == 0 and _stored_as_child(mig, p, node, scope)):
                 return Sink("child")
             receiver = _registered_with(mig, p, scope)
             if receiver is not None:
                 return Sink("registered", receiver=receiver)
+            func = p.func
+            if isinstance(func, ast.Attribute) and func.attr in _COLLECTING and isinstance(func.value, ast.Name):
+                return Sink("collected", target=func.value)  # blocks.append(...)
             return Sink("other")
         if t is ast.Assign and p.value is node:
             if len(p.targets) == 1:
@@ -339,6 +330,8 @@ def _sink(mig: Migration, call: ast.Call, scope: Scope) -> Sink:
             return Sink("other")
         if t is ast.AnnAssign and p.value is node:
             return _assigned(p.target, p, whole, depth)
+        if t is ast.AugAssign and p.value is node and isinstance(p.target, ast.Name):
+            return Sink("collected", target=p.target)  # blocks += [...]
         if t is ast.Return:
             return Sink("return", function=_owner(mig, p))
         if t is ast.Lambda:
@@ -348,12 +341,124 @@ def _sink(mig: Migration, call: ast.Call, scope: Scope) -> Sink:
         return Sink("other")  # defaults, walrus, loops, with, yield, operators, ...
 
 
+def _governed(mig: Migration, sink: Sink, node: ast.AST, scope: Scope, depth: int = 0) -> bool:
+    """Whether what reaches ``sink`` becomes a child of a module being built (in its ``__init__``, or
+    in a container's construction), whose mode then governs it."""
+    kind = sink.kind
+    if kind == "child":
+        return True
+    types = mig.types
+    if kind == "registered":
+        return _in_own_init(mig, types, sink.receiver, node)
+    if kind == "attribute":
+        return sink.identity and _in_own_init(mig, types, sink.target.value, node)
+    if kind == "item":
+        t = types.of(sink.target.value, _statement_scope(scope))
+        return (sink.identity and isinstance(t, ModuleT) and t.container
+                and _in_own_init(mig, types, sink.target.value, node))
+    if kind == "collected":
+        t = types.of(sink.target, _statement_scope(scope))
+        if isinstance(t, ModuleT):  # layers["bn"] = ... on a ModuleDict: registered with it
+            return _in_own_init(mig, types, sink.target, node)
+    if kind == "collected" or (kind == "name" and not sink.identity):
+        return depth < 8 and _collected_into_child(mig, sink.target, scope, depth)
+    if kind == "return":
+        fn = sink.function
+        if fn is None or depth >= 8 or not types.transparent(fn):
+            return False
+        callers = types.callers(fn)
+        return bool(callers) and all(_governed(mig, _sink(mig, c, s), c, s, depth + 1) for c, s in callers)
+    return False
+
+
+def _collected_into_child(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> bool:
+    """Whether the list ``name`` (bound to displays, filled with append/extend/insert/+=) is only ever
+    handed, whole, to container constructions that are themselves governed: ``blocks = []``,
+    ``blocks.append(Block(...))``, ``self.blocks = nn.Sequential(*blocks)`` in ``__init__``."""
+    home = _statement_scope(scope)
+    found = home.resolve(name.id)
+    if found is None or found[0] is not home:
+        return False
+    for b in found[1]:
+        if b.kind != "assign":
+            return False
+        if b.value is None:
+            stmt = mig.parent(b.node)
+            if not (isinstance(stmt, ast.AugAssign) and stmt.target is b.node):
+                return False
+        elif not (isinstance(b.value, (ast.List, ast.Tuple, ast.Dict))
+                  or (isinstance(b.value, ast.Call) and not b.value.args and not b.value.keywords
+                      and _is_collection_call(mig, b.value, home))):
+            return False  # not a display, nor list()/dict()/OrderedDict()
+    handed = False
+    for load, s in mig.index.loads.get(name.id, ()):
+        found = s.resolve(name.id)
+        if found is None or found[0] is not home:
+            continue
+        if _statement_scope(s) is not home:
+            return False
+        parent = mig.parent(load)
+        if isinstance(parent, ast.Attribute) and parent.attr in _COLLECTING:
+            continue
+        if isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store):
+            continue  # layers["conv"] = ...
+        if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "len":
+            continue
+        arg = parent if isinstance(parent, ast.Starred) else load
+        call = mig.parent(arg)
+        if isinstance(call, ast.Call) and call.func is not arg and (_is_container_init(mig, call) or (
+                _is_container(mig, call, s) and _governed(mig, _sink(mig, call, s), call, s, depth + 1))):
+            handed = True
+            continue
+        return False
+    return handed
+
+
+def _is_container_init(mig: Migration, call: ast.Call) -> bool:
+    """``super().__init__(...)`` in the ``__init__`` of a subclass of a torch container: its arguments
+    become the children of the module being built."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "__init__" and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name) and func.value.func.id == "super"):
+        return False
+    fn = _owner(mig, call)
+    if not isinstance(fn, ast.FunctionDef) or fn.name != "__init__":
+        return False
+    cls = mig.types.enclosing_class(fn)
+    containers = {q for q, n in mig.rules.names.items() if n.kind == "container"}
+    return cls is not None and any(q in containers for c in cls.mro() for q in c.torch_bases)
+
+
+def _stored_as_child(mig: Migration, call: ast.Call, arg: ast.AST, scope: Scope) -> bool:
+    """Whether ``call`` builds a same-file module class whose ``__init__`` stores the argument ``arg``
+    as a child (``self.inner = inner``)."""
+    callee = mig.types.of(call.func, scope)
+    if not isinstance(callee, ClassT) or not callee.cls.is_module:
+        return False
+    owner = next((c for c in callee.cls.mro() if c.init is not None), None)
+    if owner is None:
+        return False
+    params = owner.init.args.posonlyargs + owner.init.args.args
+    param = None
+    for k in call.keywords:
+        if k.value is arg:
+            param = k.arg
+    if param is None and arg in call.args and not any(isinstance(a, ast.Starred) for a in call.args):
+        i = call.args.index(arg) + 1  # after self
+        param = params[i].arg if i < len(params) else None
+    if param is None:
+        return False
+    return any(isinstance(v, ast.Name) and v.id == param for values in owner.init_assigns.values() for v in values)
+
+
 def _assigned(target: ast.expr, stmt: ast.stmt, whole: bool, depth: int, unpacked: bool = False) -> Sink:
     if isinstance(target, ast.Name):
         return Sink("name", target, stmt, whole, depth == 0, unpacked)
     if isinstance(target, ast.Attribute):
         return Sink("attribute", target, stmt, whole, depth == 0, unpacked)
     if isinstance(target, ast.Subscript):
+        if isinstance(target.value, ast.Name) and not unpacked:
+            return Sink("collected", target=target.value)  # layers["conv"] = ... (a dict, or a module)
         return Sink("item", target, stmt, whole, depth == 0, unpacked)
     return Sink("other")
 
@@ -466,12 +571,22 @@ def _training(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) -> b
         node = node.func.value
     if not isinstance(node, ast.Call):
         return False
-    comprehension_scope = mig.index.scope_of.get(id(node))
     types = mig.types
+    callee = None if mig.ref(node.func) is not None else types.of(node.func, scope)
+    if isinstance(callee, _FunctionT):
+        # A same-file function: what it returns is in training mode if each value it returns is.
+        fn_scope = mig.index.scope_of.get(id(callee.node))
+        if fn_scope is None:
+            return False
+        values = [callee.node.body] if isinstance(callee.node, ast.Lambda) else [r.value for r in fn_scope.returns]
+        return bool(values) and all(v is not None and _training(mig, v, fn_scope, depth + 1) for v in values)
     if types.fresh(node, scope):
         t = types.of(node, scope)
         if isinstance(t, ModuleT) and t.container:
-            return all(_training(mig, leaf, comprehension_scope or scope, depth + 1) for leaf in _leaves(mig, node, scope))
+            return all(_training(mig, leaf, scope, depth + 1) for leaf in _leaves(mig, node, scope))
+        if isinstance(t, ModuleT) and t.cls is not None:  # what it is given may be in eval mode
+            return all(_training(mig, leaf, scope, depth + 1) for leaf in _leaves(mig, node, scope)
+                       if isinstance(types.of(leaf, scope), (ModuleT, MaybeLayerT)))
         return True
     # Other classes built here: torch's own (nn.ReLU()), MindSpore's (a file migrated part way).
     ref = mig.ref(node.func)
@@ -486,19 +601,23 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     only called (``bn(x)``), read (``bn.weight``) or registered."""
     home = _statement_scope(scope)
     found = scope.resolve(name.id)
-    if found is None or found[0] is not home or len(found[1]) != 1:
+    if found is None or found[0] is not home:
         return False
-    b = found[1][0]
-    if b.kind != "assign" or b.value is None or b.stmt is None:
+    if any(_is_list_binding(mig, b) for b in found[1]):
+        return _trained_list(mig, name, found[1], home, depth)
+    bindings = found[1]  # one, or one per branch (``if ...: block = A(...) else: block = B(...)``)
+    if any(b.kind != "assign" or b.value is None or b.stmt is None for b in bindings):
         return False
-    start = (b.stmt.end_lineno, b.stmt.end_col_offset)
+    start = min((b.stmt.end_lineno, b.stmt.end_col_offset) for b in bindings)
     here = (name.lineno, name.col_offset)
-    if here < start or not _training(mig, b.value, home, depth + 1):
+    if any((b.stmt.end_lineno, b.stmt.end_col_offset) > here for b in bindings):
+        return False
+    if not all(_training(mig, b.value, home, depth + 1) for b in bindings):
         return False
     for anc in mig.index.ancestors(name):
-        if anc is b.stmt or isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
             break
-        if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not _contains(anc, b.stmt):
+        if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not all(_contains(anc, b.stmt) for b in bindings):
             return False  # built before a loop that wraps it again and again
     for load, s in mig.index.loads.get(name.id, ()):
         if load is name:
@@ -516,6 +635,54 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     return True
 
 
+def _is_list_binding(mig: Migration, b) -> bool:
+    """``layers = []`` (a display, list()/OrderedDict()) or ``layers += [...]``."""
+    if b.kind != "assign":
+        return False
+    if b.value is None:
+        stmt = mig.parent(b.node)
+        return isinstance(stmt, ast.AugAssign) and stmt.target is b.node
+    return isinstance(b.value, (ast.List, ast.Tuple, ast.Dict)) or (
+        isinstance(b.value, ast.Call) and not b.value.args and not b.value.keywords
+        and _is_collection_call(mig, b.value, b.scope))
+
+
+def _trained_list(mig: Migration, name: ast.Name, bindings: list, home: Scope, depth: int) -> bool:
+    """Whether every module put in the list ``name`` before this point (by its displays, ``+=``,
+    ``append``/``extend``/``insert`` or item assignment) is known to be in training mode."""
+    here = (name.lineno, name.col_offset)
+    added: list[ast.expr] = []
+    for b in bindings:
+        if not _is_list_binding(mig, b):
+            return False
+        added.append(b.value if b.value is not None else mig.parent(b.node).value)
+    for load, s in mig.index.loads.get(name.id, ()):
+        found = s.resolve(name.id)
+        if load is name or found is None or found[0] is not home:
+            continue
+        if _statement_scope(s) is not home:
+            return False
+        if (load.lineno, load.col_offset) >= here:
+            continue
+        parent = mig.parent(load)
+        call = mig.parent(parent)
+        if isinstance(parent, ast.Attribute) and parent.attr in _COLLECTING and isinstance(call, ast.Call) \
+                and call.func is parent:
+            added.extend(call.args[1:] if parent.attr == "insert" else call.args)
+        elif isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store) and isinstance(call, ast.Assign):
+            added.append(call.value)
+        elif not (isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "len"):
+            return False
+    leaves = []
+    for value in added:
+        if isinstance(value, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+            stack = list(value.values if isinstance(value, ast.Dict) else value.elts)
+            leaves.extend(stack)
+        else:
+            leaves.append(value)
+    return all(_training(mig, leaf, home, depth + 1) for leaf in leaves)
+
+
 def _harmless(mig: Migration, load: ast.Name, scope: Scope) -> bool:
     """A use that cannot change the mode: a call of the module, an attribute read, a registration."""
     parent = mig.parent(load)
@@ -531,6 +698,8 @@ def _harmless(mig: Migration, load: ast.Name, scope: Scope) -> bool:
                 return _is_true(call)  # sets what it already is (also: the set_train() this tool inserts)
             return parent.attr in ("forward", "__call__")
         return isinstance(parent.ctx, ast.Load)
+    if isinstance(parent, (ast.List, ast.Tuple)):
+        return True  # stored in a collection (its uses are checked where the collection goes)
     return isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp))
 
 
