@@ -55,7 +55,7 @@ def test_the_fixed_seed_run_covers_the_grammar(outcomes):
     expected = {f"layer:{r.torch_name}" for r in LAYER_RULES} | {f"layer:{r.torch}" for r in FUNCTION_RULES}
     expected |= {f"ctx:{name}" for name in CONTEXTS}
     expected |= {f"mode:{call}" for call in MODE_CALLS} | {"mode:chained-at-construction", "mode:rebind"}
-    expected |= {"no_grad:no_grad", "no_grad:inference_mode", "args:**dict", "args:positional+keyword",
+    expected |= {"no_grad:no_grad", "no_grad:inference_mode", "no_grad:@no_grad", "args:**dict", "args:positional+keyword",
                  "attr-read:running_mean", "attr-read:weight", "attr-read:training", "attr-write:momentum",
                  "attr-write:eps", "ctx:member-class-attribute", "ctx:factory-lambda", "ctx:factory-partial",
                  "ctx:factory-def", "ctx:factory-registry", "ctx:display-list", "ctx:display-dict",
@@ -173,6 +173,8 @@ def test_each_run_is_blocked_from_the_other_framework(fw):
     assert isinstance(run("import torch\nx = torch.ones(2)\n", "mindspore", fw).error, TorchBlocked)
     # the grad modes the tool leaves are null contexts: they change nothing in what a layer computes
     ok = run("import torch\nwith torch.no_grad():\n    record('x', sample(2))\n", "mindspore", fw)
+    assert ok.error is None and list(ok.records) == ["x"]
+    ok = run("import torch\n@torch.inference_mode()\ndef f():\n    record('x', sample(2))\nf()\n", "mindspore", fw)
     assert ok.error is None and list(ok.records) == ["x"]
 
 

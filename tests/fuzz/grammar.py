@@ -853,7 +853,7 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
     h = b.pick(handles)
     kinds = ["mode", "mode", "attr-read"]
     if h.callable:
-        kinds += ["use", "use", "use", "use-twice", "use-no-grad", "mode-use"]
+        kinds += ["use", "use", "use", "use-twice", "use-no-grad", "use-no-grad-decorated", "mode-use"]
     if h.spec is not None:
         kinds += ["attr-read", "attr-write"]
         if h.name is not None:
@@ -876,6 +876,13 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
         b.features.add(f"no_grad:{ctx}")
         record = b.record_name("no_grad")
         b.emit(f"with {b.torch(ctx)}():\n    record({record!r}, {h.expr}({b.input_expr(h.rank)}))", tags, record=record, deps=deps)
+    elif kind == "use-no-grad-decorated":
+        ctx = b.pick(["no_grad", "inference_mode"])
+        b.features.add(f"no_grad:@{ctx}")
+        helper = _helper(b, f"infer_{ctx}", f"@{b.torch(ctx)}()\ndef infer_{ctx}(module, x):\n    return module(x)\n")
+        record = b.record_name("decorated")
+        b.emit(f"record({record!r}, infer_{ctx}({h.expr}, {b.input_expr(h.rank)}))", tags, record=record,
+               deps=deps | {helper})
     elif kind == "mode":
         call = b.pick(MODE_CALLS)
         b.features.add(f"mode:{call}")

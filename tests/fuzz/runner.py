@@ -75,8 +75,20 @@ def load_frameworks_once():
 def _torch_stub() -> types.ModuleType:
     stub = types.ModuleType("torch", "torch is blocked in the MindSpore run; grad modes are null contexts")
 
+    class NullGradMode(contextlib.ContextDecorator):
+        """``with torch.no_grad():`` and ``@torch.no_grad()``, doing nothing."""
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
     def null_context(*args, **kwargs):
-        return contextlib.nullcontext()
+        return NullGradMode()
 
     for name in GRAD_MODES:
         setattr(stub, name, null_context)
