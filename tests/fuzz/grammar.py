@@ -67,7 +67,8 @@ OPTIONS = {
     "elementwise_affine": ["True", "True", "True", "flag", "False"],
     "bias": ["True", "True", "True", "flag", "False"],
     "device": ["'cpu'", "None", "torch.device('cpu')", "dev"],
-    "dtype": ["torch.float32", "torch.float32", "torch.float", "None", "None", "dt"],
+    "dtype": ["torch.float32", "torch.float32", "torch.float32", "torch.float", "torch.float", "None", "None", "None",
+              "None", "dt"],
     "process_group": ["None"],
     "normalized_shape": None,  # depends on the rank: normalized_shape_options()
 }

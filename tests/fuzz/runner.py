@@ -385,8 +385,8 @@ def check_program(program: Program, fw=None, tolerance: Tolerance = Tolerance(),
             silent_numbers = True
     if silent_numbers:
         outcome.kind = "silent"
-    elif unreported_missing:
-        outcome.kind = "unreported-raise"
+    elif unreported_missing or (ms_run.error is not None and not stopped_at and not torch_left):
+        outcome.kind = "unreported-raise"  # even when no record was left to lose
     elif ms_run.error is not None:
         if torch_left and not stopped_at and not any(f.severity == "error" for f in outcome.findings):
             outcome.kind = "torch-left"
