@@ -36,13 +36,14 @@ def outcomes(fw):
 
 
 def test_no_silent_difference_in_the_fixed_seed_run(outcomes):
-    failed = [o for o in outcomes if o.failed]
+    failed = [(i, o) for i, o in enumerate(outcomes, 1) if o.failed]
     counts = collections.Counter(o.kind for o in outcomes)
     summary = ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
-    shown = "\n\n".join(o.report() for o in failed[:8])
+    lines = "\n".join(f"  program {i}: {o.summary()}" for i, o in failed)
+    shown = "\n\n".join(f"### program {i}\n{o.report()}" for i, o in failed[:6])
     if failed:
-        pytest.fail(f"{len(failed)} of {len(outcomes)} programs failed ({summary}); the first "
-                    f"{min(len(failed), 8)}:\n\n{shown}", pytrace=False)
+        pytest.fail(f"{len(failed)} of {len(outcomes)} programs (seed {SEED}) failed ({summary}):\n{lines}\n\n"
+                    f"the first {min(len(failed), 6)}:\n\n{shown}", pytrace=False)
 
 
 def test_the_generated_programs_run_under_torch(outcomes):

@@ -278,6 +278,19 @@ class Outcome:
     def failed(self) -> bool:
         return self.kind in FAILURES
 
+    def summary(self) -> str:
+        """One line: the kind and the first thing nobody reported."""
+        for kind, text in self.problems:
+            if kind == self.kind:
+                return f"{self.kind}: {text.splitlines()[0]}"
+        for d in self.differences:
+            if not d.allowed_by and not d.note:
+                return f"{self.kind}: {d.record}: {d.what.splitlines()[0][:140]}"
+        run_ = self.mindspore_run
+        if run_ is not None and run_.error is not None:
+            return f"{self.kind}: MindSpore raised at line {run_.line}: {run_.describe_error().splitlines()[0][:120]}"
+        return self.kind
+
     def report(self) -> str:
         out = [f"== {self.kind} ==", "-- program:", numbered(self.program.source)]
         if self.migrated:
