@@ -177,10 +177,21 @@ class Migration:
         layers = self.rules.layers
         if any(r.qual in layers for r in self.refs) or any(a.qual in layers for a in self.ambiguous):
             return True
+        if any(self._names_layer(r) for r in self.refs):
+            return True
         from .analysis import is_mindspore
 
         return any(is_mindspore(b.qual) for b in self.index.imports) and any(
             r.qual in self.rules.names for r in self.refs)
+
+    def _names_layer(self, ref: TorchRef) -> bool:
+        """``getattr(nn, "BatchNorm2d")``: a layer named by a string on a torch module."""
+        call = self.parent(ref.node)
+        if not (isinstance(call, ast.Call) and len(call.args) >= 2 and call.args[0] is ref.node
+                and isinstance(call.func, ast.Name) and call.func.id == "getattr"
+                and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)):
+            return False
+        return self.rules.canonical(f"{ref.qual}.{call.args[1].value}") in self.rules.layers
 
     # -- sites, edits, findings ------------------------------------------------------------------
 

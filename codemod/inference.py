@@ -213,6 +213,7 @@ class Types:
         self._stored: set[str] | None = None
         self._members: set[str] | None = None
         self._candidates: list | None = None
+        self._stores: dict | None = None
         self._tested_names = _isinstance_tested_names(mig)
         # functools.partial can only be called where functools is imported.
         self._functools = any(b.qual in ("functools", "functools.partial") for b in mig.index.imports)
@@ -313,13 +314,21 @@ class Types:
             return self._name(expr, scope)
         if t is ast.Attribute:
             base = self.of(expr.value, scope)
+            if isinstance(expr.value, ast.Name):
+                stored = self._stored_on(expr.value, expr.attr, scope)
+                if stored:
+                    # holder.norm = nn.BatchNorm2d(4) outside __init__ (and what __init__ put there)
+                    cls = base.cls if isinstance(base, ModuleT) else None
+                    init = [(v, self.mig.index.scope_of.get(id(c.init))) for c in (cls.mro() if cls else ())
+                            for v in c.init_assigns.get(expr.attr, ())]
+                    return self._join([self.of(v, s) for v, s in (*stored, *init)])
             if isinstance(base, ModuleT) and base.cls is not None:
                 return self.attribute_of(base.cls, expr.attr)
             if isinstance(base, ClassT):
                 return self.class_member(base.cls, expr.attr)
             return None
         if t is ast.Lambda:
-            return _FunctionT(expr)
+            return FunctionT(expr)
         if t in _DISPLAYS:
             # [nn.BatchNorm2d, nn.LayerNorm]: indexing or iterating it may give either.
             items = [self.of(v, scope) for v in expr.elts]
@@ -331,6 +340,9 @@ class Types:
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
             if isinstance(base, ModuleT) and base.container:
+                item = self._container_item(expr, scope)
+                if item is not None:  # relies on the container's conversion as much as on the item's
+                    return replace(item, origin=item.origin | base.origin)
                 return ModuleT(origin=base.origin)
             if isinstance(base, SeqT) and not isinstance(expr.slice, ast.Slice):
                 return base.item
@@ -396,9 +408,39 @@ class Types:
         if isinstance(callee, FactoryT):
             origin = callee.origin | {id(call)}
             return ModuleT(callee.rules, origin=origin) if callee.certain else MaybeLayerT(callee.rules, origin=origin)
-        if isinstance(callee, _FunctionT):
-            return self._returns_of(callee.node)
+        if isinstance(callee, FunctionT):
+            passed = self._passed_through(callee.node, call, scope)
+            return passed if passed is not _MISSING else self._returns_of(callee.node)
         return None
+
+    def _passed_through(self, fn: ast.AST, call: ast.Call, scope: Scope):
+        """For a function that returns one of its parameters (``def keep(m): return m``), the type
+        of what this call passes there; _MISSING for other functions."""
+        fn_scope = self.mig.index.scope_of.get(id(fn))
+        if fn_scope is None:
+            return _MISSING
+        values = [fn.body] if isinstance(fn, ast.Lambda) else [r.value for r in fn_scope.returns]
+        if not values or not all(isinstance(v, ast.Name) for v in values):
+            return _MISSING
+        args = fn.args
+        positional = args.posonlyargs + args.args
+        if isinstance(self.mig.parent(fn), ast.ClassDef) and not _is_static(fn):
+            positional = positional[1:]  # obj.method(...): self is not in the call
+        results = []
+        for v in values:
+            bindings = fn_scope.bindings.get(v.id, ())
+            if len(bindings) != 1 or bindings[0].kind != "param":
+                return _MISSING
+            arg = bindings[0].node
+            value = _argument_for(call, positional, arg)
+            if value is None:
+                value = _default_of(args, arg)
+                if value is None:
+                    return None
+                results.append(self.of(value, fn_scope.parent or fn_scope))
+            else:
+                results.append(self.of(value, scope))
+        return self._join(results)
 
     def _name(self, node: ast.Name, scope: Scope):
         if node.id in self._tested_names:
@@ -411,11 +453,67 @@ class Types:
         where, bindings = found
         results = []
         for b in bindings:
+            if b.kind == "assign" and rebinds_itself(b):
+                continue  # model = model.to(device): the same object, whatever it is
             results.append(self._binding(b, where))
-        result = self._join(results)
+        result = self._join(results) if results else None
         if isinstance(result, SeqT) and self._mutated(node.id, where):
             return None  # items added or replaced later may be anything
         return result
+
+    def _container_item(self, expr: ast.Subscript, scope: Scope):
+        """``seq[0]``, ``heads["a"]``: the item of a container a name is bound to once, built here
+        from the modules it lists, and never changed in place."""
+        name, key = expr.value, expr.slice
+        if not (isinstance(name, ast.Name) and isinstance(key, ast.Constant)):
+            return None
+        found = scope.resolve(name.id)
+        if found is None or len(found[1]) != 1 or self._mutated(name.id, found[0]):
+            return None
+        b = found[1][0]
+        call = b.value
+        if b.kind != "assign" or not isinstance(call, ast.Call) or call.keywords:
+            return None
+        if self.mig.ref(call.func) is None and self.mig.qualified(call.func, found[0]) not in self._ms_containers:
+            return None
+        items = list(call.args)
+        if len(items) == 1 and isinstance(items[0], (ast.List, ast.Tuple, ast.Dict)):
+            items = items[0]  # ModuleList([...]), ModuleDict({...})
+        if isinstance(items, ast.Dict):
+            keys = [k.value if isinstance(k, ast.Constant) else _MISSING for k in items.keys]
+            if key.value not in keys:
+                return None
+            value = items.values[keys.index(key.value)]
+        else:
+            elts = items.elts if isinstance(items, (ast.List, ast.Tuple)) else items
+            if not isinstance(key.value, int) or any(isinstance(e, ast.Starred) for e in elts) \
+                    or not -len(elts) <= key.value < len(elts):
+                return None
+            value = elts[key.value]
+        t = self.of(value, found[0])
+        return t if isinstance(t, (ModuleT, MaybeLayerT)) else None
+
+    def _stored_on(self, name: ast.Name, attr: str, scope: Scope) -> list[tuple[ast.expr, Scope]]:
+        """The values the file assigns to ``<name>.<attr>`` (``name`` bound as here), with their scope."""
+        if self._stores is None:
+            stores: dict[str, list] = {}
+            for stmt, s in self.mig.index.attribute_assignments:
+                target = stmt.targets[0]
+                if isinstance(target.value, ast.Name):
+                    stores.setdefault(target.attr, []).append((target.value, stmt.value, s))
+            self._stores = stores
+        candidates = self._stores.get(attr)
+        if not candidates:
+            return []
+        here = scope.resolve(name.id)
+        if here is None:
+            return []
+        out = []
+        for owner, value, s in candidates:
+            found = s.resolve(owner.id) if owner.id == name.id else None
+            if found is not None and found[0] is here[0]:
+                out.append((value, s))
+        return out
 
     def _mutated(self, name: str, where: Scope) -> bool:
         """Whether a collection bound to ``name`` is changed in place anywhere (``.append(...)``,
@@ -437,7 +535,7 @@ class Types:
             info = self.classes.get(id(b.node))
             return ClassT(info) if info is not None else None
         if b.kind == "def":
-            return _FunctionT(b.node)
+            return FunctionT(b.node)
         if b.kind == "assign" and b.value is not None:
             return self.of(b.value, where)
         if b.kind == "assign":
@@ -672,7 +770,7 @@ class Types:
         for c in cls.mro():
             fn = c.methods.get(attr)
             if fn is not None:
-                return _FunctionT(fn) if _plain_method(fn) else None
+                return FunctionT(fn) if _plain_method(fn) else None
             values = c.body_assigns.get(attr)
             if values:
                 body_scope = self.mig.index.scope_of.get(id(c.node))
@@ -771,7 +869,9 @@ class Types:
                 and isinstance(self.of(func.value, scope), (ModuleT, MaybeLayerT)):
             return False
         callee = self.of(func, scope)
-        if isinstance(callee, _FunctionT):
+        if isinstance(callee, FunctionT):
+            if self._passed_through(callee.node, call, scope) is not _MISSING:
+                return False  # keep(m): hands back what it is given
             return self.transparent(callee.node)
         return isinstance(callee, (ClassT, FactoryT))
 
@@ -955,8 +1055,18 @@ _NONE = _NoneType()
 
 
 @dataclass(frozen=True)
-class _FunctionT:
+class FunctionT:
     node: ast.AST
+
+
+def rebinds_itself(b: Binding) -> bool:
+    """``x = x.to(device)``, ``model = model.eval()``: a name bound to a self-returning method of itself."""
+    value = b.value
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SELF_RETURNING):
+        return False
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SELF_RETURNING:
+        value = value.func.value
+    return isinstance(value, ast.Name) and value.id == b.name
 
 
 def _is_static(fn: ast.AST) -> bool:

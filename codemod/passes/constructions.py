@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
-from ..inference import FactoryT, MaybeLayerT
+from ..inference import FactoryT, MaybeLayerT, _is_partial
 from ..ruleset import LayerRule
 from ..sequences import call_arguments
 
@@ -47,6 +47,13 @@ def plan_constructions(mig: Migration) -> None:
               and isinstance(mig.parent(parent), ast.Call) and mig.parent(parent).func is parent):
             # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
             convert_call(mig, mig.parent(parent), rule, skip=1, kind="construct")
+    # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's. Planned
+    # before the calls of partials, which are converted only where the partial is.
+    for ref in mig.refs:
+        rule = mig.layer_rule(ref.qual)
+        parent = mig.parent(ref.node)
+        if rule is not None and id(ref.node) not in mig.converted_refs and is_partial_of(mig, ref, parent):
+            convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
     # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
     for _callee, call, scope in _calls(mig):
         if id(call) in mig.handled:
@@ -58,7 +65,11 @@ def plan_constructions(mig: Migration) -> None:
                     c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
                 convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
             continue
+        if _torch_getattr(mig, call, scope):
+            continue
         callee = types.of(func, scope)
+        if isinstance(callee, FactoryT) and left_as_torch(mig, callee.origin):
+            continue  # a partial left unconverted: what it builds stays torch's, arguments and all
         if isinstance(callee, FactoryT) and callee.certain and len(callee.rules) == 1:
             (rule,) = callee.rules
             convert_call(mig, call, rule, factory=callee, requires=callee.origin)
@@ -84,6 +95,55 @@ def _calls(mig: Migration):
         yield func, call, scope
 
 
+def _torch_getattr(mig: Migration, call: ast.Call, scope) -> bool:
+    """``getattr(nn, "BatchNorm2d")(...)``: a torch layer built through a torch module object, which
+    stays torch (so does its import): reported, since the migrated file still builds it."""
+    func = call.func
+    if not (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+            and len(func.args) >= 2 and scope.resolve("getattr") is None):
+        return False
+    ref = mig.ref(func.args[0])
+    if ref is None:
+        return False
+    name = func.args[1]
+    if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        rule = mig.layer_rule(mig.rules.canonical(f"{ref.qual}.{name.value}"))
+        rules = [rule] if rule is not None and rule.kind == "layer" else []
+    else:
+        rules = [r for r in mig.rules.layers.values() if r.kind == "layer" and r.torch.startswith(ref.qual + ".")]
+    if not rules:
+        return False
+    names = ", ".join(sorted({r.torch_name for r in rules}))
+    mig.finding("RF001", call, f"{mig.text.segment(func)} builds torch's {names}, left as torch with its import: "
+                               f"name the class ({rules[0].torch_name}(...)) to have it converted")
+    mig.handled.add(id(call))
+    return True
+
+
+def is_partial_of(mig: Migration, ref, parent: ast.AST | None) -> bool:
+    """Whether ``ref`` (a layer class) is the first argument of ``functools.partial(...)``."""
+    rule = mig.layer_rule(ref.qual)
+    return (rule is not None and rule.kind == "layer" and isinstance(parent, ast.Call) and bool(parent.args)
+            and parent.args[0] is ref.node and _is_partial(mig, parent.func, ref.scope))
+
+
+def converted_here(mig: Migration, origin: frozenset) -> bool:
+    """Whether the migration converts what the value relies on: some site of its origin is
+    converted and none is left as torch (a class already a Cell relies on nothing converted)."""
+    sites = [mig.site_by_node.get(node_id) for node_id in origin]
+    sites = [s for s in sites if s is not None]
+    return bool(sites) and all(s.converted for s in sites)
+
+
+def left_as_torch(mig: Migration, origin: frozenset) -> bool:
+    """Whether a site the value relies on (its construction, a partial) was left unconverted."""
+    for node_id in origin:
+        site = mig.site_by_node.get(node_id)
+        if site is not None and not site.converted:
+            return True
+    return False
+
+
 def _is_super_init(call: ast.Call) -> bool:
     f = call.func
     return (isinstance(f, ast.Attribute) and f.attr == "__init__" and isinstance(f.value, ast.Call)
@@ -104,8 +164,11 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
     rule = sorted(rules, key=lambda r: r.torch)[0]
     positional = rule.positional_params()
     needs = []
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        # *args/**kwargs: any argument may be there.
+        needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
     for i in range(len(call.args)):
-        if i < len(positional):
+        if i < len(positional) and not isinstance(call.args[i], ast.Starred):
             p = positional[i]
             if _differs(rule, p, i):
                 needs.append(p)

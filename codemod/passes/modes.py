@@ -14,19 +14,31 @@ from dataclasses import dataclass
 
 from ..analysis import Scope
 from ..engine import Migration
-from ..inference import (MODE_METHODS, SELF_RETURNING, ClassInfo, ClassT, MaybeLayerT, ModuleT, _FunctionT,
-                         origin_of, strip_self_returning)
+from ..inference import (MODE_METHODS, SELF_RETURNING, ClassInfo, ClassT, MaybeLayerT, ModuleT, FunctionT,
+                         rebinds_itself, origin_of, strip_self_returning)
+from .constructions import converted_here
 
 _MODE_METHOD_NAMES = frozenset(MODE_METHODS)
 # Calls that register a module as a child of another: not a use of its own mode.
 _REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
                                    "__setitem__", "setdefault"})
+# Attributes of a module that neither run it nor read its mode.
+_MODE_BLIND = frozenset({
+    "parameters", "named_parameters", "buffers", "named_buffers", "state_dict", "load_state_dict",
+    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "requires_grad_", "zero_grad",
+    "register_buffer", "register_parameter", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "add_module", "register_module", "extra_repr", "__class__",
+    "weight", "bias", "running_mean", "running_var", "num_batches_tracked", "momentum", "eps",
+    "num_features", "affine", "track_running_stats", "normalized_shape", "elementwise_affine",
+    "num_groups", "num_channels",
+})
 _NO_GRAD = ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad")
 
 
 def plan_modes(mig: Migration) -> None:
     calls = _mode_method_calls(mig)
     _mode_calls(mig, calls)
+    _training_writes(mig)
     _insert_set_train(mig, calls)
 
 
@@ -68,6 +80,28 @@ def _mode_calls(mig: Migration, calls: list[tuple[ast.Attribute, ast.Call, Scope
             mig.edit(site, start, end, "set_train()")
         else:
             mig.edit(site, start, end, lambda inner: "set_" + inner, is_rewrite=True)
+
+
+def _training_writes(mig: Migration) -> None:
+    """``bn.training = False``: torch's layers read the flag at every call; MindSpore's BatchNorm3d
+    reads the one of its inner cell, which only set_train() reaches. On a normalization layer the
+    statement becomes ``bn.set_train(False)`` (the same for a layer); elsewhere it is reported."""
+    types = mig.types
+    for attr, scope in mig.index.attributes:
+        if attr.attr != "training" or not isinstance(attr.ctx, ast.Store):
+            continue
+        stmt = mig.parent(attr)
+        t = types.of(attr.value, scope)
+        if not isinstance(t, (ModuleT, MaybeLayerT)):
+            continue
+        receiver = mig.text.segment(attr.value)
+        if isinstance(t, ModuleT) and t.is_layer and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            site = mig.site("mode", stmt)
+            site.requires |= origin_of(t)
+            value = mig.text.segment(stmt.value)
+            mig.replace_node(site, stmt, f"{receiver}.set_train({value})")
+            continue
+        mig.finding("MD007", attr, f"{receiver}.training = ...: {mig.rules.findings['MD007'].title}")
 
 
 def _is_true(call: ast.Call) -> bool:
@@ -115,11 +149,11 @@ def _constructions(mig: Migration):
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING and mig.ref(func) is None:
             continue  # bn.to(device): the module it is called on
-        site = mig.site_of(call)
-        if site is not None and not site.converted:
-            continue  # left as torch: a torch module needs no set_train()
-        if types.fresh(call, scope):
-            yield call, scope
+        if not types.fresh(call, scope):
+            continue
+        if not converted_here(mig, origin_of(types.of(call, scope))):
+            continue  # left as torch, or a Cell already: no set_train()
+        yield call, scope
 
 
 class _ModePlanner:
@@ -127,6 +161,7 @@ class _ModePlanner:
         self.mig = mig
         self.types = mig.types
         self.mode_setters = mode_setters
+        self._training_read: bool | None = None
 
     def construction(self, call: ast.Call, scope: Scope) -> None:
         mig = self.mig
@@ -167,6 +202,9 @@ class _ModePlanner:
             return
         site = mig.site("set_train", anchor)
         site.requires |= origin_of(t)
+        if anchor is not stmt and isinstance(stmt, ast.Assign) and isinstance(stmt.value, (ast.Tuple, ast.List)):
+            # a, b = C1, C2: the statements after it are planned together, so they keep their order.
+            site.requires |= {id(e) for e in stmt.value.elts}
         name = mig.text.segment(target)
         site.target = name
         mig.insert_after_statement(site, stmt, lambda name=name: f"{name}.set_train()")
@@ -213,6 +251,8 @@ class _ModePlanner:
         container = _short(self.mig.text.segment(call.func))
         # Converted together with the container: once it is MindSpore's, nothing says where to push.
         together = origin_of(t)
+        if self._reads_training():
+            self.mig.finding("MD006", call, f"{container}(...): {self.mig.rules.findings['MD006'].title}")
         for leaf in leaves:
             if isinstance(leaf, ast.Constant) or not _training(self.mig, leaf, scope):
                 continue
@@ -227,6 +267,13 @@ class _ModePlanner:
                                         f"torch's training mode here, and set_train() on the container would "
                                         f"also set children that may not be", together)
         return True
+
+    def _reads_training(self) -> bool:
+        """Whether the file reads any ``.training`` (only then can a container's own flag matter)."""
+        if self._training_read is None:
+            self._training_read = any(a.attr == "training" and isinstance(a.ctx, ast.Load)
+                                      for a, _ in self.mig.index.attributes)
+        return self._training_read
 
     def _check_children(self, call: ast.Call, scope: Scope, t, anchor: ast.AST, inserted: str) -> None:
         mig = self.mig
@@ -573,7 +620,7 @@ def _training(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) -> b
         return False
     types = mig.types
     callee = None if mig.ref(node.func) is not None else types.of(node.func, scope)
-    if isinstance(callee, _FunctionT):
+    if isinstance(callee, FunctionT):
         # A same-file function: what it returns is in training mode if each value it returns is.
         fn_scope = mig.index.scope_of.get(id(callee.node))
         if fn_scope is None:
@@ -713,7 +760,8 @@ def _first_event(mig: Migration, name: str, stmt: ast.stmt, scope: Scope) -> tup
     whether every use before a mode call sits under no_grad()/inference_mode()."""
     after = (stmt.end_lineno, stmt.end_col_offset)
     rebinds = sorted((b.node.lineno, b.node.col_offset) for b in scope.bindings.get(name, ())
-                     if (b.node.lineno, b.node.col_offset) > after and hasattr(b.node, "lineno"))
+                     if hasattr(b.node, "lineno") and (b.node.lineno, b.node.col_offset) > after
+                     and not (b.kind == "assign" and rebinds_itself(b)))  # m = m.to(device): still m
     limit = rebinds[0] if rebinds else None
     events = []
     for node, s in mig.index.loads.get(name, ()):
@@ -752,11 +800,9 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
     if isinstance(parent, ast.Attribute) and parent.value is node:
         call = mig.parent(parent)
         is_call = isinstance(call, ast.Call) and call.func is parent
-        if parent.attr in MODE_METHODS and is_call:
+        if (parent.attr in MODE_METHODS and is_call) or (parent.attr == "training" and isinstance(parent.ctx, ast.Store)):
             return "mode"
-        if parent.attr in ("forward", "__call__") and is_call:
-            return "use"
-        return None  # attribute reads, .to(device), .parameters(), ...
+        return _through(mig, node, scope)
     if isinstance(parent, ast.Call):
         if parent.func is node:
             return "use"
@@ -772,6 +818,41 @@ def _classify(mig: Migration, node: ast.Name, scope: Scope) -> str | None:
     if isinstance(parent, (ast.Compare, ast.BoolOp)) or (isinstance(parent, ast.UnaryOp)):
         return None
     if isinstance(parent, (ast.Delete,)):
+        return None
+    return "use"
+
+
+def _through(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) -> str | None:
+    """Whether what the program does with ``expr`` (a module, or a child reached through it:
+    ``net.bn``, ``net.blocks[0]``) runs it or reads its mode ("use"); None when it only looks at
+    parameters, moves it, or hands it to a container."""
+    parent = mig.parent(expr)
+    if depth > 8:
+        return "use"
+    if isinstance(parent, ast.Attribute) and parent.value is expr:
+        call = mig.parent(parent)
+        is_call = isinstance(call, ast.Call) and call.func is parent
+        if parent.attr in _MODE_BLIND or not isinstance(parent.ctx, ast.Load):
+            return None  # .to(device), .parameters(), .weight, an attribute set: nothing reads the mode
+        if is_call or parent.attr == "training":
+            return "use"  # .forward(x), a method, a child's mode call, the mode itself
+        return _through(mig, parent, scope, depth + 1)  # net.bn: follow the child
+    if isinstance(parent, ast.Subscript) and parent.value is expr:
+        return _through(mig, parent, scope, depth + 1) if isinstance(parent.ctx, ast.Load) else None
+    if isinstance(parent, ast.Call):
+        if parent.func is expr:
+            return "use"
+        return None if _is_registration(mig, parent, scope) else "use"
+    if isinstance(parent, ast.keyword):
+        call = mig.parent(parent)
+        return None if isinstance(call, ast.Call) and _is_registration(mig, call, scope) else "use"
+    if isinstance(parent, (ast.For, ast.AsyncFor)) and parent.iter is expr and isinstance(parent.target, ast.Name):
+        name = parent.target.id
+        for load, s in mig.index.loads.get(name, ()):
+            if _contains(parent, load) and _through(mig, load, s, depth + 1) is not None:
+                return "use"
+        return None  # for layer in net.features: print(layer.weight)
+    if depth and isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Expr)):
         return None
     return "use"
 
