@@ -135,7 +135,11 @@ class Run:
     stack: tuple[int, ...] = ()  # the lines of every frame of the program when it raised
 
     def describe_error(self) -> str:
-        return f"{type(self.error).__name__}: {self.error}" if self.error else ""
+        """The exception on one line (MindSpore's messages span many)."""
+        if self.error is None:
+            return ""
+        text = " ".join(part for part in str(self.error).split() if set(part) != {"-"})
+        return f"{type(self.error).__name__}: {text}"
 
 
 def run(source: str, framework: str, fw) -> Run:
