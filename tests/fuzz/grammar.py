@@ -116,7 +116,8 @@ def ranks_of(rule: LayerRule) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Line:
     text: str
-    tags: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()  # what the line builds, uses or sets the mode of
+    deps: frozenset[str] = frozenset()  # what that depends on (default: the tags)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Program:
     features: frozenset[str]
     line_tags: tuple[frozenset[str], ...] = ()  # per line, from line 1
     default_lines: frozenset[int] = frozenset()  # the lines of a record not in ``records``
+    line_deps: tuple[frozenset[str], ...] = ()  # per line: the entities what it acts on depends on
 
     @classmethod
     def whole(cls, source: str) -> "Program":
@@ -139,11 +141,11 @@ class Program:
         return self.records.get(record, self.default_lines)
 
     def entity_lines(self, line: int) -> frozenset[int]:
-        """The lines that share an entity with ``line`` (what built, used or set the mode of what it uses)."""
+        """The lines that built, used or set the mode of what ``line`` acts on."""
         if not 1 <= line <= len(self.line_tags):
             return frozenset()
-        tags = self.line_tags[line - 1]
-        return frozenset(i for i, t in enumerate(self.line_tags, 1) if t & tags)
+        deps = (self.line_deps[line - 1] if self.line_deps else frozenset()) or self.line_tags[line - 1]
+        return frozenset(i for i, t in enumerate(self.line_tags, 1) if t & deps)
 
 
 @dataclass
@@ -310,8 +312,9 @@ class Builder:
         """Lines tagged with ``tags`` (shared entities only where they are defined); a record on the
         last one, depending on ``deps`` (default: ``tags``)."""
         line_tags = frozenset(tags) if definition else own(tags)
+        line_deps = frozenset(deps or tags)
         for physical in text.split("\n"):
-            self.lines.append(Line(physical, line_tags))
+            self.lines.append(Line(physical, line_tags, line_deps))
         if record is not None:
             self.add_record(record, deps or tags, len(self.lines))
 
@@ -374,7 +377,8 @@ class Builder:
             involved = {i + 1 for i, line in enumerate(lines) if line.tags & deps}
             involved.add(self.record_lines[name] + offset)
             records[name] = frozenset(involved)
-        return Program(source, records, frozenset(self.features), tuple(line.tags for line in lines))
+        return Program(source, records, frozenset(self.features), tuple(line.tags for line in lines),
+                       line_deps=tuple(line.deps for line in lines))
 
 
 # -- arguments -----------------------------------------------------------------------------------
@@ -869,7 +873,8 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
         b.emit(f"record({record!r}, {h.expr}({b.input_expr(h.rank)}))", tags, record=record, deps=deps)
     elif kind == "use-twice":
         record = b.record_name("loop")
-        b.emit(f"for step in range(2):\n    record(f'{record}_{{step}}', {h.expr}({b.input_expr(h.rank)} + step))", tags)
+        b.emit(f"for step in range(2):\n    record(f'{record}_{{step}}', {h.expr}({b.input_expr(h.rank)} + step))", tags,
+               deps=deps)
         for step in range(2):
             b.add_record(f"{record}_{step}", deps, len(b.lines))
     elif kind == "use-no-grad":
@@ -890,7 +895,7 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
         if "flag" in call:
             b.env_used.add("flag")
             tags = tags | {"v:flag"}
-        b.emit(f"{h.expr}.{call}", tags)
+        b.emit(f"{h.expr}.{call}", tags, deps=deps | (tags - h.own))
     elif kind == "mode-use":
         call = b.pick(["eval()", "train()", "train(False)"])
         record = b.record_name("mode_out")
@@ -898,7 +903,7 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
     elif kind == "rebind-mode":
         call = b.pick(["eval()", "train()", "train(False)"])
         b.features.add("mode:rebind")
-        b.emit(f"{h.name} = {h.name}.{call}", tags)
+        b.emit(f"{h.name} = {h.name}.{call}", tags, deps=deps)
     elif kind == "attr-read":
         attrs = h.spec.readable() if h.spec is not None else ["training"]
         attr = b.pick(attrs)
@@ -912,12 +917,12 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
         if attr == "momentum":
             h.spec.values["momentum"] = float(value)
         b.features.add(f"attr-write:{attr}")
-        b.emit(f"{h.expr}.{attr} = {value}", tags)
+        b.emit(f"{h.expr}.{attr} = {value}", tags, deps=deps)
     elif kind == "wrap":
         container = b.fresh("wrapped")
         sent = b.fresh("S")
         b.features.add("ctx:wrap-existing")
-        b.emit(f"{container} = {b.nn('Sequential')}({h.name})", {sent})
+        b.emit(f"{container} = {b.nn('Sequential')}({h.name})", {sent}, deps=deps | {sent})
         return [Handle(container, h.deps | {sent}, h.rank, None, name=container, own={sent})]
     return []
 
