@@ -137,6 +137,12 @@ def test_an_unreported_crash_is_a_failure(fw):
     assert "no attribute 'train'" in outcome.report()
 
 
+def test_a_crash_after_the_last_record_is_still_a_failure(fw):
+    source = SEED_EXAMPLE + "bn.eval()\n"
+    outcome = check_program(Program.whole(source), fw, migrate=migrating_then(lambda c: c.replace("bn.set_train(False)", "bn.eval()")))
+    assert not outcome.differences and outcome.kind == "unreported-raise"
+
+
 def test_a_crash_at_a_reported_line_is_allowed(fw):
     outcome = check_program(Program.whole(SEED_EXAMPLE), fw, migrate=migrating_then(
         lambda c: c.replace("bn.set_train()", "bn.train()"), [finding(3)]))
