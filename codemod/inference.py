@@ -783,7 +783,7 @@ class Types:
         class attributes, of subscripts (registries) and of calls (``partial(...)(c)``)."""
         if self._candidates is None:
             mig = self.mig
-            members = self.member_names()
+            members = self.member_names() | self._factory_attributes()
             out = []
             for call, scope in mig.index.calls:
                 func = call.func
@@ -801,6 +801,16 @@ class Types:
                 out.append((call, scope))
             self._candidates = out
         return self._candidates
+
+    def _factory_attributes(self) -> set[str]:
+        """Attribute names the file assigns a layer class or partial to (``cfg.norm = nn.BatchNorm2d``)."""
+        names = set()
+        for stmt, scope in self.mig.index.attribute_assignments:
+            value = stmt.value
+            if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) \
+                    and isinstance(self.of(value, scope), FactoryT):
+                names.add(stmt.targets[0].attr)
+        return names
 
     def member_names(self) -> set[str]:
         """The names of every method and class attribute of the file's classes."""

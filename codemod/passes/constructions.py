@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..converters import CONVERTERS, Arg, Conversion, describe
 from ..engine import Migration, Site
-from ..inference import FactoryT, MaybeLayerT, _is_partial
+from ..inference import FactoryT, _is_partial
 from ..ruleset import LayerRule
 from ..sequences import call_arguments
 
@@ -80,7 +80,7 @@ def plan_constructions(mig: Migration) -> None:
             if not callee.cls.overrides_init():
                 convert_call(mig, call, callee.cls.norm_rule, requires=callee.cls.origin)
             continue
-        if isinstance(callee, FactoryT) or (isinstance(callee, MaybeLayerT)):
+        if isinstance(callee, FactoryT):  # (a call of what may be a layer is its forward pass)
             _warn_indirect(mig, call, callee.rules)
 
 
@@ -158,29 +158,41 @@ def _enclosing_function(mig: Migration, node: ast.AST) -> ast.AST | None:
 
 
 def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
-    """A call that may build a torch norm layer: say which arguments follow torch's conventions."""
+    """A call that may build a torch norm layer: say which arguments follow torch's conventions,
+    for each layer it may build (given, hidden behind *args/**kwargs, or omitted where the defaults
+    differ), and what the target cannot run."""
     if not rules:
         return
-    rule = sorted(rules, key=lambda r: r.torch)[0]
-    positional = rule.positional_params()
-    needs = []
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        # *args/**kwargs: any argument may be there.
-        needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
-    for i in range(len(call.args)):
-        if i < len(positional) and not isinstance(call.args[i], ast.Starred):
-            p = positional[i]
-            if _differs(rule, p, i):
-                needs.append(p)
-    for k in call.keywords:
-        if k.arg and k.arg in rule.params and _differs(rule, k.arg, None):
-            needs.append(k.arg)
-    if not needs:
-        return
-    names = ", ".join(sorted(r.torch_name for r in rules))
-    what = "; ".join(_what_to_do(rule, p) for p in dict.fromkeys(needs))
-    mig.finding("RF001", call, f"this call may build a torch {names}: {what}")
-    mig.handled.add(id(call))
+    hidden = any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+    given = {k.arg for k in call.keywords if k.arg}
+    parts = []
+    ordered = sorted(rules, key=lambda r: r.torch)
+    for rule in ordered:
+        positional = rule.positional_params()
+        needs = []
+        if hidden:  # any argument may be there
+            needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
+        for i, a in enumerate(call.args):
+            if i < len(positional) and not isinstance(a, ast.Starred) and _differs(rule, positional[i], i):
+                needs.append(positional[i])
+        for k in call.keywords:
+            if k.arg and k.arg in rule.params and _differs(rule, k.arg, None):
+                needs.append(k.arg)
+        named = given | set(positional[: len(call.args)])
+        for param, spec in rule.params.items():
+            if (spec.emit_when_omitted is not None or spec.when_omitted is not None) and param not in named \
+                    and not hidden:
+                needs.append(param)  # omitted, and the defaults differ
+        if needs:
+            what = "; ".join(_what_to_do(rule, p, omitted=p not in named and not hidden) for p in dict.fromkeys(needs))
+            parts.append(what if len(ordered) == 1 else f"{rule.torch_name}: {what}")
+    names = ", ".join(r.torch_name for r in ordered)
+    if parts:
+        mig.finding("RF001", call, f"this call may build a torch {names}: " + "; ".join(parts))
+        mig.handled.add(id(call))
+    for code in sorted({r.device_note for r in ordered if r.device_note}):
+        mig.finding(code, call, f"this call may build a torch {names}: {mig.rules.findings[code].title}")
+        mig.handled.add(id(call))
 
 
 def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
@@ -196,11 +208,15 @@ def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
     return False
 
 
-def _what_to_do(rule: LayerRule, param: str) -> str:
+def _what_to_do(rule: LayerRule, param: str, omitted: bool = False) -> str:
     """What a person converting ``param`` by hand must do, from the rule's data."""
     spec = rule.params.get(param)
     if spec is None:
         return f"{param} is not a {rule.torch_name} parameter"
+    if omitted and spec.emit_when_omitted is not None:
+        return f"{param} omitted: MindSpore's default differs, pass {spec.to}={spec.emit_when_omitted}"
+    if omitted:
+        return f"{param} omitted: MindSpore's default differs, pass {spec.to} ({describe(spec.when_omitted)})"
     if spec.drop:
         return f"{param}: drop it (no MindSpore counterpart)"
     if spec.unmappable:

@@ -269,10 +269,17 @@ class _ModePlanner:
         return True
 
     def _reads_training(self) -> bool:
-        """Whether the file reads any ``.training`` (only then can a container's own flag matter)."""
+        """Whether the file reads ``.training`` of something that may be a torch container (only then
+        can a container's own flag matter; ``self.training`` in a same-file class is that class's)."""
         if self._training_read is None:
-            self._training_read = any(a.attr == "training" and isinstance(a.ctx, ast.Load)
-                                      for a, _ in self.mig.index.attributes)
+            types = self.types
+            self._training_read = False
+            for a, scope in self.mig.index.attributes:
+                if a.attr == "training" and isinstance(a.ctx, ast.Load):
+                    t = types.of(a.value, scope)
+                    if not (isinstance(t, ModuleT) and (t.cls is not None or t.is_layer)):
+                        self._training_read = True
+                        break
         return self._training_read
 
     def _check_children(self, call: ast.Call, scope: Scope, t, anchor: ast.AST, inserted: str) -> None:
