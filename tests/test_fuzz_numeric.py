@@ -190,6 +190,21 @@ def test_records_made_before_a_raise_are_kept_with_the_line(fw):
     assert list(result.records) == ["a"] and result.line == 2
 
 
+def test_line_map_keeps_the_order_of_changed_lines():
+    # Changed lines are paired in order, not with whichever original line looks most alike: the first
+    # LayerNorm line, stripped of its arguments, resembles the third more than its own original.
+    original = ("from torch import nn\n"
+                "a = [nn.LayerNorm(device=dev, bias=True, eps=1, normalized_shape=s, elementwise_affine=True)]\n"
+                "g = nn.GroupNorm(device=None, num_groups=2, num_channels=4)\n"
+                "b = [nn.LayerNorm(device=None, normalized_shape=(4,))]\n"
+                "y = g(x)\n")
+    migrated = migrate_source(original).code
+    mapping = line_map(original, migrated)
+    lines = migrated.splitlines()
+    assert [mapping[i] for i, line in enumerate(lines, 1) if line.startswith(("a =", "g =", "b =", "y ="))] == [2, 3, 4, 5]
+    assert mapping[lines.index("g.set_train()") + 1] == 3
+
+
 def test_line_map_follows_inserted_and_changed_lines():
     original = "import torch.nn as nn\nbn = nn.BatchNorm2d(4, momentum=0.1)\ny = bn(x)\n"
     migrated = migrate_source(original).code

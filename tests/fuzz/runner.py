@@ -177,23 +177,44 @@ def run(source: str, framework: str, fw) -> Run:
 
 def line_map(original: str, migrated: str) -> dict[int, int]:
     """Each line of the migration (1-based) to the line of the original it comes from. Within a block
-    of changed lines, the most similar original line; a line the migration added (``x.set_train()``,
-    an import) goes with the line before it."""
+    of changed lines, the alignment that keeps the order and makes the lines most alike (a line the
+    migration added, ``x.set_train()``, goes with an original line next to it)."""
     a = original.splitlines()
     b = [MARKER.sub("", line) for line in migrated.splitlines()]  # what the tool appended to a line
     out: dict[int, int] = {}
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        for j in range(j1, j2):
-            if tag == "equal":
-                out[j + 1] = i1 + (j - j1) + 1
-                continue
-            best, score = None, 0.5
-            for i in range(i1, i2):
-                ratio = difflib.SequenceMatcher(None, a[i], b[j], autojunk=False).ratio()
-                if ratio > score:
-                    best, score = i, ratio
-            out[j + 1] = best + 1 if best is not None else out.get(j, max(i1, 1))
+        if tag == "equal":
+            out.update({j + 1: i1 + (j - j1) + 1 for j in range(j1, j2)})
+        elif tag == "insert" or i1 == i2:
+            out.update({j + 1: max(i1, 1) for j in range(j1, j2)})
+        elif tag == "replace":
+            for j, i in _align(a[i1:i2], b[j1:j2]):
+                out[j1 + j + 1] = i1 + i + 1
     return out
+
+
+def _align(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """(index in b, index in a) for every line of b: the monotone mapping with the most similarity;
+    a line like none of a (an inserted statement) goes with the line before it."""
+    sim = [[difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() for x in a] for y in b]
+    best = [row[:] for row in sim]  # best[j][i]: lines 0..j placed, line j on a[i]
+    back = [[0] * len(a) for _ in b]
+    for j in range(1, len(b)):
+        run_best, run_arg = float("-inf"), 0
+        for i in range(len(a)):
+            if best[j - 1][i] > run_best:
+                run_best, run_arg = best[j - 1][i], i
+            best[j][i], back[j][i] = run_best + sim[j][i], run_arg
+    i = max(range(len(a)), key=lambda k: best[-1][k])
+    pairs = []
+    for j in range(len(b) - 1, -1, -1):
+        pairs.append([j, i])
+        i = back[j][i]
+    pairs.reverse()
+    for k in range(1, len(pairs)):
+        if sim[pairs[k][0]][pairs[k][1]] < 0.3:
+            pairs[k][1] = pairs[k - 1][1]
+    return [tuple(p) for p in pairs]
 
 
 def imported_references(tree: ast.Module) -> list[tuple[str, int]]:
