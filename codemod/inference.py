@@ -358,7 +358,14 @@ class Types:
             factories = [p for p in parts if isinstance(p, FactoryT)]
             if factories:
                 return FactoryT(_union(f.rules for f in factories), False, origin=_union(f.origin for f in factories))
-            return None
+            modules = [p for p in parts if isinstance(p, (ModuleT, MaybeLayerT))]
+            if not modules:
+                return None
+            known = [p for p in parts if p is not NONE_VALUE and p is not _PENDING]
+            if len(known) == len(modules):  # None or nn.BatchNorm2d(c)
+                return self._join(known)
+            # bn or nn.BatchNorm2d(c): maybe the layer built here
+            return MaybeLayerT(_union(m.rules for m in modules), origin=_union(m.origin for m in modules))
         if t is ast.IfExp:
             return self._join([self.of(expr.body, scope), self.of(expr.orelse, scope)])
         return None

@@ -82,6 +82,7 @@ CASES: dict[str, Callable[[str], str]] = {
     "mode/used_through_members": WITHOUT_SET_TRAIN,
     "mode/rebound_to_itself": without_sites("mode"),
     "mode/training_attribute": without_sites("mode"),
+    "mode/or_receivers": without_sites("mode"),
 }
 
 

@@ -33,12 +33,13 @@ def plan_attributes(mig: Migration) -> None:
 def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
     rules = t.rules
     mapped = {r.attributes.get(attr.attr) for r in rules}
-    if None in mapped:
+    if mapped == {None}:
         return  # not an attribute these layers define
     if len(mapped) > 1:
-        names = ", ".join(sorted(r.torch_name for r in rules))
-        mig.finding("AT004", attr, f".{attr.attr} is spelled {' / '.join(sorted(mapped))} on {names}: "
-                                   f"not renamed")
+        spelled = "; ".join(f"{r.torch_name}: " + (f".{r.attributes[attr.attr]}" if r.attributes.get(attr.attr)
+                                                     else "none") for r in sorted(rules, key=lambda r: r.torch_name))
+        mig.finding("AT004", attr, f".{attr.attr} is spelled differently on the layers the receiver may be "
+                                   f"({spelled}): not renamed")
         return
     (target,) = mapped
     store = isinstance(attr.ctx, ast.Store) or (
