@@ -203,6 +203,15 @@ def test_line_map_keeps_the_order_of_changed_lines():
     lines = migrated.splitlines()
     assert [mapping[i] for i, line in enumerate(lines, 1) if line.startswith(("a =", "g =", "b =", "y ="))] == [2, 3, 4, 5]
     assert mapping[lines.index("g.set_train()") + 1] == 3
+    # Statements the migration adds after a line (parameters frozen) go with that line.
+    original = ("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.norm0 = nn.BatchNorm1d(4)\n"
+                "        self.norm1 = nn.LayerNorm(shape, device=dev, elementwise_affine=flag, eps=1, bias=True)\n"
+                "        self.norm2 = nn.Sequential(nn.BatchNorm1d(4))\n")
+    migrated = migrate_source(original).code
+    mapping = line_map(original, migrated)
+    norm1 = [mapping[i] for i, line in enumerate(migrated.splitlines(), 1) if "self.norm1" in line]
+    assert len(norm1) > 1 and set(norm1) == {8}
 
 
 def test_line_map_follows_inserted_and_changed_lines():

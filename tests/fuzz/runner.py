@@ -49,6 +49,7 @@ MINDSPORE_TARGETS = frozenset(
     + list(RULES.dtypes.values()) + ["mindspore.ops.ones_like", "mindspore.ops.zeros_like"])
 GRAD_MODES = ("no_grad", "inference_mode")
 MARKER = re.compile(r"\s+# torch2ms: [A-Z]+[0-9]+ .*$")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|[0-9][0-9.]*")
 
 # Kinds of outcome. The first ones are failures: the tool was silent where it had to speak.
 FAILURES = ("silent", "unreported-raise", "unreported-torch", "switched-import", "unstable", "unparsable",
@@ -196,7 +197,10 @@ def line_map(original: str, migrated: str) -> dict[int, int]:
 def _align(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     """(index in b, index in a) for every line of b: the monotone mapping with the most similarity;
     a line like none of a (an inserted statement) goes with the line before it."""
-    sim = [[difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() for x in a] for y in b]
+    # Alike by their names and numbers: the migration rewrites arguments, but keeps the names a line
+    # assigns and uses (self.norm1 = ...), and its own statements name what they act on.
+    words = [[_WORD.findall(line) for line in side] for side in (a, b)]
+    sim = [[difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() for x in words[0]] for y in words[1]]
     best = [row[:] for row in sim]  # best[j][i]: lines 0..j placed, line j on a[i]
     back = [[0] * len(a) for _ in b]
     for j in range(1, len(b)):
