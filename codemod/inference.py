@@ -31,12 +31,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ModuleT:
     """Certainly a module. ``rules``: the normalization layers it may be (empty = not one);
-    ``cls``: its same-file class; ``container``: Sequential/ModuleList/ModuleDict."""
+    ``cls``: its same-file class; ``container``: Sequential/ModuleList/ModuleDict; ``maybe``: for a
+    container, the normalization layers among the children it was built with, and for an item of
+    one, the layers it may be (not pinned down: attributes are reported, not renamed)."""
 
     rules: frozenset = frozenset()
     cls: "ClassInfo | None" = None
     container: bool = False
     origin: frozenset = field(default=frozenset(), compare=False)
+    maybe: frozenset = frozenset()
 
     @property
     def is_layer(self) -> bool:
@@ -339,11 +342,11 @@ class Types:
             return self._sequence([item]) if t is not ast.GeneratorExp else None
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
+            item = self._container_item(expr, scope)
+            if item is not None:  # relies on the container's conversion as much as on the item's
+                return replace(item, origin=item.origin | origin_of(base))
             if isinstance(base, ModuleT) and base.container:
-                item = self._container_item(expr, scope)
-                if item is not None:  # relies on the container's conversion as much as on the item's
-                    return replace(item, origin=item.origin | base.origin)
-                return ModuleT(origin=base.origin)
+                return ModuleT(origin=base.origin, maybe=base.maybe)
             if isinstance(base, SeqT) and not isinstance(expr.slice, ast.Slice):
                 return base.item
             if isinstance(base, FactoryT):
@@ -381,7 +384,9 @@ class Types:
                 return ModuleT(frozenset([rule]), origin=frozenset([id(call)]))
             name = rules.names.get(ref.qual)
             if name is not None:
-                return ModuleT(container=name.kind == "container", origin=frozenset([id(ref.node)]))
+                container = name.kind == "container"
+                return ModuleT(container=container, origin=frozenset([id(ref.node)]),
+                               maybe=self._children_rules(call, scope) if container else frozenset())
             return None
         if self._ms_containers and isinstance(func, (ast.Name, ast.Attribute)) \
                 and mig.qualified(func, scope) in self._ms_containers:
@@ -468,24 +473,58 @@ class Types:
             return None  # items added or replaced later may be anything
         return result
 
+    def _children_rules(self, call: ast.Call, scope: Scope) -> frozenset:
+        """The normalization layers among the modules a container is built with (through displays)."""
+        stack = [*call.args, *(k.value for k in call.keywords)]
+        out: frozenset = frozenset()
+        while stack:
+            e = stack.pop()
+            if isinstance(e, _DISPLAYS):
+                stack.extend(e.elts)
+            elif isinstance(e, ast.Dict):
+                stack.extend(v for v in e.values if v is not None)
+            elif isinstance(e, ast.Starred):
+                stack.append(e.value)
+            elif isinstance(e, (ast.ListComp, ast.GeneratorExp)):
+                stack.append(e.elt)
+            elif isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("OrderedDict", "list"):
+                stack.extend(e.args)
+            else:
+                t = self.of(e, self.mig.index.scope_of.get(id(self.mig.parent(e)), scope)
+                            if isinstance(self.mig.parent(e), (ast.ListComp, ast.GeneratorExp)) else scope)
+                if isinstance(t, (ModuleT, MaybeLayerT)):
+                    out |= t.rules | getattr(t, "maybe", frozenset())
+        return out
+
     def _container_item(self, expr: ast.Subscript, scope: Scope):
         """``seq[0]``, ``heads["a"]``: the item of a container a name is bound to once, built here
         from the modules it lists, and never changed in place."""
         name, key = expr.value, expr.slice
+        if isinstance(key, ast.UnaryOp) and isinstance(key.op, ast.USub) and isinstance(key.operand, ast.Constant) \
+                and isinstance(key.operand.value, int):
+            key = ast.Constant(-key.operand.value)  # layers[-1]
         if not (isinstance(name, ast.Name) and isinstance(key, ast.Constant)):
             return None
         found = scope.resolve(name.id)
-        if found is None or len(found[1]) != 1 or self._mutated(name.id, found[0]):
+        if found is None or self._mutated(name.id, found[0]):
             return None
-        b = found[1][0]
+        bindings = [b for b in found[1] if not (b.kind == "assign" and rebinds_itself(b))]  # seq = seq.train()
+        if len(bindings) != 1:
+            return None
+        b = bindings[0]
         call = b.value
-        if b.kind != "assign" or not isinstance(call, ast.Call) or call.keywords:
+        if b.kind != "assign":
             return None
-        if self.mig.ref(call.func) is None and self.mig.qualified(call.func, found[0]) not in self._ms_containers:
-            return None
-        items = list(call.args)
-        if len(items) == 1 and isinstance(items[0], (ast.List, ast.Tuple, ast.Dict)):
-            items = items[0]  # ModuleList([...]), ModuleDict({...})
+        if isinstance(call, (ast.List, ast.Tuple, ast.Dict)):
+            items = call  # a display: layers = {"a": nn.BatchNorm1d(4), ...}
+        else:
+            if not isinstance(call, ast.Call) or call.keywords:
+                return None
+            if self.mig.ref(call.func) is None and self.mig.qualified(call.func, found[0]) not in self._ms_containers:
+                return None
+            items = list(call.args)
+            if len(items) == 1 and isinstance(items[0], (ast.List, ast.Tuple, ast.Dict)):
+                items = items[0]  # ModuleList([...]), ModuleDict({...})
         if isinstance(items, ast.Dict):
             keys = [k.value if isinstance(k, ast.Constant) else _MISSING for k in items.keys]
             if key.value not in keys:
@@ -550,7 +589,7 @@ class Types:
         if b.kind == "for" and b.value is not None:
             it = self.of(b.value, where)
             if isinstance(it, ModuleT) and it.container:
-                return ModuleT(origin=it.origin)
+                return ModuleT(origin=it.origin, maybe=it.maybe)
             if isinstance(it, FactoryT) and self._iterates_values(b.value, where):
                 return FactoryT(it.rules, False, origin=it.origin)  # for norm in (nn.BatchNorm2d, ...)
             if isinstance(it, SeqT) and self._iterates_values(b.value, where):
@@ -574,7 +613,7 @@ class Types:
             it_scope = b.scope if comp.generators[0] is not parent else (b.scope.parent or b.scope)
             it = self.of(parent.iter, it_scope)
             if isinstance(it, ModuleT) and it.container:
-                return ModuleT(origin=it.origin)
+                return ModuleT(origin=it.origin, maybe=it.maybe)
             if isinstance(it, (SeqT, FactoryT)) and self._iterates_values(parent.iter, it_scope):
                 return it.item if isinstance(it, SeqT) else FactoryT(it.rules, False, origin=it.origin)
             return None
@@ -739,7 +778,9 @@ class Types:
         if all(isinstance(r, ModuleT) for r in results):
             rules = _union(r.rules for r in results)
             all_layers = all(r.is_layer for r in results)
-            return ModuleT(rules if all_layers else frozenset(), origin=origin)
+            if all_layers:
+                return ModuleT(rules, origin=origin)
+            return ModuleT(origin=origin, maybe=_union(r.rules | r.maybe for r in results if not r.container))
         if all(isinstance(r, FactoryT) for r in results):
             return FactoryT(_union(r.rules for r in results), all(r.certain for r in results), origin=origin)
         if all(isinstance(r, (ModuleT, MaybeLayerT)) for r in results):
