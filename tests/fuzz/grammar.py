@@ -774,7 +774,8 @@ def ctx_module_class(b: Builder) -> list[Handle]:
         tags = b.tags_of(spec, ent)
         all_tags |= tags
         b.emit_prelude(spec, tags)
-        form = b.pick(["direct", "direct", "class-attribute", "container", "parameter"])
+        form = b.pick(["direct", "direct", "class-attribute", "container", "parameter", "add_module", "setattr",
+                       "appended"])
         b.features.add(f"ctx:member-{form}")
         callee = b.nn(spec.rule.torch_name)
         attr = f"norm{i}"
@@ -790,6 +791,18 @@ def ctx_module_class(b: Builder) -> list[Handle]:
                              f"        self.{attr} = {b.nn(kind)}({spec.call(callee)}){spec.pragma}", own(tags)))
             members.append((f"{attr}[0]", spec, tags))
             forward.append(Line(f"        x = self.{attr}[0](x)" if kind == "ModuleList" else f"        x = self.{attr}(x)", own(tags)))
+        elif form in ("add_module", "setattr"):
+            call = "self.add_module" if form == "add_module" else "setattr(self, "
+            init.append(Line(f"        {call}{'(' if form == 'add_module' else ''}{attr!r}, {spec.call(callee)}){spec.pragma}",
+                             own(tags)))
+            members.append((attr, spec, tags))
+            forward.append(Line(f"        x = self.{attr}(x)", own(tags)))
+        elif form == "appended":
+            # An empty container filled afterwards (TM011 territory).
+            init.append(Line(f"        self.{attr} = {b.nn('ModuleList')}()", own(tags)))
+            init.append(Line(f"        self.{attr}.append({spec.call(callee)}){spec.pragma}", own(tags)))
+            members.append((f"{attr}[0]", spec, tags))
+            forward.append(Line(f"        x = self.{attr}[0](x)", own(tags)))
         elif form == "parameter" and not init_params and any(p == "momentum" for p, _ in spec.keywords):
             # The momentum comes in through __init__'s parameter.
             value = b.pick(["0.3", "0.05"])
