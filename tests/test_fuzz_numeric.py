@@ -60,7 +60,8 @@ def test_the_fixed_seed_run_covers_the_grammar(outcomes):
                  "attr-read:running_mean", "attr-read:weight", "attr-read:training", "attr-write:momentum",
                  "attr-write:eps", "ctx:member-class-attribute", "ctx:factory-lambda", "ctx:factory-partial",
                  "ctx:factory-def", "ctx:factory-registry", "ctx:display-list", "ctx:display-dict",
-                 "ctx:display-tuple", "ctx:list-comprehension", "ctx:wrap-existing"}
+                 "ctx:display-tuple", "ctx:list-comprehension", "ctx:wrap-existing", "ctx:member-add_module",
+                 "ctx:member-setattr", "ctx:member-or-default", "ctx:member-class-attribute-partial"}
     assert not expected - features, f"not generated: {sorted(expected - features)}"
 
 

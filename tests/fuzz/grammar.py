@@ -372,6 +372,7 @@ class Builder:
         offset = len(header)
         lines = header + self.lines
         source = "\n".join(line.text for line in lines) + "\n"
+        assert len(source.splitlines()) == len(lines), "a Line holding more than one line"
         records = {}
         for name, deps in self.records.items():
             involved = {i + 1 for i, line in enumerate(lines) if line.tags & deps}
@@ -775,7 +776,9 @@ def ctx_module_class(b: Builder) -> list[Handle]:
         all_tags |= tags
         b.emit_prelude(spec, tags)
         form = b.pick(["direct", "direct", "class-attribute", "container", "parameter", "add_module", "setattr",
-                       "appended"])
+                       "appended", "class-attribute-partial", "or-default", "container-comprehension"])
+        if form == "or-default" and init_params:
+            form = "direct"
         b.features.add(f"ctx:member-{form}")
         callee = b.nn(spec.rule.torch_name)
         attr = f"norm{i}"
@@ -791,6 +794,31 @@ def ctx_module_class(b: Builder) -> list[Handle]:
                              f"        self.{attr} = {b.nn(kind)}({spec.call(callee)}){spec.pragma}", own(tags)))
             members.append((f"{attr}[0]", spec, tags))
             forward.append(Line(f"        x = self.{attr}[0](x)" if kind == "ModuleList" else f"        x = self.{attr}(x)", own(tags)))
+        elif form == "class-attribute-partial":
+            b.needs_functools = True
+            fixed = ", ".join(f"{p}={t}" for p, t in spec.keywords)
+            class_attrs.append(Line(f"    factory{i} = functools.partial({callee}{', ' if fixed else ''}{fixed})", own(tags)))
+            init.append(Line(f"        self.{attr} = self.factory{i}({spec.arguments(keywords=[])}){spec.pragma}",
+                             own(tags)))
+            members.append((attr, spec, tags))
+            forward.append(Line(f"        x = self.{attr}(x)", own(tags)))
+        elif form == "or-default":
+            # torchvision's idiom: norm_layer=None, then norm_layer = norm_layer or nn.BatchNorm2d.
+            init_params = ", norm_layer=None"
+            init.append(Line(f"        norm_layer = norm_layer or {callee}", own(tags)))
+            init.append(Line(f"        self.{attr} = norm_layer({spec.arguments()}){spec.pragma}", own(tags)))
+            members.append((attr, spec, tags))
+            forward.append(Line(f"        x = self.{attr}(x)", own(tags)))
+        elif form == "container-comprehension":
+            kind = b.pick(["Sequential", "ModuleList"])
+            star = "*" if kind == "Sequential" else ""
+            init.append(Line(f"        self.{attr} = {b.nn(kind)}({star}[{spec.call(callee)} for _ in range(2)]){spec.pragma}",
+                             own(tags)))
+            members.append((f"{attr}[1]", spec, tags))
+            if kind == "Sequential":
+                forward.append(Line(f"        x = self.{attr}(x)", own(tags)))
+            else:
+                forward += [Line(f"        for layer in self.{attr}:", own(tags)), Line("            x = layer(x)", own(tags))]
         elif form in ("add_module", "setattr"):
             call = "self.add_module" if form == "add_module" else "setattr(self, "
             init.append(Line(f"        {call}{'(' if form == 'add_module' else ''}{attr!r}, {spec.call(callee)}){spec.pragma}",
@@ -851,12 +879,12 @@ CONTEXTS = {  # name: (builder, weight)
     "argument": (ctx_argument, 2),
     "display": (ctx_display, 2),
     "comprehension": (ctx_comprehension, 2),
-    "immediate": (ctx_immediate, 1),
-    "unpacking": (ctx_unpacking, 1),
-    "conditional": (ctx_conditional, 1),
+    "immediate": (ctx_immediate, 2),
+    "unpacking": (ctx_unpacking, 2),
+    "conditional": (ctx_conditional, 2),
     "factory": (ctx_factory, 4),
-    "subclass": (ctx_subclass, 1),
-    "holder": (ctx_holder, 1),
+    "subclass": (ctx_subclass, 2),
+    "holder": (ctx_holder, 2),
     "container": (ctx_container, 2),
 }
 
