@@ -240,7 +240,13 @@ def _strategy(kind: str, *args):
     raise ValueError(kind)
 
 
+# How each import style spells torch.nn (the "names" style imports the classes themselves).
+NN_SPELLING = {"nn": "nn", "from_torch": "nn", "torch": "torch.nn", "alias": "tnn", "names": None}
+
+
 class Builder:
+    """One program being drawn: its lines, records and what they depend on, and the choices made."""
+
     def __init__(self, draw):
         self.draw = draw
         self.lines: list[Line] = []
@@ -251,7 +257,7 @@ class Builder:
         self.seed = 0
         self.env = {name: self.pick(values) for name, values in VARIABLES.items()}
         self.env_used: set[str] = set()
-        self.style = self.pick(["nn", "from_torch", "torch", "alias", "names"])
+        self.style = self.pick(list(NN_SPELLING))
         self.features.add(f"style:{self.style}")
         self.nn_names: set[str] = set()  # for the "names" style
         self.needs_torch = self.style == "torch"
@@ -296,12 +302,11 @@ class Builder:
         if self.style == "names":
             self.nn_names.add(name)
             return name
-        return {"nn": "nn", "from_torch": "nn", "torch": "torch.nn", "alias": "tnn"}[self.style] + "." + name
+        return f"{self.nn_module()}.{name}"
 
     def nn_module(self) -> str | None:
         """The expression naming torch.nn itself (None in the "names" style)."""
-        return None if self.style == "names" else {"nn": "nn", "from_torch": "nn", "torch": "torch.nn",
-                                                     "alias": "tnn"}[self.style]
+        return NN_SPELLING[self.style]
 
     def torch(self, attr: str) -> str:
         self.needs_torch = True

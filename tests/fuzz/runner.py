@@ -42,8 +42,9 @@ REPORTED = ("warning", "error")
 # Torch names the rules convert, and the modules holding them (``getattr(nn, "BatchNorm2d")``): left in
 # a migration, each must be reported.
 RULE_NAMES = frozenset(RULES.layers) | frozenset(RULES.names)
-RULE_NAMES |= frozenset(q.rsplit(".", k)[0] for q in RULE_NAMES for k in range(1, q.count(".")) )
-# What the migration may reach through a MindSpore import: the rules' targets and what lies on the way.
+RULE_NAMES |= frozenset(q.rsplit(".", k)[0] for q in RULE_NAMES for k in range(1, q.count(".")))
+# What the migration may reach through a MindSpore import: the rules' targets, what lies on the way, and
+# what the functional rules' converters write (weight/bias synthesised like running_mean, FB003).
 MINDSPORE_TARGETS = frozenset(
     [r.mindspore for r in RULES.layers.values()] + [n.mindspore for n in RULES.names.values()]
     + list(RULES.dtypes.values()) + ["mindspore.ops.ones_like", "mindspore.ops.zeros_like"])
@@ -88,11 +89,8 @@ def _torch_stub() -> types.ModuleType:
         def __exit__(self, *exc):
             return False
 
-    def null_context(*args, **kwargs):
-        return NullGradMode()
-
     for name in GRAD_MODES:
-        setattr(stub, name, null_context)
+        setattr(stub, name, NullGradMode)
 
     def __getattr__(name):
         raise TorchBlocked(f"torch.{name} used in the MindSpore run")
@@ -256,7 +254,8 @@ def reported_lines(findings) -> set[int]:
     return {f.line for f in findings if f.severity in REPORTED}
 
 
-def static_problems(program: Program, result, lines: dict[int, int], migrate) -> list[tuple[str, str]]:
+def static_problems(result, lines: dict[int, int], migrate) -> list[tuple[str, str]]:
+    """What is wrong with the migration itself: (kind, description) pairs."""
     problems = []
     reported = reported_lines(result.findings)
     try:
@@ -317,7 +316,7 @@ class Outcome:
                 return f"{self.kind}: {d.record}: {d.what.splitlines()[0][:140]}"
         run_ = self.mindspore_run
         if run_ is not None and run_.error is not None:
-            return f"{self.kind}: MindSpore raised at line {run_.line}: {run_.describe_error().splitlines()[0][:120]}"
+            return f"{self.kind}: MindSpore raised at line {run_.line}: {run_.describe_error()[:120]}"
         return self.kind
 
     def report(self) -> str:
@@ -377,7 +376,7 @@ def check_program(program: Program, fw=None, tolerance: Tolerance = Tolerance(),
         return Outcome("engine-crash", program, problems=[("engine-crash", f"{type(exc).__name__}: {exc}")])
     outcome = Outcome("passed", program, result.code, sorted(result.findings, key=lambda f: (f.line, f.column)))
     lines = line_map(program.source, result.code)
-    outcome.problems = static_problems(program, result, lines, migrate)
+    outcome.problems = static_problems(result, lines, migrate)
     if any(k == "unparsable" for k, _ in outcome.problems):
         outcome.kind = "unparsable"
         return outcome
@@ -385,7 +384,14 @@ def check_program(program: Program, fw=None, tolerance: Tolerance = Tolerance(),
     if torch_run.error is not None:
         outcome.kind = "invalid"
         return _with_problems(outcome)
-    ms_run = outcome.mindspore_run = run(result.code, "mindspore", fw)
+    outcome.mindspore_run = run(result.code, "mindspore", fw)
+    _judge_runs(outcome, lines, tolerance)
+    return _with_problems(outcome)
+
+
+def _judge_runs(outcome: Outcome, lines: dict[int, int], tolerance: Tolerance) -> None:
+    """Compare the records of both runs; set ``outcome.differences`` and ``outcome.kind``."""
+    program, torch_run, ms_run = outcome.program, outcome.torch_run, outcome.mindspore_run
     by_line: dict[int, list] = {}
     for f in outcome.findings:
         if f.severity in REPORTED:
@@ -438,7 +444,6 @@ def check_program(program: Program, fw=None, tolerance: Tolerance = Tolerance(),
             outcome.kind = "reported-raise"
     elif outcome.differences:
         outcome.kind = "reported"
-    return _with_problems(outcome)
 
 
 def _with_problems(outcome: Outcome) -> Outcome:
@@ -451,8 +456,8 @@ def _with_problems(outcome: Outcome) -> Outcome:
 
 def minimise(source: str, fw=None, kind: str | None = None) -> str:
     """A smaller program that fails the same way (``kind``, default: how ``source`` fails), judged as
-    a whole (every record depending on every line): lines are dropped one at a time, then blocks,
-    while what remains still parses, runs under torch and fails with ``kind``."""
+    a whole (every record depending on every line): runs of 8, 4, 2 and 1 lines are dropped while what
+    remains still compiles, runs under torch and fails with ``kind``, until nothing more can go."""
     fw = fw or load_frameworks_once()
     kind = kind or check_program(Program.whole(source), fw).kind
 
