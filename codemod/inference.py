@@ -137,6 +137,12 @@ class ClassInfo:
                                 and t.value.id == _first_param(self.init)):
                             self.init_assigns.setdefault(t.attr, []).append(stmt.value)
                             self.init_targets.add(id(t))
+                elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+                    # setattr(self, "bn", ...), self.add_module("bn", ...): the same as self.bn = ...
+                    named = _registered_by_name(stmt.value, _first_param(self.init))
+                    if named is not None:
+                        self.init_assigns.setdefault(named[0], []).append(named[1])
+                        self.init_targets.add(id(stmt.value))
 
     def mro(self) -> Iterator["ClassInfo"]:
         seen = set()
@@ -155,6 +161,22 @@ class ClassInfo:
 
     def __repr__(self) -> str:
         return f"ClassInfo({self.name})"
+
+
+def _registered_by_name(call: ast.Call, owner: str | None) -> tuple[str, ast.expr] | None:
+    """``setattr(self, "bn", value)``, ``self.add_module("bn", value)``: the name and the value."""
+    func, args = call.func, call.args
+    if isinstance(func, ast.Name) and func.id == "setattr" and len(args) == 3:
+        target, name, value = args
+    elif isinstance(func, ast.Attribute) and func.attr in ("add_module", "register_module", "insert_child_to_cell") \
+            and len(args) == 2:
+        target, (name, value) = func.value, args
+    else:
+        return None
+    if isinstance(target, ast.Name) and target.id == owner and isinstance(name, ast.Constant) \
+            and isinstance(name.value, str):
+        return name.value, value
+    return None
 
 
 def _first_param(fn: ast.FunctionDef) -> str | None:
@@ -212,6 +234,7 @@ class Types:
         self._returns: dict[int, object] = {}
         self._transparent: dict[int, bool] = {}
         self._passed: dict[tuple[int, int], list] = {}
+        self._sites: dict[int, list] = {}
         self._subclasses: dict[int, list[ClassInfo]] | None = None
         self._stored: set[str] | None = None
         self._members: set[str] | None = None
@@ -663,14 +686,17 @@ class Types:
             return found
         self._passed[key] = []  # recursion guard
         found = []
-        sites = self._call_sites(fn)
+        sites = self._sites.get(id(fn))
+        if sites is None:
+            sites = self._sites[id(fn)] = self._call_sites(fn)
         if sites:
             positional = args.posonlyargs + args.args
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "__init__":
                 positional = positional[1:]  # Cls(...) calls __init__(self, ...)
             for call, caller_scope in sites:
                 value = _argument_for(call, positional, arg)
-                if value is not None:
+                if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)) or (
+                        isinstance(value, ast.Call) and _names_partial(value.func)):  # what can be a factory
                     t = self.of(value, caller_scope)
                     if isinstance(t, FactoryT):
                         found.append(t)
@@ -833,6 +859,7 @@ class Types:
             mig = self.mig
             members = self.member_names() | self._factory_attributes()
             out = []
+            bound: dict[tuple[int, str], bool] = {}  # (scope, name): bound by the file, not imported
             for call, scope in mig.index.calls:
                 func = call.func
                 kind = func.__class__
@@ -840,10 +867,13 @@ class Types:
                     if func.attr not in members and func.attr not in ("__init__", "get") and mig.ref(func) is None:
                         continue
                 elif kind is ast.Name:
-                    if mig.ref(func) is None:
+                    key = (id(scope), func.id)
+                    local = bound.get(key)
+                    if local is None:
                         found = scope.resolve(func.id)
-                        if found is None or all(b.kind == "import" for b in found[1]):
-                            continue
+                        local = bound[key] = found is not None and any(b.kind != "import" for b in found[1])
+                    if not local and mig.ref(func) is None:
+                        continue
                 elif kind is not ast.Subscript and kind is not ast.Call:
                     continue
                 out.append((call, scope))
@@ -852,11 +882,15 @@ class Types:
 
     def _factory_attributes(self) -> set[str]:
         """Attribute names the file assigns a layer class or partial to (``cfg.norm = nn.BatchNorm2d``)."""
-        names = set()
+        names: set[str] = set()
         for stmt, scope in self.mig.index.attribute_assignments:
             value = stmt.value
-            if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) \
-                    and isinstance(self.of(value, scope), FactoryT):
+            if isinstance(value, ast.Call):  # only partial(...) makes a factory (cheap test first)
+                if not _names_partial(value.func):
+                    continue
+            elif not isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)):
+                continue
+            if isinstance(self.of(value, scope), FactoryT):
                 names.add(stmt.targets[0].attr)
         return names
 
@@ -888,7 +922,8 @@ class Types:
                       if isinstance(a.ctx, ast.Store) and id(a) not in in_init}
             for load, _ in self.mig.index.loads.get("setattr", ()):
                 call = self.mig.parent(load)
-                if isinstance(call, ast.Call) and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant):
+                if isinstance(call, ast.Call) and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant) \
+                        and id(call) not in in_init:
                     stored.add(str(call.args[1].value))
             self._stored = stored
         return self._stored
@@ -918,15 +953,16 @@ class Types:
         """Whether ``call`` builds a new module (a layer, a container, a same-file module class, a
         factory's product, or what a transparent function builds), as opposed to handing back one
         that exists (``m.to(device)``, a function that returns a module it set up)."""
-        if not isinstance(self.of(call, scope), (ModuleT, MaybeLayerT)):
-            return False
         func = call.func
         if self.mig.ref(func) is not None:
-            return True
-        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING \
-                and isinstance(self.of(func.value, scope), (ModuleT, MaybeLayerT)):
-            return False
+            return isinstance(self.of(call, scope), (ModuleT, MaybeLayerT))
+        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
+            return False  # m.to(device): m itself, when m is a module
         callee = self.of(func, scope)
+        if not isinstance(callee, (ClassT, FactoryT, FunctionT)):
+            return False  # (the cheap answer for most calls)
+        if not isinstance(self.of(call, scope), (ModuleT, MaybeLayerT)):
+            return False
         if isinstance(callee, FunctionT):
             if self._passed_through(callee.node, call, scope) is not _MISSING:
                 return False  # keep(m): hands back what it is given
@@ -1125,6 +1161,12 @@ def rebinds_itself(b: Binding) -> bool:
     while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SELF_RETURNING:
         value = value.func.value
     return isinstance(value, ast.Name) and value.id == b.name
+
+
+def _names_partial(func: ast.expr) -> bool:
+    """``partial`` or ``<module>.partial``: a cheap test before asking whether it is functools'."""
+    return (isinstance(func, ast.Name) and func.id == "partial") or (
+        isinstance(func, ast.Attribute) and func.attr == "partial")
 
 
 def _is_static(fn: ast.AST) -> bool:

@@ -83,6 +83,10 @@ CASES: dict[str, Callable[[str], str]] = {
     "mode/rebound_to_itself": without_sites("mode"),
     "mode/training_attribute": without_sites("mode"),
     "mode/or_receivers": without_sites("mode"),
+    # Cell has no add_module()
+    "constructions/add_module": without_sites("skeleton", lambda o: o.endswith(("add_module", "register_module"))),
+    "mode/setattr_members": without_sites("mode"),
+    "mode/wrapped_in_container": WITHOUT_SET_TRAIN,
 }
 
 

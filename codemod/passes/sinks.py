@@ -13,8 +13,8 @@ from ..engine import Migration
 from ..inference import MODE_METHODS, SELF_RETURNING, ClassT, ModuleT
 
 # Calls that register a module as a child of another: not a use of its own mode.
-REGISTRATION_METHODS = frozenset({"add_module", "register_module", "append", "extend", "insert", "update",
-                                  "__setitem__", "setdefault"})
+REGISTRATION_METHODS = frozenset({"add_module", "register_module", "insert_child_to_cell", "append", "extend",
+                                  "insert", "update", "__setitem__", "setdefault"})
 _COLLECTION_BUILTINS = frozenset({"list", "tuple", "dict", "set", "sorted", "reversed", "filter"})
 
 

@@ -10,6 +10,7 @@ import re
 from ..engine import Migration
 from ..inference import MaybeLayerT, ModuleT, origin_of
 
+_REGISTRATION = ("add_module", "register_module")
 _DEF_NAME = re.compile(r"(?:async\s+)?def\s+(forward)\b")
 
 
@@ -29,6 +30,9 @@ def plan_skeleton(mig: Migration) -> None:
         start = mig.text.line_starts[fn.lineno - 1] + m.start(1)
         mig.edit(site, start, start + len("forward"), "construct")
     for attr, scope in mig.index.attributes:
+        if attr.attr in _REGISTRATION:
+            _registration(mig, types, attr, scope)
+            continue
         if attr.attr != "forward":
             continue
         value = attr.value
@@ -46,6 +50,27 @@ def plan_skeleton(mig: Migration) -> None:
         site.requires |= origin
         end = mig.text.end(attr)
         mig.edit(site, end - len("forward"), end, "construct")
+
+
+def _registration(mig: Migration, types, attr: ast.Attribute, scope) -> None:
+    """``m.add_module(name, child)`` / ``m.register_module(...)``: MindSpore's Cell spells it
+    ``insert_child_to_cell(name, child)`` (same arguments)."""
+    call = mig.parent(attr)
+    if not (isinstance(call, ast.Call) and call.func is attr):
+        return
+    value = attr.value
+    if _is_super_call(value):
+        cls = _enclosing_class(mig, types, attr)
+        known, origin = (cls is not None and cls.is_module), (cls.origin if cls is not None else frozenset())
+    else:
+        t = types.of(value, scope)
+        known, origin = isinstance(t, (ModuleT, MaybeLayerT)), origin_of(t)
+    if not known:
+        return
+    site = mig.site("skeleton", attr, message=f"{attr.attr} -> insert_child_to_cell")
+    site.requires |= origin
+    end = mig.text.end(attr)
+    mig.edit(site, end - len(attr.attr), end, "insert_child_to_cell")
 
 
 def _is_super_call(node: ast.expr) -> bool:

@@ -9,7 +9,7 @@ import ast
 
 from ..analysis import Scope
 from ..engine import Migration
-from ..inference import MODE_METHODS, SELF_RETURNING, FunctionT, MaybeLayerT, ModuleT
+from ..inference import MODE_METHODS, SELF_RETURNING, FunctionT, MaybeLayerT, ModuleT, rebinds_itself
 from .sinks import COLLECTING, REGISTRATION_METHODS, is_collection_call, is_container, statement_scope
 
 
@@ -45,6 +45,10 @@ def in_training(mig: Migration, expr: ast.expr, scope: Scope, depth: int = 0) ->
         return isinstance(expr, ast.Constant)
     if isinstance(expr, ast.Name):
         return _trained_name(mig, expr, scope, depth)
+    if isinstance(expr, ast.IfExp):  # bn = nn.BatchNorm1d(4) if c else nn.LayerNorm(4)
+        return in_training(mig, expr.body, scope, depth + 1) and in_training(mig, expr.orelse, scope, depth + 1)
+    if isinstance(expr, ast.BoolOp):
+        return all(in_training(mig, v, scope, depth + 1) for v in expr.values)
     if not isinstance(expr, ast.Call):
         return False
     node = expr
@@ -88,11 +92,19 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
         return False
     if any(_is_list_binding(mig, b) for b in found[1]):
         return _trained_list(mig, name, found[1], home, depth)
-    bindings = found[1]  # one, or one per branch (``if ...: block = A(...) else: block = B(...)``)
-    if any(b.kind != "assign" or b.value is None or b.stmt is None for b in bindings):
+    here = (name.lineno, name.col_offset)
+    # One binding, or one per branch (``if ...: block = A(...) else: block = B(...)``); those after
+    # this point do not matter, and ``bn = bn.to(device)`` is the same module.
+    bindings = [b for b in found[1] if (b.node.lineno, b.node.col_offset) < here]
+    if any(b.kind != "assign" or b.value is None or b.stmt is None for b in bindings) or not bindings:
+        return False
+    rebound = [b for b in bindings if rebinds_itself(b)]
+    if any(not _keeps_training(b.value) for b in rebound):
+        return False  # bn = bn.eval()
+    bindings = [b for b in bindings if b not in rebound]
+    if not bindings:
         return False
     start = min((b.stmt.end_lineno, b.stmt.end_col_offset) for b in bindings)
-    here = (name.lineno, name.col_offset)
     if any((b.stmt.end_lineno, b.stmt.end_col_offset) > here for b in bindings):
         return False
     if not all(in_training(mig, b.value, home, depth + 1) for b in bindings):
@@ -115,6 +127,16 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
             continue
         if not _harmless(mig, load, s):
             return False
+    return True
+
+
+def _keeps_training(value: ast.Call) -> bool:
+    """``bn.to(device)``, ``bn.train()``: self-returning calls that leave (or put) it in training mode."""
+    node = value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SELF_RETURNING:
+        if node.func.attr in MODE_METHODS:
+            return node.func.attr != "eval" and is_true(node)
+        node = node.func.value
     return True
 
 
