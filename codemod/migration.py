@@ -101,6 +101,8 @@ class Migration:
         layers = self.rules.layers
         if any(r.qual in layers for r in self.refs) or any(a.qual in layers for a in self.ambiguous):
             return True
+        if any(self._names_layer(r) for r in self.refs):
+            return True
         return (any(is_mindspore(b.qual) for b in self.index.imports)
                 and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project
 
@@ -109,6 +111,15 @@ class Migration:
         """The file uses a class, factory or function of another file of the project that the
         migration makes MindSpore's (``from models import Net``): it is migrated too."""
         return self.project is not None and self.project.uses(self)
+
+    def _names_layer(self, ref: TorchRef) -> bool:
+        """``getattr(nn, "BatchNorm2d")``: a layer named by a string on a torch module."""
+        call = self.parent(ref.node)
+        if not (isinstance(call, ast.Call) and len(call.args) >= 2 and call.args[0] is ref.node
+                and isinstance(call.func, ast.Name) and call.func.id == "getattr"
+                and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)):
+            return False
+        return self.rules.canonical(f"{ref.qual}.{call.args[1].value}") in self.rules.layers
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
@@ -123,7 +134,8 @@ class Migration:
         s = Site(site_id, kind, line, col, end_line, end_col, rule=rule, message=message,
                  original=self.text.segment(node))
         s.node = node
-        self.site_by_node[id(node)] = s
+        # A node's own site comes first (its construction); a set_train() chained to it is another.
+        self.site_by_node.setdefault(id(node), s)
         self.sites.append(s)
         self._site_by_id[site_id] = s
         return s

@@ -129,6 +129,18 @@ class ChangeArguments(Change):
 
 
 @dataclass
+class ReplaceCall(Change):
+    """The call replaced by an expression (``m.add_module(name, child)`` -> ``setattr(m, name, child)``).
+    In ``template``, ``{receiver}`` is what a method is called on and ``{arg:<keyword>}`` the argument
+    planned under that keyword; the call's own arguments are otherwise gone."""
+
+    template: Template
+    arguments: tuple[Argument, ...] = ()
+    added: tuple[tuple[str, Template], ...] = ()
+    receiver: str = ""  # what the method is called on, as written (for people)
+
+
+@dataclass
 class ChainCall(Change):
     """The call is followed by a method call on its result: ``nn.BatchNorm2d(4)`` ->
     ``nn.BatchNorm2d(4).set_train()`` (a construction whose binding no statement can follow)."""

@@ -1036,6 +1036,15 @@ class FileView:
                 out.add(b.name)
         return out
 
+    def project_names(self, mig) -> set[str]:
+        """Names the file imports from other files of the project (what calling them may build is read
+        from there): classes, functions, factories, modules."""
+        out = set()
+        for b in mig.index.imports:
+            if self.project.type_of_value(self.value(b), mig.types) is not None:
+                out.add(b.name)
+        return out
+
     def imports_project(self, mig) -> bool:
         """Whether any import of the file names a module of the project (no summary is read)."""
         layout = self.project.layout

@@ -100,6 +100,7 @@ class Index:
         self.imports: list[Binding] = []
         self.classes: list[tuple[ast.ClassDef, Scope]] = []
         self.functions: list[tuple[ast.AST, Scope]] = []
+        self.calls: list[tuple[ast.Call, Scope]] = []  # every call, in walk order
         self.scope_of: dict[int, Scope] = {}  # id(scope node) -> the scope it opens
         self.names: set[str] = set()  # every identifier bound or loaded anywhere
         # Parent links live here, not on the nodes: a tree with links both ways is cyclic garbage the
@@ -285,6 +286,7 @@ class Index:
             self._visit(node.elt, node, inner)
 
     def _call(self, node: ast.Call, scope: Scope) -> None:
+        self.calls.append((node, scope))
         visit = self._visit
         visit(node.func, node, scope)
         for arg in node.args:

@@ -25,21 +25,34 @@ def plan_attributes(mig: Migration) -> None:
             _known_layer(mig, attr, t)
         elif isinstance(t, ModuleT) and (t.cls is not None or t.container):
             continue  # a module of another known kind: its attributes are its own
+        elif _renamed_on(attr.attr, t) and mig.in_scope:
+            maybe = t.maybe if isinstance(t, ModuleT) else t.rules
+            layers = ", ".join(sorted(r.torch_name for r in maybe))
+            mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver may be a {layers} (not pinned "
+                                       f"down); if it is, rename .{attr.attr} by hand")
         elif attr.attr in NORM_SPECIFIC and mig.in_scope:
             kind = "may be a normalization layer" if isinstance(t, MaybeLayerT) else "is of unknown type"
             mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver {kind}; if it is a torch "
                                        f"normalization layer, rename .{attr.attr} by hand")
 
 
+def _renamed_on(name: str, t) -> bool:
+    """Whether a layer the receiver may be (built by a factory the file does not pin down, an item of
+    a container) spells the attribute differently in MindSpore."""
+    maybe = t.maybe if isinstance(t, ModuleT) else t.rules if isinstance(t, MaybeLayerT) else ()
+    return any(r.attributes.get(name, name) != name for r in maybe)
+
+
 def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
     rules = t.rules
     mapped = {r.attributes.get(attr.attr) for r in rules}
-    if None in mapped:
+    if mapped == {None}:
         return  # not an attribute these layers define
     if len(mapped) > 1:
-        names = ", ".join(sorted(r.torch_name for r in rules))
-        mig.finding("AT004", attr, f".{attr.attr} is spelled {' / '.join(sorted(mapped))} on {names}: "
-                                   f"not renamed")
+        spelled = "; ".join(f"{r.torch_name}: " + (f".{r.attributes[attr.attr]}" if r.attributes.get(attr.attr)
+                                                     else "none") for r in sorted(rules, key=lambda r: r.torch_name))
+        mig.finding("AT004", attr, f".{attr.attr} is spelled differently on the layers the receiver may be "
+                                   f"({spelled}): not renamed")
         return
     (target,) = mapped
     store = isinstance(attr.ctx, ast.Store) or (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
-from ..facts.inference import FactoryT, MaybeLayerT
+from ..facts.inference import FactoryT, is_partial
 from ..migration import Migration
 from ..model import Site
 from ..plan import Argument, ChangeArguments, InsertStatement, Template
@@ -29,6 +29,13 @@ def plan_constructions(mig: Migration) -> None:
               and isinstance(mig.parent(parent), ast.Call) and mig.parent(parent).func is parent):
             # nn.BatchNorm2d.__init__(self, ...) inside a subclass: the first argument is self.
             convert_call(mig, mig.parent(parent), rule, skip=1, kind="construct")
+    # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's. Planned
+    # before the calls of partials, which are converted only where the partial is.
+    for ref in mig.refs:
+        rule = mig.layer_rule(ref.qual)
+        parent = mig.parent(ref.node)
+        if rule is not None and id(ref.node) not in mig.converted_refs and is_partial_of(mig, ref, parent):
+            convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
     # Calls whose callee the file pins down: factories, same-file subclasses, super().__init__.
     for _callee, call, scope in _calls(mig):
         if id(call) in mig.handled:
@@ -40,7 +47,11 @@ def plan_constructions(mig: Migration) -> None:
                     c.norm_rule is not None and c is not cls and c.init is not None for c in cls.local_bases):
                 convert_call(mig, call, cls.norm_rule, kind="construct", requires=cls.origin)
             continue
+        if _torch_getattr(mig, call, scope):
+            continue
         callee = types.of(func, scope)
+        if isinstance(callee, FactoryT) and left_as_torch(mig, callee.origin):
+            continue  # a partial left unconverted: what it builds stays torch's, arguments and all
         if isinstance(callee, FactoryT) and callee.certain and len(callee.rules) == 1:
             (rule,) = callee.rules
             convert_call(mig, call, rule, factory=callee, requires=callee.origin)
@@ -51,62 +62,68 @@ def plan_constructions(mig: Migration) -> None:
             if not callee.cls.overrides_init():
                 convert_call(mig, call, callee.cls.norm_rule, requires=callee.cls.origin)
             continue
-        if isinstance(callee, FactoryT) or (isinstance(callee, MaybeLayerT)):
+        if isinstance(callee, FactoryT):  # (a call of what may be a layer is its forward pass)
             _warn_indirect(mig, call, callee.rules)
 
 
-def _factory_names(mig: Migration) -> set[str]:
-    """Names that may be bound to something that builds norm layers: assigned a layer class (or a
-    partial of one, or ``x or nn.BatchNorm2d``), parameters defaulting to one, same-file subclasses."""
-    names = {"super"}
-    for ref in mig.refs:
-        rule = mig.layer_rule(ref.qual)
-        if rule is None or rule.kind != "layer":
-            continue
-        child, node = ref.node, mig.parent(ref.node)
-        if isinstance(node, ast.Call) and node.func is child:
-            continue  # a construction, not a factory
-        while node is not None and not isinstance(node, ast.stmt):
-            if isinstance(node, ast.arguments):
-                for arg, default in _defaults(node):
-                    if default is child:
-                        names.add(arg.arg)
-                break
-            child, node = node, mig.parent(node)
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(t.id for t in targets if isinstance(t, ast.Name))
-    names.update(c.name for c in mig.types.classes.values() if c.norm_rule is not None)
-    if mig.project is not None:  # factories and norm classes imported from other files of the project
-        names.update(mig.project.factory_names(mig))
-    return names
-
-
-def _defaults(args: ast.arguments):
-    positional = args.posonlyargs + args.args
-    yield from zip(positional[len(positional) - len(args.defaults):], args.defaults)
-    yield from ((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-
-
 def _calls(mig: Migration):
-    """Calls of names that may build norm layers, with their scope."""
-    seen = set()
-    for name in _factory_names(mig):
-        for node, scope in mig.index.loads.get(name, ()):
-            parent = mig.parent(node)
-            callee: ast.expr = node
-            if isinstance(parent, ast.Subscript) and parent.value is node:
-                callee, parent = parent, mig.parent(parent)  # REGISTRY["bn"](...)
-            if not (isinstance(parent, ast.Call) and parent.func is callee):
-                continue
-            call = parent
-            attr = mig.parent(parent)
-            if name == "super" and isinstance(attr, ast.Attribute) and attr.attr == "__init__" \
-                    and isinstance(mig.parent(attr), ast.Call):
-                call = mig.parent(attr)  # super().__init__(...)
-            if id(call) not in seen:
-                seen.add(id(call))
-                yield node, call, scope
+    """The calls whose callee may build norm layers, with their scope: through a name, an attribute
+    (a class attribute, a method), a subscript (a registry), or a call (``partial(...)(c)``). Calls
+    of torch names are the constructions above."""
+    for call, scope in mig.types.candidate_calls():
+        func = call.func
+        if isinstance(func, ast.Attribute) and mig.ref(func) is not None:
+            continue
+        yield func, call, scope
+
+
+def _torch_getattr(mig: Migration, call: ast.Call, scope) -> bool:
+    """``getattr(nn, "BatchNorm2d")(...)``: a torch layer built through a torch module object, which
+    stays torch (so does its import): reported, since the migrated file still builds it."""
+    func = call.func
+    if not (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+            and len(func.args) >= 2 and scope.resolve("getattr") is None):
+        return False
+    ref = mig.ref(func.args[0])
+    if ref is None:
+        return False
+    name = func.args[1]
+    if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        rule = mig.layer_rule(mig.rules.canonical(f"{ref.qual}.{name.value}"))
+        rules = [rule] if rule is not None and rule.kind == "layer" else []
+    else:
+        rules = [r for r in mig.rules.layers.values() if r.kind == "layer" and r.torch.startswith(ref.qual + ".")]
+    if not rules:
+        return False
+    names = ", ".join(sorted({r.torch_name for r in rules}))
+    mig.finding("RF001", call, f"{mig.text.segment(func)} builds torch's {names}, left as torch with its import: "
+                               f"name the class ({rules[0].torch_name}(...)) to have it converted")
+    mig.handled.add(id(call))
+    return True
+
+
+def is_partial_of(mig: Migration, ref, parent: ast.AST | None) -> bool:
+    """Whether ``ref`` (a layer class) is the first argument of ``functools.partial(...)``."""
+    rule = mig.layer_rule(ref.qual)
+    return (rule is not None and rule.kind == "layer" and isinstance(parent, ast.Call) and bool(parent.args)
+            and parent.args[0] is ref.node and is_partial(mig, parent.func, ref.scope))
+
+
+def converted_here(mig: Migration, origin: frozenset) -> bool:
+    """Whether the migration converts what the value relies on: some site of its origin is
+    converted and none is left as torch (a class already a Cell relies on nothing converted)."""
+    sites = [mig.site_by_node.get(node_id) for node_id in origin]
+    sites = [s for s in sites if s is not None]
+    return bool(sites) and all(s.converted for s in sites)
+
+
+def left_as_torch(mig: Migration, origin: frozenset) -> bool:
+    """Whether a site the value relies on (its construction, a partial) was left unconverted."""
+    for node_id in origin:
+        site = mig.site_by_node.get(node_id)
+        if site is not None and not site.converted:
+            return True
+    return False
 
 
 def _is_super_init(call: ast.Call) -> bool:
@@ -123,34 +140,50 @@ def _enclosing_function(mig: Migration, node: ast.AST) -> ast.AST | None:
 
 
 def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
-    """A call that may build a torch norm layer: say which arguments follow torch's conventions."""
+    """A call that may build a torch norm layer: say which arguments follow torch's conventions,
+    for each layer it may build (given, hidden behind *args/**kwargs, or omitted where the defaults
+    differ), and what the target cannot run."""
     if not rules:
         return
-    rule = sorted(rules, key=lambda r: r.torch)[0]
-    positional = rule.positional_params()
-    needs = []
-    for i in range(len(call.args)):
-        if i < len(positional):
-            p = positional[i]
-            if _differs(rule, p, i):
-                needs.append(p)
-    hidden = []
+    # **dd whose entries the file shows count as the keywords they are; *args and other **kwargs hide.
+    shown: list[str] = []
+    hidden = any(isinstance(a, ast.Starred) for a in call.args)
     for k in call.keywords:
-        if k.arg is None:  # **dd: what it holds, if the file shows it
+        if k.arg is None:
             entries = keyword_dicts.entries(mig, k, call)
             if isinstance(entries, str):
-                hidden.append(f"**{mig.text.segment(k.value)}: its keys are not visible here, check each against "
-                              f"the {rule.torch_name} row of the table")
+                hidden = True
             else:
-                needs += [key for key, _value in entries if _differs(rule, key, None)]
-        elif k.arg in rule.params and _differs(rule, k.arg, None):
-            needs.append(k.arg)
-    if not needs and not hidden:
-        return
-    names = ", ".join(sorted(r.torch_name for r in rules))
-    what = "; ".join([*(_what_to_do(rule, p) for p in dict.fromkeys(needs)), *hidden])
-    mig.finding("RF001", call, f"this call may build a torch {names}: {what}")
-    mig.handled.add(id(call))
+                shown += [key for key, _value in entries]
+    given = {k.arg for k in call.keywords if k.arg} | set(shown)
+    parts = []
+    ordered = sorted(rules, key=lambda r: r.torch)
+    for rule in ordered:
+        positional = rule.positional_params()
+        needs = []
+        if hidden:  # any argument may be there
+            needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
+        for i, a in enumerate(call.args):
+            if i < len(positional) and not isinstance(a, ast.Starred) and _differs(rule, positional[i], i):
+                needs.append(positional[i])
+        for key in [k.arg for k in call.keywords if k.arg] + shown:
+            if key in rule.params and _differs(rule, key, None):
+                needs.append(key)
+        named = given | set(positional[: len(call.args)])
+        for param, spec in rule.params.items():
+            if (spec.emit_when_omitted is not None or spec.when_omitted is not None) and param not in named \
+                    and not hidden:
+                needs.append(param)  # omitted, and the defaults differ
+        if needs:
+            what = "; ".join(_what_to_do(rule, p, omitted=p not in named and not hidden) for p in dict.fromkeys(needs))
+            parts.append(what if len(ordered) == 1 else f"{rule.torch_name}: {what}")
+    names = ", ".join(r.torch_name for r in ordered)
+    if parts:
+        mig.finding("RF001", call, f"this call may build a torch {names}: " + "; ".join(parts))
+        mig.handled.add(id(call))
+    for code in sorted({r.device_note for r in ordered if r.device_note}):
+        mig.finding(code, call, f"this call may build a torch {names}: {mig.rules.findings[code].title}")
+        mig.handled.add(id(call))
 
 
 def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
@@ -166,11 +199,15 @@ def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
     return False
 
 
-def _what_to_do(rule: LayerRule, param: str) -> str:
+def _what_to_do(rule: LayerRule, param: str, omitted: bool = False) -> str:
     """What a person converting ``param`` by hand must do, from the rule's data."""
     spec = rule.params.get(param)
     if spec is None:
         return f"{param} is not a {rule.torch_name} parameter"
+    if omitted and spec.emit_when_omitted is not None:
+        return f"{param} omitted: MindSpore's default differs, pass {spec.to}={spec.emit_when_omitted}"
+    if omitted:
+        return f"{param} omitted: MindSpore's default differs, pass {spec.to} ({describe(spec.when_omitted)})"
     if spec.drop:
         return f"{param}: drop it (no MindSpore counterpart)"
     if spec.unmappable:

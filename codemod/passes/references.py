@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import ast
 
-from ..facts.inference import is_partial
 from ..migration import Migration
-from .constructions import convert_call
+from .constructions import is_partial_of
 
 
 def plan_references(mig: Migration) -> None:
@@ -28,11 +27,8 @@ def plan_references(mig: Migration) -> None:
                 continue  # a construction: its own site decides (it may be left unconverted)
             if isinstance(parent, ast.Attribute) and parent.attr == "__init__":
                 continue
-            if rule.kind == "layer" and isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node \
-                    and is_partial(mig, parent.func, ref.scope):
-                # functools.partial(nn.BatchNorm2d, momentum=0.01): its keywords convert like a call's.
-                convert_call(mig, parent, rule, ref=ref, skip=1, kind="partial")
-                continue
+            if is_partial_of(mig, ref, parent):
+                continue  # functools.partial(nn.BatchNorm2d, ...): planned with the constructions
             site = mig.site("reference", ref.node, rule=ref.qual)
             mig.convert_ref(site, ref, rule.mindspore)
             continue

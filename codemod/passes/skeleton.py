@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import ast
 
+from ..converters import escape
 from ..facts.inference import MaybeLayerT, ModuleT, origin_of
 from ..migration import Migration
-from ..plan import RenameAttribute, RenameDefinition
+from ..plan import Argument, RenameAttribute, RenameDefinition, ReplaceCall, Template
+
+_REGISTRATION = ("add_module", "register_module")
 
 
 def plan_skeleton(mig: Migration) -> None:
@@ -21,6 +24,9 @@ def plan_skeleton(mig: Migration) -> None:
         site.requires |= cls.origin
         mig.change(site, RenameDefinition(site.id, mig.key(fn), "construct"))
     for attr, scope in mig.index.attributes:
+        if attr.attr in _REGISTRATION:
+            _registration(mig, types, attr, scope)
+            continue
         if attr.attr != "forward":
             continue
         value = attr.value
@@ -37,6 +43,43 @@ def plan_skeleton(mig: Migration) -> None:
         site = mig.site("skeleton", attr, message="forward -> construct")
         site.requires |= origin
         mig.change(site, RenameAttribute(site.id, mig.key(attr), "construct"))
+
+
+def _registration(mig: Migration, types, attr: ast.Attribute, scope) -> None:
+    """``m.add_module(name, child)`` / ``m.register_module(...)``: MindSpore's Cell has neither;
+    ``setattr(m, name, child)`` registers the child under ``name`` as the attribute assignment does,
+    parameter names included (``insert_child_to_cell`` leaves them without the prefix, so two
+    children's parameters collide and checkpoints do not load)."""
+    call = mig.parent(attr)
+    if not (isinstance(call, ast.Call) and call.func is attr):
+        return
+    value = attr.value
+    if _is_super_call(value):
+        cls = _enclosing_class(mig, types, attr)
+        known, origin = (cls is not None and cls.is_module), (cls.origin if cls is not None else frozenset())
+        fn = _enclosing_function(mig, attr)
+        args = fn.args.posonlyargs + fn.args.args if fn is not None else []
+        receiver = args[0].arg if args else None  # setattr(super(), ...) would not register it
+    else:
+        t = types.of(value, scope)
+        known, origin = isinstance(t, (ModuleT, MaybeLayerT)), origin_of(t)
+        receiver = mig.text.segment(value)
+    if not known or receiver is None or len(call.args) != 2 or call.keywords \
+            or any(isinstance(a, ast.Starred) for a in call.args):
+        return
+    site = mig.site("skeleton", attr, message=f"{attr.attr}(...) -> setattr({receiver}, ...)")
+    site.requires |= origin
+    # The arguments as migrated (a child built inline converts too).
+    arguments = (Argument("name", keyword="name"), Argument("module", keyword="module"))
+    mig.change(site, ReplaceCall(site.id, mig.key(call),
+                                 Template(f"setattr({escape(receiver)}, {{arg:name}}, {{arg:module}})"), arguments))
+
+
+def _enclosing_function(mig: Migration, node: ast.AST):
+    p = mig.parent(node)
+    while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        p = mig.parent(p)
+    return p
 
 
 def _is_super_call(node: ast.expr) -> bool:

@@ -17,6 +17,7 @@ from ..plan import Plan
 from .arguments import Arguments
 from .attributes import Attributes
 from .base import PlannedTransformer
+from .calls import Calls
 from .imports import Imports
 from .locate import Locator
 from .modes import Chains, Modes
@@ -26,7 +27,7 @@ from .statements import Statements
 
 # The migrated text of a site's node (what a front end shows) is taken after RENDERED_AFTER: a
 # construction's own text, before a mode call is chained onto it.
-JOBS = (References, Attributes, Arguments, Modes, Chains, Skeleton, Imports, Statements)
+JOBS = (References, Attributes, Arguments, Calls, Modes, Chains, Skeleton, Imports, Statements)
 RENDERED_AFTER = Modes
 
 

@@ -26,6 +26,15 @@ class Chains(PlannedTransformer):
     handles = (ChainCall,)
 
     def leave_Call(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
+        return self._chain(original, updated)
+
+    def leave_Name(self, original: cst.Name, updated: cst.BaseExpression) -> cst.BaseExpression:
+        return self._chain(original, updated)
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.BaseExpression) -> cst.BaseExpression:
+        return self._chain(original, updated)
+
+    def _chain(self, original: cst.CSTNode, updated: cst.BaseExpression) -> cst.BaseExpression:
         for change in self.changes(original):
             # The call's own parentheses go around the whole chain.
             inner = updated.with_changes(lpar=[], rpar=[])
