@@ -73,6 +73,7 @@ class Arg:
     reference: str | None = None  # the torch name the value spells, if it is one
     bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call
     call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
+    may_be_none: bool = False  # a parameter of a function of the file that may be None (default, call sites)
     segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
 
 
@@ -169,6 +170,9 @@ def one_minus(arg: Arg) -> Conversion:
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return fail("BN003", "momentum=None (cumulative moving average) has no MindSpore equivalent")
+    if arg.may_be_none:
+        return fail("BN003", f"momentum={arg.text} may be None here (its default, or a call of the function "
+                             f"passes None): a cumulative moving average has no MindSpore equivalent")
     number = literal_number(node, arg.segment)
     if number is not None:
         with decimal.localcontext() as ctx:

@@ -91,6 +91,13 @@ class Migration:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)
 
+    def scope_of_load(self, name: ast.Name):
+        """The scope a name is read in (a load the walk recorded), or None."""
+        for node, scope in self.index.loads.get(name.id, ()):
+            if node is name:
+                return scope
+        return None
+
     def ref(self, node: ast.AST) -> TorchRef | None:
         return self.ref_by_node.get(id(node))
 

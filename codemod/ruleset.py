@@ -107,6 +107,7 @@ class LayerRule:
     device_note: str | None = None  # finding code reported on every converted site
     unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
     dtype_notes: Mapping[str, str] = field(default_factory=dict)  # torch dtype -> finding code
+    read_when_built: frozenset[str] = frozenset()  # torch attributes MindSpore reads only when built
 
     @property
     def torch_name(self) -> str:
@@ -260,7 +261,7 @@ _FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts
 _META_KEYS = {"family", "title", "group", "always", "mindspore_versions"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
-               "dtype_notes"}
+               "dtype_notes", "read_when_built"}
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 _FINDING_KEYS = {"severity", "title"}
@@ -390,6 +391,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 device_note=raw.get("device_note"),
                 unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
                 dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
+                read_when_built=frozenset(raw.get("read_when_built", ())),
             )
         for raw in data.get("name", []):
             where = f"{path.name}: {raw.get('torch', '?')}"

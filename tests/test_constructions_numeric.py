@@ -15,8 +15,9 @@ from typing import Callable
 
 import pytest
 
-from codemod import migrate_source
-from codemod.source import apply_edits
+from dataclasses import replace
+
+from codemod import migrate_source, plan_source
 from codemod.verify import load_frameworks
 from codemod.verify.harness import ProgramError, compare_records, run_program
 
@@ -29,12 +30,13 @@ def read(path: Path) -> str:
 
 
 def without_sites(kind: str, only: Callable[[str], bool] = lambda original: True) -> Callable[[str], str]:
-    """The migration, less the edits of its sites of ``kind`` (whose original text ``only`` accepts)."""
+    """The migration, less the changes of its sites of ``kind`` (whose original text ``only`` accepts)."""
 
     def ablate(source: str) -> str:
-        result = migrate_source(source)
-        kept = [e for s in result.sites if not (s.kind == kind and only(s.original)) for e in s.edits]
-        return apply_edits(source, kept)
+        planned = plan_source(source)
+        dropped = {s.id for s in planned.sites if s.kind == kind and only(s.original)}
+        kept = {c.site for c in planned.plan.changes} - dropped
+        return replace(planned, plan=planned.plan.for_sites(kept)).migrate().code
 
     return ablate
 

@@ -62,9 +62,9 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
         site.requires |= t.origin
         mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
         return
-    if attr.attr == "momentum" and store:
-        mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads momentum only when the layer is "
-                                   f"built; pass it to the constructor instead")
+    if store and any(attr.attr in r.read_when_built for r in rules):
+        mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads {attr.attr} only when the layer "
+                                   f"is built; pass it to the constructor instead")
     if target != attr.attr:
         site = mig.site("attribute", attr, message=f".{attr.attr} -> .{target}")
         site.requires |= t.origin

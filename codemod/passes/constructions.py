@@ -322,9 +322,11 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
 
     def convert(converter: str, spec, value: ast.expr | None) -> Conversion:
         ref = mig.ref(value) if value is not None else None
+        scope = mig.scope_of_load(value) if isinstance(value, ast.Name) else None
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
                   mig.titles, ref.qual if ref is not None else None,
-                  by_param, call_lines, mig.text.segment)
+                  by_param, call_lines, segment=mig.text.segment,
+                  may_be_none=scope is not None and mig.types.may_be_none(value, scope))
         return CONVERTERS[converter](arg)
 
     near = mig.ref(call.func)  # new MindSpore names are imported next to the callee's torch import

@@ -22,7 +22,7 @@ def entries(mig: Migration, keyword: ast.keyword, call: ast.Call) -> list[tuple[
     name = keyword.value
     if not isinstance(name, ast.Name):
         return f"**{mig.text.segment(name)} is not a dict this file builds"
-    scope = _scope_of_load(mig, name)
+    scope = mig.scope_of_load(name)
     found = scope.resolve(name.id) if scope is not None else None
     if found is None:
         return f"{name.id} is not defined here"
@@ -51,17 +51,10 @@ def is_dict(mig: Migration, name: ast.expr) -> bool:
     """Whether ``name`` is a dict this file builds (for ``*dd`` written where ``**dd`` was meant)."""
     if not isinstance(name, ast.Name):
         return False
-    scope = _scope_of_load(mig, name)
+    scope = mig.scope_of_load(name)
     found = scope.resolve(name.id) if scope is not None else None
     return (found is not None and len(found[1]) == 1 and found[1][0].value is not None
             and _literal_pairs(mig, found[1][0].value, found[0]) is not None)
-
-
-def _scope_of_load(mig: Migration, name: ast.Name) -> Scope | None:
-    for node, scope in mig.index.loads.get(name.id, ()):
-        if node is name:
-            return scope
-    return None
 
 
 def _literal_pairs(mig: Migration, built: ast.expr, scope: Scope) -> list[tuple[str, ast.expr]] | None:

@@ -124,7 +124,7 @@ def verify(paths, against, binds, as_json, atol, rtol, steps, exclude, model_tex
 
 def _model_options(paths, against, model_text, input_shape, binds, exclude) -> tuple[int, ...]:
     """The whole-model check's usage rules; the input shape."""
-    from ..runner import is_notebook
+    from ..runner.files import is_notebook
 
     if model_text is None:
         raise click.UsageError("--input-shape is for the whole-model check: give --model too")

@@ -28,7 +28,7 @@ from ..engine import migrate_source
 from ..facts.references import is_torch, torch_references
 from ..facts.scopes import Index
 from ..model import Config, MigrationError, MigrationResult
-from ..ruleset import RuleSet
+from ..ruleset import RuleSet, rules_of
 from .compare import Comparison, Tolerance, compare_arrays
 from .frameworks import Frameworks, load_frameworks
 from .harness import sample_array
@@ -200,7 +200,7 @@ def verify_model(source: str, *, path: str | None = None, model: str, input_shap
         if not input_shape or any(int(d) <= 0 for d in input_shape):
             raise _Stop(ERROR, f"the input shape must be positive sizes, not {tuple(input_shape)}")
         code = _migrated_code(source, path, migrated, migrated_path, config, check)
-        _ModelRun(fw, spec, check, config.ruleset).run(source, code)
+        _ModelRun(fw, spec, check, rules_of(config)).run(source, code)
     except _Stop as stop:
         check.status, check.reason, check.left = stop.status, str(stop), stop.left
     check.seconds = time.perf_counter() - start
@@ -213,7 +213,7 @@ def verify_model(source: str, *, path: str | None = None, model: str, input_shap
 def _migrated_code(source: str, path: str | None, migrated: str | None, migrated_path: str | None,
                    config: Config, check: ModelCheck) -> str:
     """The MindSpore code of the model's file, refused (ERROR) while anything is left unconverted."""
-    rules = config.ruleset
+    rules = rules_of(config)
     try:
         original_tree = _parse(source)
     except SyntaxError as exc:
