@@ -100,10 +100,10 @@ RULE_VALUES = {
 }
 # Whole argument lists: combinations the one-at-a-time grid does not make.
 EXTRA_CASES = {
-    "torch.nn.Conv2d": ["6, 6, 3, 2, 1", "6, 6, 3, 2, 1, 2, 3, False", "6, 6, (3, 5), padding=(1, 2), dilation=(2, 1)",
+    "torch.nn.Conv2d": ["6, 6, 3, dtype=torch.float64", "6, 6, 3, 2, 1", "6, 6, 3, 2, 1, 2, 3, False", "6, 6, (3, 5), padding=(1, 2), dilation=(2, 1)",
                         "6, 12, 3, padding=1, groups=6", "6, 6, 4, padding='same', dilation=3"],
     "torch.nn.Conv1d": ["6, 6, 3, 2, 1", "6, 6, 4, padding='same'"],
-    "torch.nn.ConvTranspose2d": ["6, 6, 3, stride=2, padding=1, output_padding=1",
+    "torch.nn.ConvTranspose2d": ["6, 6, 3, dtype=torch.float64", "6, 6, 3, stride=2, padding=1, output_padding=1",
                                  "6, 6, 5, stride=2, padding=2, output_padding=1",
                                  "6, 6, 3, stride=(2, 1), padding=1, output_padding=(1, 0)",
                                  "6, 6, 3, stride=2, padding=1, output_padding=1, dilation=2",
@@ -138,7 +138,9 @@ EXTRA_CASES = {
 KNOWN_INIT_DIFFERENCES = {"torch.nn.MultiheadAttention": {"out_proj.bias/out_proj.bias"}}
 # Cases whose MindSpore layer has no CPU kernel for these arguments: the migration converts them
 # (with a warning at the site) and the check shows the kernel's refusal, not a wrong number.
-NO_CPU_KERNEL_CASES = {("torch.nn.ELU", "alpha=0.5"): "alpha must be 1.0", ("torch.nn.ELU", "0.5, False"): "alpha must be 1.0"}
+NO_CPU_KERNEL_CASES = {("torch.nn.ELU", "alpha=0.5"): "alpha must be 1.0", ("torch.nn.ELU", "0.5, False"): "alpha must be 1.0",
+                       ("torch.nn.Conv2d", "6, 6, 3, dtype=torch.float64"): "Tensor[Float64]",
+                       ("torch.nn.ConvTranspose2d", "6, 6, 3, dtype=torch.float64"): "Float64"}
 FULL_PRODUCT = {"torch.nn.BatchNorm2d"}  # all combinations; the other rules one value at a time
 PRELUDE = "import torch\nimport torch.nn as nn\n\nbase = 0.05\nflag = True\npad = 1\napprox = 'tanh'\nscale = 2\nmode = 'nearest'\n\n"
 
@@ -368,6 +370,17 @@ def test_dropout_drops_where_torch_did(name, args, shape, fw) -> None:
     actual = run_program(migrated, "mindspore", fw)
     assert expected["zeroed_in_training"] == actual["zeroed_in_training"] > 0, migrated
     assert [c for c in compare_records(expected, actual) if not c.passed] == []
+
+
+def test_attention_with_dropout_compares_inference_only(fw) -> None:
+    """Dropout inside attention draws other masks than torch's: training outputs are not compared
+    (the rule's sample data says so), inference outputs are, and out_proj.bias's init is reported."""
+    source = site_source(RULES.layers["torch.nn.MultiheadAttention"], "16, 4, dropout=0.2")
+    [check] = verify_source(source, frameworks=fw)
+    phases = {(c.phase, c.quantity) for c in check.comparisons}
+    assert ("eval", "output 0") in phases and ("eval", "output 1") in phases
+    assert not any(phase.startswith("train") for phase, _ in phases)
+    assert [f"{c.phase}: {c.quantity}" for c in check.failed] == ["init: out_proj.bias/out_proj.bias"]
 
 
 # -- silent defaults: each is pinned by a case that fails when the rule is broken ---------------------
