@@ -37,6 +37,8 @@ def layer_rows(rules: RuleSet) -> list[tuple[str, str, list[str], list[str]]]:
         notes = []
         if attrs:
             notes.append("attributes: " + ", ".join(attrs))
+        for attr, axis in rule.inserted_axes.items():
+            notes.append(f"{attr}: MindSpore's has an extra axis of size 1 at position {axis}")
         if rule.device_note:
             notes.append(f"{rule.device_note}: {rules.findings[rule.device_note].title}")
         for member, code in rule.unsupported_members.items():

@@ -88,6 +88,22 @@ class ParamSpec:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class SampleSpec:
+    """What the numeric check feeds a layer, when the input rank alone does not say it.
+
+    ``shapes``: one Python expression per input tensor, over the torch call's arguments (defaults
+    applied), e.g. ``(2, in_channels, 9, 11)``; ``integers``: an expression for the bound of
+    integer inputs in [0, bound) (indices); ``random_when``: the torch parameter whose non-zero value
+    makes training outputs random, and ``random_output`` how they are compared then: "mask" (the
+    zeroed fraction and the scale of the kept values) or "none" (not compared; inference still is)."""
+
+    shapes: tuple[str, ...] = ()
+    integers: str | None = None
+    random_when: str | None = None
+    random_output: str = "none"
+
+
 @dataclass(frozen=True, eq=False)  # identity: one object per rule, usable in sets
 class LayerRule:
     """A torch callable (layer class or function) and how its calls become MindSpore calls."""
@@ -108,6 +124,12 @@ class LayerRule:
     unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
     dtype_notes: Mapping[str, str] = field(default_factory=dict)  # torch dtype -> finding code
     read_when_built: frozenset[str] = frozenset()  # torch attributes MindSpore reads only when built
+    # How the numeric check feeds the layer (verify): see SampleSpec.
+    sample: SampleSpec = field(default_factory=SampleSpec)
+    # torch attributes whose initial values are drawn at random: compared by their statistics.
+    random_init: tuple[str, ...] = ()
+    # torch attribute -> axis of size 1 MindSpore's tensor has in addition (Conv1d's weight is 4-D).
+    inserted_axes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def torch_name(self) -> str:
@@ -261,7 +283,9 @@ _FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts
 _META_KEYS = {"family", "title", "group", "always", "mindspore_versions"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
-               "dtype_notes", "read_when_built"}
+               "dtype_notes", "read_when_built", "sample", "random_init", "inserted_axes"}
+_SAMPLE_KEYS = {"shape", "integers", "random_when", "random_output"}
+RANDOM_OUTPUTS = ("mask", "none")
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 _FINDING_KEYS = {"severity", "title"}
@@ -309,7 +333,8 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        if key in ("params", "attributes", "unsupported_members", "dtype_notes") and key in out:
+        if key in ("params", "attributes", "unsupported_members", "dtype_notes", "sample", "inserted_axes") \
+                and key in out:
             merged = dict(out[key])
             merged.update(value)
             out[key] = merged
@@ -375,6 +400,11 @@ def load_rules(directory: Path | None = None) -> RuleSet:
             for spec in params.values():
                 if spec.to and spec.to not in ms_params:
                     raise RuleError(f"{where}: {spec.name} maps to {spec.to}, not in mindspore_params")
+            sample = dict(raw.get("sample", {}))
+            _known_keys(sample, _SAMPLE_KEYS, f"{where}: sample")
+            _one_of(sample.get("random_output", "none"), RANDOM_OUTPUTS, "sample.random_output", where)
+            if sample.get("random_when") and sample["random_when"] not in torch_params:
+                raise RuleError(f"{where}: sample.random_when {sample['random_when']} is not in torch_params")
             layers[raw["torch"]] = LayerRule(
                 torch=raw["torch"],
                 mindspore=raw["mindspore"],
@@ -392,6 +422,12 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
                 dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
                 read_when_built=frozenset(raw.get("read_when_built", ())),
+                sample=SampleSpec(
+                    shapes=(sample["shape"],) if isinstance(sample.get("shape"), str) else tuple(sample.get("shape", ())),
+                    integers=sample.get("integers"), random_when=sample.get("random_when"),
+                    random_output=sample.get("random_output", "none")),
+                random_init=tuple(raw.get("random_init", ())),
+                inserted_axes=MappingProxyType(dict(raw.get("inserted_axes", {}))),
             )
         for raw in data.get("name", []):
             where = f"{path.name}: {raw.get('torch', '?')}"

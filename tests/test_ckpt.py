@@ -669,3 +669,68 @@ def test_a_model_that_cannot_be_built_is_read_statically_with_a_warning(framewor
             "from the source instead") in result.output
     assert "layers from the source: keys matched against ConvNet (" in result.output
     assert "bn.running_var -> bn.moving_variance  (BatchNorm2d)" in result.output
+
+
+# -- layers beyond normalization (issue 15) ---------------------------------------------------------
+
+LAYER_MODELS = '''
+import torch.nn as nn
+
+
+class Temporal(nn.Module):
+    """Conv1d and ConvTranspose1d hold a 4-D weight in MindSpore; PReLU's weight is w."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 8, 5, padding=2)
+        self.bn = nn.BatchNorm1d(8)
+        self.up = nn.ConvTranspose1d(8, 4, 4, 2, 1)
+        self.act = nn.PReLU(4)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x):
+        return self.fc(self.act(self.up(self.bn(self.conv(x)))))
+
+
+class Attention(nn.Module):
+    """MultiheadAttention keeps torch's names, out_proj.weight one level down."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.emb = nn.Embedding(10, 8)
+        self.norm = nn.LayerNorm(8)
+'''
+
+
+def test_layer_keys_follow_the_rules_attribute_tables(frameworks, tmp_path):
+    source = tmp_path / "layers.py"
+    source.write_text(LAYER_MODELS)
+    model, ckpt, result = convert(frameworks, tmp_path, source, "Temporal", cli=("--source", source))
+    assert result.exit_code == 0, result.output
+    assert "conv.weight: an axis of size 1 inserted at 2 (Conv1d: MindSpore's layout)" in result.output
+    assert "up.weight: an axis of size 1 inserted at 2 (ConvTranspose1d: MindSpore's layout)" in result.output
+    assert "act.weight -> act.w  (PReLU)" in result.output
+    kept, worst = on_migrated_model(frameworks, source, "Temporal", (), model, ckpt, (2, 3, 16))
+    assert kept == []
+    assert worst < 1e-3  # outputs of a few hundred (weights drawn from N(0, 1)): float32 rounding
+
+    _, _, attention = convert(frameworks, tmp_path, source, "Attention", cli=("--source", source, "--dry-run", "--json"))
+    assert attention.exit_code == 0, attention.output
+    report = json.loads(attention.output)
+    assert report["renamed"] == {"emb.weight": "emb.embedding_table", "norm.weight": "norm.gamma",
+                                 "norm.bias": "norm.beta"}
+    assert {"attn.in_proj_weight", "attn.out_proj.weight", "attn.out_proj.bias"} <= set(report["unchanged"])
+    assert report["mismatches"] == []
+
+
+def test_a_built_model_takes_conv1d_weights_with_the_inserted_axis(frameworks, tmp_path):
+    source = tmp_path / "layers.py"
+    source.write_text(LAYER_MODELS)
+    _, ckpt, result = convert(frameworks, tmp_path, source, "Temporal",
+                              cli=("--source", source, "--verify", "--model", "Temporal()", "--input-shape", "2,3,16",
+                                   "--tolerance", "1e-3"))
+    assert result.exit_code == 0, result.output
+    assert "outputs match" in result.output
+    shapes = {k: tuple(v.shape) for k, v in frameworks.mindspore.load_checkpoint(str(ckpt)).items()}
+    assert shapes["conv.weight"] == (8, 3, 1, 5) and shapes["up.weight"] == (8, 4, 1, 4)

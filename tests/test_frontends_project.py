@@ -48,7 +48,7 @@ def test_stdin_filename_places_the_text_in_its_project(layout: Path, tmp_path: P
 def test_stdin_text_is_what_the_project_sees_of_that_file(layout: Path) -> None:
     """The buffer, not the file on disk: a models.py whose Net has no norm layer on stdin is not
     migrated, whatever the file on disk says (and train.py, which uses it, neither)."""
-    edited = (layout / "models.py").read_text().replace("nn.BatchNorm2d(4, momentum=0.2)", "nn.Identity()")
+    edited = (layout / "models.py").read_text().replace("nn.BatchNorm2d(4, momentum=0.2)", "nn.Softplus()")
     result = run_cli("migrate", "-", "--stdin-filename", str(layout / "models.py"), stdin=edited.encode())
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == edited

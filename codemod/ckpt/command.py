@@ -43,6 +43,7 @@ class Outcome:
             "renamed": {m.key: m.new for m in plan.renamed} if plan else {},
             "layers": {m.key: {"layer": m.layer, "found_by": m.found_by} for m in plan.moves if m.layer} if plan else {},
             "dropped": [{"key": m.key, "why": m.why} for m in plan.dropped] if plan else [],
+            "inserted_axes": {m.key: m.inserted_axis for m in plan.moves if m.inserted_axis is not None} if plan else {},
             "unchanged": [m.key for m in plan.unchanged] if plan else [],
             "mismatches": [{"key": k, "why": w} for k, w in plan.mismatches] if plan else [],
             "notes": plan.notes if plan else [], "warnings": plan.warnings if plan else [],
@@ -200,7 +201,8 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
 
     from .frameworks import write_checkpoint
 
-    entries = [(m.new, state[m.key]) for m in plan.moves if m.new is not None]
+    entries = [(m.new, state[m.key] if m.inserted_axis is None else state[m.key].unsqueeze(m.inserted_axis))
+               for m in plan.moves if m.new is not None]
     # Written next to OUTPUT and renamed over it only when everything succeeded.
     tmp = write_checkpoint(entries, output.parent.resolve() if output else Path(tempfile.gettempdir()))
     try:
@@ -336,6 +338,8 @@ def _print(outcome: Outcome) -> None:
                 click.echo(f"  {m.key} -> {m.new}  ({what}{', by its keys' if m.found_by == 'keys' else ''})")
             elif m.new is None:
                 click.echo(f"  {m.key}: dropped ({m.why})")
+            if m.new is not None and m.inserted_axis is not None:
+                click.echo(f"  {m.key}: an axis of size 1 inserted at {m.inserted_axis} ({m.layer}: MindSpore's layout)")
         for warning in plan.warnings:
             click.echo(f"warning: {warning}")
         if not plan.mismatches:

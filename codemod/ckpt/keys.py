@@ -41,6 +41,7 @@ class Move:
     layer: str | None = None  # the torch layer class the key belongs to, for normalization layers
     found_by: str = ""  # "source" | "keys": how the layer was recognised
     why: str = ""
+    inserted_axis: int | None = None  # MindSpore's tensor has an extra axis of size 1 here (Conv1d's weight)
 
     @property
     def renamed(self) -> bool:
@@ -87,7 +88,8 @@ def _move(key: str, module: str, rule: LayerRule, found_by: str) -> Move | None:
     target = rule.attributes[attribute]
     if not target:
         return Move(key, None, rule.torch_name, found_by, f"{rule.torch_name}.{attribute} has no MindSpore counterpart")
-    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by)
+    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by,
+                inserted_axis=rule.inserted_axes.get(attribute))
 
 
 def _modules(keys: Iterable[str]) -> dict[str, list[str]]:
@@ -123,7 +125,7 @@ def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
     if any([m.new for m in p] != [m.new for m in proposals[0]] for p in proposals[1:]):
         return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore names differ"
     label = "/".join(sorted(r.torch_name for r in fitting))
-    return [Move(m.key, m.new, label, found_by, m.why) for m in proposals[0]], ""
+    return [Move(m.key, m.new, label, found_by, m.why, m.inserted_axis) for m in proposals[0]], ""
 
 
 def _by_siblings(keys: list[str], rules: RuleSet) -> tuple[dict[str, Move], list[str]]:
@@ -216,6 +218,9 @@ def _walk(root: ModelClass, key: str) -> _Found:
         if isinstance(node, Unknown):
             return found("unknown", ".".join(path), why=node.why, rules=node.rules)
         if isinstance(node, Norm):
+            nested = ".".join(parts[len(path):])  # a parameter of the layer's own submodule (out_proj.weight)
+            if nested in node.rule.attributes:
+                return found("norm", ".".join(path), rule=node.rule)
             return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
         member = ".".join(path + [part])
         if isinstance(node, Items):
@@ -452,11 +457,11 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
                 plan.mismatches.append((move.key, f"the built model has no parameter {move.new}"))
                 continue
             name, shape = param
-            if move.key in shapes and tuple(shapes[move.key]) != shape:
+            if move.key in shapes and laid_out(tuple(shapes[move.key]), move.inserted_axis) != shape:
                 plan.mismatches.append((move.key, f"shape {_dims(shapes[move.key])} in the checkpoint, "
                                                   f"{_dims(shape)} for {move.new} in the built model"))
                 continue
-            placed[move.key] = Move(move.key, name, move.layer, "model", move.why)
+            placed[move.key] = Move(move.key, name, move.layer, "model", move.why, move.inserted_axis)
             used.add(move.new)
     plan.moves = [placed[k] for k in keys if k in placed]
     renamed = {path: name for path, (name, _) in layout.params.items() if name != path and path in used}
@@ -497,6 +502,13 @@ def _no_cell(module: str, layout: CellLayout) -> str:
     while i > 0 and ".".join(parts[:i]) not in layout.cells:
         i -= 1
     return f"the built model has no cell {'.'.join(parts[:i + 1])}"
+
+
+def laid_out(shape: tuple[int, ...], inserted_axis: int | None) -> tuple[int, ...]:
+    """A torch tensor's shape as MindSpore holds it (an axis of size 1 inserted, for Conv1d)."""
+    if inserted_axis is None:
+        return shape
+    return shape[:inserted_axis] + (1,) + shape[inserted_axis:]
 
 
 def _dims(shape) -> str:

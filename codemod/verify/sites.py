@@ -230,6 +230,11 @@ SAMPLE_BY_PARAM: dict[str, Any] = {
     "affine": True, "elementwise_affine": True, "track_running_stats": True, "bias": True,
     "training": True, "use_batch_statistics": None,
     "device": "cpu", "dtype": DType("float32"),
+    # Layers (issue 15): sizes that fit the rules' sample shapes, rates that are not the defaults.
+    "in_channels": 4, "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1, "groups": 1,
+    "in_features": 4, "out_features": 4, "num_embeddings": 10, "embedding_dim": 4, "embed_dim": 8, "num_heads": 2,
+    "p": 0.3, "negative_slope": 0.1, "num_parameters": 1, "upscale_factor": 2, "output_size": 2,
+    "scale_factor": 2, "inplace": False,
 }
 # The tensors a normalization function takes, by parameter (torch's and MindSpore's names).
 TENSOR_PARAMS = {"input": "input", "input_x": "input", "running_mean": "mean", "running_var": "var",
@@ -297,6 +302,8 @@ def bind(pair: CallPair, user: Mapping[str, Any], constants: Mapping[str, Any]) 
             continue
         conditions = condition_references(call.node)
         for key, param in _free_with_params(call.node, param_names, bindings):
+            if key in bindings:  # a name passed to two parameters: the sample of the first it feeds
+                continue
             if key in user:
                 bindings[key] = user[key]
             elif key in constants:
