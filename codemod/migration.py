@@ -88,6 +88,15 @@ class Migration:
     def layer_rule(self, qual: str | None) -> LayerRule | None:
         return self.rules.layers.get(qual) if qual else None
 
+    def anchor_ref(self) -> TorchRef | None:
+        """A reference through the file's first module-level torch import: the MindSpore names that
+        code the tool writes needs (``ops.relu(x)`` for ``x.relu()``) are imported next to it."""
+        groups = [g for g in self.import_groups if g.scope is self.index.module_scope and g.bindings and g.refs]
+        if not groups:
+            return None
+        first = min(groups, key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
+        return first.refs[0]
+
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)
 
@@ -96,13 +105,27 @@ class Migration:
 
     @functools.cached_property
     def in_scope(self) -> bool:
-        """A file is migrated when it references a torch normalization layer, or when it is part way
-        through a migration (it imports MindSpore and still references torch's nn.Module & co.)."""
+        """A file is migrated when it uses an API the rules cover: it references a torch layer, calls
+        a torch function the rules map, or calls a tensor method the rules map on a value known to be
+        a tensor; or when it is part way through a migration (it imports MindSpore and still
+        references torch's nn.Module & co.). A torch function named without being called (passed to
+        ``vmap``, say) does not count: calls are what the rules map."""
         layers = self.rules.layers
-        if any(r.qual in layers for r in self.refs) or any(a.qual in layers for a in self.ambiguous):
+        if any(self._covers(r.qual, r.node) for r in self.refs) or any(self._covers(a.qual, a.node) for a in self.ambiguous):
             return True
-        return (any(is_mindspore(b.qual) for b in self.index.imports)
-                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project
+        if (any(is_mindspore(b.qual) for b in self.index.imports)
+                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project:
+            return True
+        return self.rules.methods and self.types is not None and bool(self.types.tensor_method_calls())
+
+    def _covers(self, qual: str, node: ast.AST) -> bool:
+        rule = self.rules.layers.get(qual)
+        if rule is None:
+            return False
+        if rule.kind != "function":
+            return True
+        call = self.parent(node)
+        return isinstance(call, ast.Call) and call.func is node
 
     @functools.cached_property
     def uses_project(self) -> bool:
@@ -112,9 +135,13 @@ class Migration:
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
-    def site(self, kind: SiteKind | str, node: ast.AST, rule: str | None = None, message: str = "") -> Site:
+    def site(self, kind: SiteKind | str, node: ast.AST, rule: str | None = None, message: str = "",
+             start: tuple[int, int] | None = None) -> Site:
+        """The site about ``node`` (one per node and kind). ``start`` (line, byte offset) places it
+        elsewhere than where the node starts: calls chained on one value all start there."""
         kind = SiteKind(kind)
-        line, col = node.lineno, self.text.char_col(node.lineno, node.col_offset)
+        line, offset = start or (node.lineno, node.col_offset)
+        col = self.text.char_col(line, offset)
         end_line, end_col = node.end_lineno, self.text.char_col(node.end_lineno, node.end_col_offset)
         site_id = f"{line}:{col}:{kind}"
         existing = self._site_by_id.get(site_id)

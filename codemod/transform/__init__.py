@@ -3,8 +3,9 @@
 Each transformer has one job (one kind of change). They run together in one traversal, which the
 locator keys and prunes: it enters only statements and nodes that hold something the plan changes.
 On the way back up, every transformer sees each node in turn, in the order below (so arguments are
-converted under a callee already renamed, and a chained ``.set_train()`` goes around the converted
-call), and the statements job, last, sees whole lines.
+converted under a callee already renamed, a call replaced by an expression is filled with its
+converted arguments, and a chained ``.set_train()`` goes around the converted call), and the
+statements job, last, sees whole lines.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..plan import Plan
 from .arguments import Arguments
 from .attributes import Attributes
 from .base import PlannedTransformer
+from .calls import Calls
 from .imports import Imports
 from .locate import Locator
 from .modes import Chains, Modes
@@ -26,7 +28,7 @@ from .statements import Statements
 
 # The migrated text of a site's node (what a front end shows) is taken after RENDERED_AFTER: a
 # construction's own text, before a mode call is chained onto it.
-JOBS = (References, Attributes, Arguments, Modes, Chains, Skeleton, Imports, Statements)
+JOBS = (References, Attributes, Arguments, Calls, Modes, Chains, Skeleton, Imports, Statements)
 RENDERED_AFTER = Modes
 
 
