@@ -470,7 +470,7 @@ def device_or_dtype(arg: Arg) -> Conversion:
     if arg.reference is not None and arg.reference in arg.dtypes and arg.positional:
         return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference])
     if not arg.positional or _device_like(node, arg.reference):
-        return Conversion(Action.OMIT, warnings=(("TS001", f"{arg.text}: device move dropped (MindSpore places "
+        return Conversion(Action.OMIT, warnings=(("TS001", f"to({arg.text}): device move dropped (MindSpore places "
                                                            f"tensors by context)"),))
     if dotted_tail(node) == "dtype":  # x.to(y.dtype): a MindSpore dtype once y is a MindSpore tensor
         return KEEP

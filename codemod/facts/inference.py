@@ -441,19 +441,19 @@ class Types:
         if found is None:  # a builtin, or a name from `from <project module> import *`
             return self.project.star(self, node.id, scope) if self.project is not None else None
         where, bindings = found
+        if len(bindings) > 1 and where.kind == "function":
+            # Forward code rebinds its tensors freely (x = x.to(dtype); out = self.layer(out)): the
+            # bindings that can reach this use may all be tensors when the others are not. Following
+            # them alone also keeps clear of the cycles that rebinding a name makes.
+            reaching = _reaching(self.mig, node, bindings)
+            if reaching is not None and len(reaching) < len(bindings):
+                narrowed = self._join([self._binding(b, where) for b in reaching])
+                if isinstance(narrowed, TensorT):
+                    return narrowed
         results = []
         for b in bindings:
             results.append(self._binding(b, where))
-        joined = self._join(results)
-        if joined is None and len(bindings) > 1 and where.kind == "function":
-            # Forward code rebinds its tensors freely (out = self.layer(out)): the bindings that can
-            # reach this use may all be tensors when the others are not.
-            reaching = _reaching(self.mig, node, bindings)
-            if reaching is not None:
-                narrowed = self._join([r for b, r in zip(bindings, results) if b in reaching])
-                if isinstance(narrowed, TensorT):
-                    return narrowed
-        return joined
+        return self._join(results)
 
     def _binding(self, b: Binding, where: Scope):
         if b.kind == "class":
@@ -561,6 +561,8 @@ class Types:
             if values:
                 init_scope = self.mig.index.scope_of.get(id(c.init))
                 return self._join([self.of(v, init_scope) for v in values])
+            if attr in c.methods and not _is_static(c.methods[attr]):  # self._make_layer(...)
+                return FunctionT(c.methods[attr])
         return None
 
     def _returns_of(self, fn: ast.AST):

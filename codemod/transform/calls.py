@@ -34,7 +34,23 @@ def replace_call(call: cst.Call, change: ReplaceCall) -> cst.BaseExpression:
     for keyword, template in change.added:
         holes[f"arg:{keyword}"] = templates.expression(template, argument_values(raw))
     if isinstance(call.func, cst.Attribute):
-        holes["receiver"] = call.func.value
+        receiver = call.func.value
+        if receiver.lpar and _an_argument(change.template.text, "receiver"):
+            receiver = receiver.with_changes(lpar=[], rpar=[])  # (x * 2).relu() -> ops.relu(x * 2)
+        holes["receiver"] = receiver
     new = templates.expression(change.template, holes)
     # The call's own parentheses stay around what replaces it.
     return new.with_changes(lpar=[*call.lpar, *new.lpar], rpar=[*new.rpar, *call.rpar])
+
+
+def _an_argument(text: str, hole: str) -> bool:
+    """Whether the template passes the hole to a call as a whole argument (where the value needs no
+    parentheses of its own)."""
+    compiled = templates.compile_expression(text)
+    for name, path in compiled.holes:
+        if name == hole:
+            node = compiled.node
+            for field, index in path[:-1]:
+                node = getattr(node, field) if index is None else getattr(node, field)[index]
+            return isinstance(node, cst.Arg)
+    return False
