@@ -88,14 +88,24 @@ class Migration:
     def layer_rule(self, qual: str | None) -> LayerRule | None:
         return self.rules.layers.get(qual) if qual else None
 
-    def anchor_ref(self) -> TorchRef | None:
-        """A reference through the file's first module-level torch import: the MindSpore names that
-        code the tool writes needs (``ops.relu(x)`` for ``x.relu()``) are imported next to it."""
+    def anchor_ref(self, target: str | None = None) -> TorchRef | None:
+        """A reference through a module-level torch import, for MindSpore names that code the tool
+        writes needs with no torch name of its own to stand next to (``ops.relu(x)`` for
+        ``x.relu()``): the import whose MindSpore counterpart covers ``target`` (``import
+        torch.nn.functional as F`` for ``mindspore.ops.relu``: it is spelled ``F.relu`` once that
+        import is MindSpore's, whichever step converts it), else the file's first torch import."""
         groups = [g for g in self.import_groups if g.scope is self.index.module_scope and g.bindings and g.refs]
         if not groups:
             return None
-        first = min(groups, key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
-        return first.refs[0]
+        groups.sort(key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
+        for counterpart, group in sorted(((self._counterpart(g), g) for g in groups), key=lambda p: -len(p[0] or "")):
+            if counterpart and target and (target == counterpart or target.startswith(counterpart + ".")):
+                return group.refs[0]
+        return groups[0].refs[0]
+
+    def _counterpart(self, group) -> str | None:
+        qual = self.rules.canonical(group.qual)
+        return self.rules.counterparts.get(qual) or self.rules.mapped(qual)
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)

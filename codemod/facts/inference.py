@@ -364,7 +364,7 @@ class Types:
         return TensorT(origin=_union(t.origin for t in tensors)) if tensors else None
 
     def tensor_method_calls(self) -> list[tuple[ast.Call, "LayerRule", TensorT, Scope]]:
-        """Every call of a tensor method the rules know on a value known to be a tensor, in order."""
+        """Every call of a tensor method the rules know on a value known to be a torch tensor, in order."""
         if self._tensor_calls is None:
             methods = self.mig.rules.methods
             parents = self.mig.index.parents
@@ -377,7 +377,9 @@ class Types:
                 if not (isinstance(call, ast.Call) and call.func is attr):
                     continue
                 receiver = self.of(attr.value, scope)
-                if isinstance(receiver, TensorT) and not receiver.sequence:
+                # A tensor nothing makes MindSpore's is MindSpore's already (a Cell's input, what
+                # mindspore.ops gives): its methods are MindSpore's, spelled so.
+                if isinstance(receiver, TensorT) and not receiver.sequence and receiver.origin:
                     calls.append((call, rule, receiver, scope))
             self._tensor_calls = calls
         return self._tensor_calls

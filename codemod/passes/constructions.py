@@ -301,8 +301,9 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         return CONVERTERS[converter](arg)
 
     # New MindSpore names are imported next to the callee's torch import (a method has none: next to
-    # the file's first torch import).
-    near = mig.ref(call.func) or mig.anchor_ref()
+    # one whose MindSpore counterpart covers them, see Migration.anchor_ref).
+    near = mig.ref(call.func) or mig.anchor_ref(next(
+        (spec for text in rule.rewrite for field, spec in template_holes(text) if field == "name"), None))
 
     def template(conv: Conversion) -> Template:
         return Template(conv.value, tuple((hole, mig.spell(site, target, near=near)) for hole, target in conv.names))
