@@ -75,6 +75,8 @@ class Arg:
     call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
     may_be_none: bool = False  # a parameter of a function of the file that may be None (default, call sites)
     segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
+    target: str | None = None  # what the call's result is assigned to (``x`` of ``x = F.relu(x)``), if anything
+    positional: bool = True  # the argument is given by position (not by keyword)
 
 
 def escape(text: str) -> str:
@@ -117,6 +119,17 @@ def format_decimal(value: decimal.Decimal) -> str:
     if "." not in text:
         text += ".0"
     return text
+
+
+def decimal_literal(value: decimal.Decimal) -> str:
+    """A float literal for an exact decimal, in scientific notation when it is very small or large
+    (1e-24, not 0.000000000000000000000001)."""
+    value = value.normalize()
+    if -5 <= value.adjusted() < 16:
+        return format_decimal(value)
+    sign, digits, _exponent = value.as_tuple()
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return ("-" if sign else "") + f"{mantissa}e{value.adjusted()}"
 
 
 # Precedence of expression kinds, lowest first (Python's grammar). Binary minus sits at ARITH.
@@ -209,9 +222,7 @@ def dtype(arg: Arg) -> Conversion:
     if isinstance(node, ast.Constant) and node.value is None:
         return OMIT  # both default to float32
     if arg.reference is not None and arg.reference in arg.dtypes:
-        note = arg.rule.dtype_notes.get(arg.reference)
-        warnings = ((note, f"dtype={arg.text}: {arg.titles[note]}"),) if note is not None else ()
-        return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference], warnings=warnings)
+        return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference], warnings=_dtype_notes(arg))
     return Conversion(Action.KEEP, warnings=(("TM004", f"dtype={arg.text} is passed through: it must be a MindSpore "
                                                        f"dtype (e.g. mindspore.float32)"),))
 
@@ -577,6 +588,166 @@ def divisible_output_size(arg: Arg) -> Conversion:
     if literal_int(arg.node) == 1:
         return KEEP
     return Conversion(Action.KEEP, warnings=(("PL002", f"output_size={arg.text}: {arg.titles['PL002']}"),))
+def _literal(node: ast.expr | None) -> bool:
+    """A number, string, True/False/None, or a tuple/list of them."""
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_literal(e) for e in node.elts)
+    return isinstance(node, ast.Constant) or literal_number(node, str) is not None
+
+
+def omit_none(arg: Arg) -> Conversion:
+    """None -> omitted (MindSpore's default means the same)"""
+    return OMIT if _is_none(arg.node) else KEEP
+
+
+def implicit_dim(arg: Arg) -> Conversion:
+    """None/omitted -> error FN002 (torch picks the axis from the input's rank)"""
+    if arg.node is None or _is_none(arg.node):
+        given = f"{arg.param.name}=None" if arg.node is not None else f"{arg.param.name} omitted"
+        return fail("FN002", f"{given}: torch picks the axis from the input's rank (0 for rank 0, 1 and 3, "
+                             f"else 1), MindSpore uses -1: give {arg.param.name} explicitly")
+    return KEEP
+
+
+def stride_from_kernel(arg: Arg) -> Conversion:
+    """None/omitted -> kernel_size (MindSpore's default stride is 1)"""
+    if arg.node is not None and not _is_none(arg.node):
+        return KEEP
+    kernel = arg.bound.get("kernel_size")
+    if kernel is None or not (_literal(kernel) or _plain_reference(kernel)):
+        return fail("FN005", f"{arg.param.name} defaults to kernel_size in torch, to 1 in MindSpore, and kernel_size "
+                             f"is not a literal or a name here: write {arg.param.name}= explicitly")
+    return Conversion(Action.DERIVE, value="{arg:kernel_size}")
+
+
+def inplace(arg: Arg) -> Conversion:
+    """False -> omitted; True -> omitted where the result is assigned back to the input (x = f(x, inplace=True)), else error FN003"""
+    if isinstance(arg.node, ast.Constant) and arg.node.value is False:
+        return OMIT
+    first = arg.bound.get("input")
+    if arg.target is not None and first is not None and arg.segment(first) == arg.target:
+        return Conversion(Action.OMIT, warnings=(("TM010", f"{arg.param.name}={arg.text} dropped: the result is "
+                                                           f"assigned back to {arg.target}"),))
+    return fail("FN003", f"{arg.param.name}={arg.text}: torch changes the input in place, MindSpore returns a new "
+                         f"tensor; assign the result to the input (x = f(x)) or convert by hand")
+
+
+_INTERPOLATE_MODES = ("nearest", "linear", "bilinear", "trilinear", "area", "nearest-exact")
+
+
+def interpolate_mode(arg: Arg) -> Conversion:
+    """a literal mode other than 'bicubic' -> as is; else error FN004 (MindSpore's cubic kernel differs)"""
+    if isinstance(arg.node, ast.Constant) and arg.node.value in _INTERPOLATE_MODES:
+        return KEEP
+    return fail("FN004", f"mode={arg.text}: only the literal modes {', '.join(map(repr, _INTERPOLATE_MODES))} "
+                         f"interpolate as torch does (MindSpore's bicubic kernel differs)")
+
+
+def _scale_literals(node: ast.expr) -> list[decimal.Decimal] | None:
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+    values = [literal_number(n, str) for n in items]
+    return None if any(v is None for v in values) else values
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _exact_scale(arg: Arg, values: list[decimal.Decimal]) -> bool:
+    """Whether MindSpore's scale_factor (which it uses with recompute_scale_factor=True) samples as torch
+    does: for integer scales, for torch's own recompute_scale_factor=True, or for bilinear with
+    align_corners=True."""
+    mode, corners = arg.bound.get("mode"), arg.bound.get("align_corners")
+    return (all(v == v.to_integral_value() for v in values) or _is_true(arg.bound.get("recompute_scale_factor"))
+            or (isinstance(mode, ast.Constant) and mode.value == "bilinear" and _is_true(corners)))
+
+
+def interpolate_scale(arg: Arg) -> Conversion:
+    """a literal -> float literal(s) (MindSpore refuses ints); exact for integer scales, else error FN004 (unless bilinear with align_corners=True)"""
+    node = arg.node
+    if node is None or _is_none(node):
+        return KEEP
+    values = _scale_literals(node)
+    if values is None:
+        return fail("FN004", f"scale_factor={arg.text}: MindSpore samples as torch only for integer scales; "
+                             f"write a literal, or size= instead")
+    if not _exact_scale(arg, values):
+        return fail("FN004", f"scale_factor={arg.text}: MindSpore samples at input/output size, torch at 1/scale: "
+                             f"they differ for non-integer scales; use size= instead")
+    floats = [format_decimal(v) for v in values]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return replace("(" + ", ".join(floats) + ("," if len(floats) == 1 else "") + ")")
+    return replace(floats[0])
+
+
+def interpolate_recompute(arg: Arg) -> Conversion:
+    """True whenever scale_factor is given (MindSpore needs it; with the scales interpolate_scale admits, it samples as torch)"""
+    if arg.bound.get("scale_factor") is None or _is_none(arg.bound.get("scale_factor")):
+        return KEEP
+    if _is_true(arg.node):
+        return KEEP
+    if arg.node is None:
+        return Conversion(Action.DERIVE, value="True")
+    if isinstance(arg.node, ast.Constant):  # None or False
+        return replace("True")
+    return fail("FN004", f"recompute_scale_factor={arg.text}: MindSpore needs True with a scale_factor")
+
+
+def square(arg: Arg) -> Conversion:
+    """eps -> eps ** 2 (literals folded exactly): MindSpore bounds the squared norm"""
+    number = literal_number(arg.node, arg.segment)
+    if number is not None:
+        with decimal.localcontext() as ctx:
+            ctx.prec = 200
+            return replace(decimal_literal(number * number))
+    return replace(f"{operand(arg.node, _POWER)} ** 2")
+
+
+def dtype_reference(arg: Arg) -> Conversion:
+    """a torch dtype -> the MindSpore dtype; anything else as it is"""
+    if arg.reference is not None and arg.reference in arg.dtypes:
+        return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference], warnings=_dtype_notes(arg))
+    return KEEP
+
+
+def _dtype_notes(arg: Arg) -> tuple[tuple[str, str], ...]:
+    """The finding the rule attaches to this dtype (``"*"``: to any dtype), if any."""
+    note = arg.rule.dtype_notes.get(arg.reference) or arg.rule.dtype_notes.get("*")
+    return ((note, f"{arg.param.name}={arg.text}: {arg.titles[note]}"),) if note is not None else ()
+
+
+def _device_like(node: ast.expr, reference: str | None) -> bool:
+    """A device as torch code spells it: a string, ``torch.device(...)``, ``<anything>.device``, a name
+    ``device`` (or a conditional between them)."""
+    if isinstance(node, ast.IfExp):
+        return _device_like(node.body, None) and _device_like(node.orelse, None)
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) or node.value is None
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, (ast.Attribute, ast.Name)) and dotted_tail(node.func) == "device"
+    return dotted_tail(node) == "device"
+
+
+def dotted_tail(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def device_or_dtype(arg: Arg) -> Conversion:
+    """a torch dtype -> the MindSpore dtype; a device (a string, torch.device(...), *.device, a name device) -> dropped (TS001); else passed through (TS003)"""
+    node = arg.node
+    if arg.reference is not None and arg.reference in arg.dtypes and arg.positional:
+        return Conversion(Action.KEEP, reference=arg.dtypes[arg.reference])
+    if not arg.positional or _device_like(node, arg.reference):
+        return Conversion(Action.OMIT, warnings=(("TS001", f"to({arg.text}): device move dropped (MindSpore places "
+                                                           f"tensors by context)"),))
+    if dotted_tail(node) == "dtype":  # x.to(y.dtype): a MindSpore dtype once y is a MindSpore tensor
+        return KEEP
+    return Conversion(Action.KEEP, warnings=(("TS003", f"{arg.text} is passed through to MindSpore's to(): "
+                                                       f"a dtype or a tensor is fine, a device must be removed"),))
 
 
 CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
@@ -604,6 +775,16 @@ CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "recompute_scale_factor": recompute_scale_factor,
     "interpolation_mode": interpolation_mode,
     "divisible_output_size": divisible_output_size,
+    "omit_none": omit_none,
+    "implicit_dim": implicit_dim,
+    "stride_from_kernel": stride_from_kernel,
+    "inplace": inplace,
+    "interpolate_mode": interpolate_mode,
+    "interpolate_scale": interpolate_scale,
+    "interpolate_recompute": interpolate_recompute,
+    "square": square,
+    "dtype_reference": dtype_reference,
+    "device_or_dtype": device_or_dtype,
 }
 
 

@@ -88,6 +88,25 @@ class Migration:
     def layer_rule(self, qual: str | None) -> LayerRule | None:
         return self.rules.layers.get(qual) if qual else None
 
+    def anchor_ref(self, target: str | None = None) -> TorchRef | None:
+        """A reference through a module-level torch import, for MindSpore names that code the tool
+        writes needs with no torch name of its own to stand next to (``ops.relu(x)`` for
+        ``x.relu()``): the import whose MindSpore counterpart covers ``target`` (``import
+        torch.nn.functional as F`` for ``mindspore.ops.relu``: it is spelled ``F.relu`` once that
+        import is MindSpore's, whichever step converts it), else the file's first torch import."""
+        groups = [g for g in self.import_groups if g.scope is self.index.module_scope and g.bindings and g.refs]
+        if not groups:
+            return None
+        groups.sort(key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
+        for counterpart, group in sorted(((self._counterpart(g), g) for g in groups), key=lambda p: -len(p[0] or "")):
+            if counterpart and target and (target == counterpart or target.startswith(counterpart + ".")):
+                return group.refs[0]
+        return groups[0].refs[0]
+
+    def _counterpart(self, group) -> str | None:
+        qual = self.rules.canonical(group.qual)
+        return self.rules.counterparts.get(qual) or self.rules.mapped(qual)
+
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)
 
@@ -103,15 +122,29 @@ class Migration:
 
     @functools.cached_property
     def in_scope(self) -> bool:
-        """A file is migrated when it references a torch normalization layer, or when it is part way
-        through a migration (it imports MindSpore and still references torch's nn.Module & co.)."""
+        """A file is migrated when it uses an API the rules cover: it references a torch layer, calls
+        a torch function the rules map, or calls a tensor method the rules map on a value known to be
+        a tensor; or when it is part way through a migration (it imports MindSpore and still
+        references torch's nn.Module & co.). A torch function named without being called (passed to
+        ``vmap``, say) does not count: calls are what the rules map."""
         layers = self.rules.layers
-        if any(r.qual in layers for r in self.refs) or any(a.qual in layers for a in self.ambiguous):
+        if any(self._covers(r.qual, r.node) for r in self.refs) or any(self._covers(a.qual, a.node) for a in self.ambiguous):
             return True
         if any(self._names_layer(r) for r in self.refs):
             return True
-        return (any(is_mindspore(b.qual) for b in self.index.imports)
-                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project
+        if (any(is_mindspore(b.qual) for b in self.index.imports)
+                and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project:
+            return True
+        return self.rules.methods and self.types is not None and bool(self.types.tensor_method_calls())
+
+    def _covers(self, qual: str, node: ast.AST) -> bool:
+        rule = self.rules.layers.get(qual)
+        if rule is None:
+            return False
+        if rule.kind != "function":
+            return True
+        call = self.parent(node)
+        return isinstance(call, ast.Call) and call.func is node
 
     @functools.cached_property
     def uses_project(self) -> bool:
@@ -130,9 +163,13 @@ class Migration:
 
     # -- sites, edits, findings ------------------------------------------------------------------
 
-    def site(self, kind: SiteKind | str, node: ast.AST, rule: str | None = None, message: str = "") -> Site:
+    def site(self, kind: SiteKind | str, node: ast.AST, rule: str | None = None, message: str = "",
+             start: tuple[int, int] | None = None) -> Site:
+        """The site about ``node`` (one per node and kind). ``start`` (line, byte offset) places it
+        elsewhere than where the node starts: calls chained on one value all start there."""
         kind = SiteKind(kind)
-        line, col = node.lineno, self.text.char_col(node.lineno, node.col_offset)
+        line, offset = start or (node.lineno, node.col_offset)
+        col = self.text.char_col(line, offset)
         end_line, end_col = node.end_lineno, self.text.char_col(node.end_lineno, node.end_col_offset)
         site_id = f"{line}:{col}:{kind}"
         existing = self._site_by_id.get(site_id)

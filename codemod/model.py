@@ -36,7 +36,8 @@ class Config:
 
 class SiteKind(enum.StrEnum):
     CONSTRUCT = "construct"  # a call that builds a layer
-    FUNCTION = "function"  # a call of a normalization function
+    FUNCTION = "function"  # a call of a torch function
+    METHOD = "method"  # a tensor method called on a value known to be a tensor
     PARTIAL = "partial"  # functools.partial(layer, ...)
     REFERENCE = "reference"  # a torch class named where it is not called
     MODE = "mode"  # x.train() / x.eval()

@@ -112,7 +112,8 @@ class Argument:
     written: str = ""  # the argument as written (``momentum=0.1``)
     written_value: str = ""  # its value as written (``0.1``)
     drop: bool = False
-    keyword: str | None = None  # the keyword to spell (None: as written)
+    keyword: str | None = None  # the keyword to spell (None: as written); in a ReplaceCall, its hole
+    positional: bool = False  # a keyword argument passed by position (MindSpore's ``*size`` takes no keyword)
     value: Template | None = None  # the value converted: ``{value}`` is the value as written
     derived: Template | None = None  # a new value, from other arguments (``{arg:running_mean}``)
 
@@ -126,13 +127,17 @@ class ChangeArguments(Change):
     arguments: tuple[Argument, ...]
     added: tuple[tuple[str, Template], ...] = ()
     skip: int = 0
+    # Arguments ``pack[0]`` to ``pack[1] - 1`` (torch's ``*size``) become one tuple argument, for a
+    # MindSpore parameter that takes the sequence whole (``zeros(2, 3)`` -> ``zeros((2, 3))``).
+    pack: tuple[int, int] | None = None
 
 
 @dataclass
 class ReplaceCall(Change):
-    """The call replaced by an expression (``m.add_module(name, child)`` -> ``setattr(m, name, child)``).
-    In ``template``, ``{receiver}`` is what a method is called on and ``{arg:<keyword>}`` the argument
-    planned under that keyword; the call's own arguments are otherwise gone."""
+    """The call replaced by an expression (``x.size(0)`` -> ``x.shape[0]``, ``x.contiguous()`` ->
+    ``x``, ``x.relu()`` -> ``ops.relu(x)``). In ``template``, ``{receiver}`` is what a method is called
+    on and ``{arg:<name>}`` the argument planned under that name (``Argument.keyword``, or a keyword
+    of ``added``), converted as ``Argument`` says; the call's own arguments are otherwise gone."""
 
     template: Template
     arguments: tuple[Argument, ...] = ()
@@ -252,6 +257,11 @@ def describe(changes: list[Change], target: str | None = None, subject: str | No
                 if new != a.written:
                     parts.append(f"`{short(a.written)}` -> `{short(new)}`")
             parts += [f"`{keyword}={t.display(texts)}` added" for keyword, t in change.added]
+        elif isinstance(change, ReplaceCall):
+            texts = {f"arg:{a.keyword}": a.value.display({"value": a.written_value}) if a.value else a.written_value
+                     for a in change.arguments if not a.drop}
+            texts.update((f"arg:{keyword}", t.display(texts)) for keyword, t in change.added)
+            parts.append(f"-> `{short(change.template.display({'receiver': change.receiver, **texts}))}`")
         elif isinstance(change, InsertStatement):
             parts.append(f"then `{change.template.display({'target': target or '...'})}`")
         elif isinstance(change, ChainCall):

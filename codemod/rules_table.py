@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import click
 
 from .converters import describe
@@ -29,12 +31,29 @@ def _param(rule: LayerRule, spec: ParamSpec, findings) -> str:
     return text
 
 
+def _written(template: str) -> str:
+    """A rewrite template as people read it: ``{receiver}.shape[{arg:dim}]`` -> ``t.shape[dim]``."""
+    out = []
+    for literal, field, spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if field is not None:
+            out.append("t" if field == "receiver" else spec)
+    return "".join(out)
+
+
 def layer_rows(rules: RuleSet) -> list[tuple[str, str, list[str], list[str]]]:
     rows = []
-    for rule in sorted(rules.layers.values(), key=lambda r: (r.family, r.torch)):
-        params = [_param(rule, rule.params[p], rules.findings) for p in rule.torch_params if p != "*"]
+    every = sorted(rules.layers.values(), key=lambda r: (r.family, r.torch))
+    every += sorted(rules.methods.values(), key=lambda r: r.torch)
+    for rule in every:
+        params = [_param(rule, rule.params[p], rules.findings) for p in rule.param_names()]
         attrs = [f"{t} -> {m}" if m else f"{t}: none (AT001)" for t, m in rule.attributes.items() if t != m]
         notes = []
+        if rule.unmappable:
+            notes.append(f"no equivalent, error {rule.unmappable}: {rules.findings[rule.unmappable].title}")
+        forms = " or ".join(f"`{_written(t)}`" for t in rule.rewrite)
+        if rule.rewrite and rule.mindspore:
+            notes.append(f"written as {forms} where its arguments fit, else a call of {rule.mindspore_name}")
         if attrs:
             notes.append("attributes: " + ", ".join(attrs))
         for attr, axis in rule.inserted_axes.items():
@@ -44,16 +63,18 @@ def layer_rows(rules: RuleSet) -> list[tuple[str, str, list[str], list[str]]]:
         for member, code in rule.unsupported_members.items():
             notes.append(f"`{member}`: {code}")
         notes.append(f"MindSpore {rule.versions.text}")
-        rows.append((rule.torch, rule.mindspore, params, notes))
+        target = f"`{rule.mindspore}`" if rule.mindspore else forms or "(none)"
+        rows.append((f"`{rule.torch}`", target, params, notes))
     for name in sorted(rules.names.values(), key=lambda n: n.torch):
-        rows.append((name.torch, name.mindspore, [], [name.kind.replace("_", " "), f"MindSpore {name.versions.text}"]))
+        rows.append((f"`{name.torch}`", f"`{name.mindspore}`", [],
+                     [name.kind.replace("_", " "), f"MindSpore {name.versions.text}"]))
     return rows
 
 
 def markdown(rules: RuleSet) -> str:
     lines = ["| torch | MindSpore | arguments | notes |", "|---|---|---|---|"]
     for torch_name, ms_name, params, notes in layer_rows(rules):
-        cells = [f"`{torch_name}`", f"`{ms_name}`", "<br>".join(params), "<br>".join(notes)]
+        cells = [torch_name, ms_name, "<br>".join(params), "<br>".join(notes)]
         cells = [c.replace("|", "\\|") for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -69,7 +90,7 @@ def markdown(rules: RuleSet) -> str:
 def text(rules: RuleSet) -> str:
     out = []
     for torch_name, ms_name, params, notes in layer_rows(rules):
-        out.append(f"{torch_name} -> {ms_name}")
+        out.append(f"{torch_name} -> {ms_name}".replace("`", ""))
         out.extend(f"    {part.replace('`', '')}" for part in params)
         out.extend(f"    ({part.replace('`', '')})" for part in notes)
     return "\n".join(out) + "\n"

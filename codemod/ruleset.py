@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,16 +105,39 @@ class SampleSpec:
     random_output: str = "none"
 
 
+def param_name(entry: str) -> str:
+    """A parameter's name as a signature list spells it: ``*size`` (var-positional) is ``size``."""
+    return entry[1:] if entry.startswith("*") else entry
+
+
+def positional(params: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters an argument binds to by position, before ``*`` or a ``*name``."""
+    out = []
+    for p in params:
+        if p.startswith("*"):
+            break
+        out.append(p)
+    return tuple(out)
+
+
+def varargs(params: tuple[str, ...]) -> str | None:
+    """The var-positional parameter (``*size``) of a signature list, if any."""
+    return next((p[1:] for p in params if p.startswith("*") and p != "*"), None)
+
+
 @dataclass(frozen=True, eq=False)  # identity: one object per rule, usable in sets
 class LayerRule:
-    """A torch callable (layer class or function) and how its calls become MindSpore calls."""
+    """A torch callable (layer class, function or tensor method) and how its calls become MindSpore
+    code: a MindSpore call with the arguments mapped, or one of the ``rewrite`` templates."""
 
     torch: str
-    mindspore: str
-    kind: str  # "layer" (a Module class) or "function"
+    mindspore: str  # "" for a method whose every spelling is a template (``contiguous``: dropped)
+    kind: str  # "layer" (a Module class), "function" or "method" (of torch.Tensor)
     family: str
     group: str  # what --select names it by, with others (norm, conv, ...)
-    torch_params: tuple[str, ...]  # in order; "*" starts the keyword-only ones
+    # In order; "*" starts the keyword-only ones, "*name" is a var-positional parameter (and starts
+    # them too). ``params`` names a var-positional parameter without its star.
+    torch_params: tuple[str, ...]
     mindspore_params: tuple[str, ...]
     params: Mapping[str, ParamSpec]
     attributes: Mapping[str, str]  # torch attribute -> MindSpore attribute path ("" = none)
@@ -130,6 +154,13 @@ class LayerRule:
     random_init: tuple[str, ...] = ()
     # torch attribute -> axis of size 1 MindSpore's tensor has in addition (Conv1d's weight is 4-D).
     inserted_axes: Mapping[str, int] = field(default_factory=dict)
+    # Expressions that replace the whole call, tried in order: the first whose ``{arg:<name>}`` holes
+    # (MindSpore parameter names) all have a value and that uses every argument given applies.
+    # ``{receiver}`` is the tensor a method is called on, ``{name:mindspore.x.y}`` a MindSpore name.
+    rewrite: tuple[str, ...] = ()
+    returns: str = "tensor"  # what a call gives, for the tensor inference: tensor | tensors | other
+    unmappable: str | None = None  # no MindSpore counterpart at all: the finding code
+    random: bool = False  # draws random numbers: the same distribution, never the same values
 
     @property
     def torch_name(self) -> str:
@@ -137,18 +168,31 @@ class LayerRule:
 
     @property
     def mindspore_name(self) -> str:
-        return self.mindspore.rsplit(".", 1)[1]
+        return self.mindspore.rsplit(".", 1)[-1]
 
     def positional_params(self) -> tuple[str, ...]:
-        out = []
-        for p in self.torch_params:
-            if p == "*":
-                break
-            out.append(p)
-        return tuple(out)
+        return positional(self.torch_params)
+
+    @property
+    def varargs(self) -> str | None:
+        return varargs(self.torch_params)
+
+    def param_names(self) -> tuple[str, ...]:
+        """The torch parameters by name, in order (no ``*`` markers)."""
+        return tuple(param_name(p) for p in self.torch_params if p != "*")
 
     def keyword_params(self) -> frozenset[str]:
-        return frozenset(p for p in self.torch_params if p != "*")
+        return frozenset(param_name(p) for p in self.torch_params if p != "*")
+
+    def mindspore_position(self, name: str) -> int | None:
+        """Where MindSpore takes ``name`` by position (None: by keyword only). A var-positional
+        parameter is taken at its position (its values from there on)."""
+        ms_positional = positional(self.mindspore_params)
+        if name in ms_positional:
+            return ms_positional.index(name)
+        if name == varargs(self.mindspore_params):
+            return len(ms_positional)
+        return None
 
 
 @dataclass(frozen=True)
@@ -166,7 +210,7 @@ class NameMapping:
 
 @dataclass(frozen=True)
 class RuleSet:
-    layers: Mapping[str, LayerRule]
+    layers: Mapping[str, LayerRule]  # layers and functions, by torch name
     names: Mapping[str, NameMapping]
     dtypes: Mapping[str, str]
     module_aliases: Mapping[str, str]
@@ -179,6 +223,7 @@ class RuleSet:
 
     def reports(self, code: str) -> bool:
         return self.reported is None or code in self.reported
+    methods: Mapping[str, LayerRule] = field(default_factory=dict)  # tensor methods, by method name
 
     def canonical(self, qual: str) -> str:
         """torch.nn.modules.batchnorm.BatchNorm2d -> torch.nn.BatchNorm2d."""
@@ -229,20 +274,22 @@ class RuleSet:
             return chosen and not any(_names(x, rule) for x in api_ignore)
 
         layers = {q: r for q, r in self.layers.items() if kept(r)}
+        methods = {q: r for q, r in self.methods.items() if kept(r)}
         names = {q: n for q, n in self.names.items() if kept(n)}
         reported = {c for c in self.findings
                     if (not code_select or any(c.startswith(x) for x in code_select))
                     and not any(c.startswith(x) for x in code_ignore)}
-        return replace(self, layers=MappingProxyType(layers), names=MappingProxyType(names),
-                       trigger_words=frozenset(q.rsplit(".", 1)[1] for q in layers),
+        return replace(self, layers=MappingProxyType(layers), methods=MappingProxyType(methods),
+                       names=MappingProxyType(names),
+                       trigger_words=_triggers(layers, names),
                        reported=frozenset(reported))
 
     @functools.cached_property
     def groups(self) -> frozenset[str]:
-        return frozenset(r.group for r in (*self.layers.values(), *self.names.values()))
+        return frozenset(r.group for r in (*self.layers.values(), *self.methods.values(), *self.names.values()))
 
     def _names_api(self, selector: str) -> bool:
-        return any(_names(selector, r) for r in (*self.layers.values(), *self.names.values()))
+        return any(_names(selector, r) for r in (*self.layers.values(), *self.methods.values(), *self.names.values()))
 
     def _names_codes(self, selector: str) -> bool:
         return selector[:1].isupper() and selector.isalnum() and any(c.startswith(selector) for c in self.findings)
@@ -253,6 +300,14 @@ class RuleSet:
         rules = replace(self)
         rules.__dict__["prefilter"] = PASS_EVERYTHING  # the cached property, already computed
         return rules
+
+
+def _triggers(layers: Mapping[str, LayerRule], names: Mapping[str, NameMapping]) -> frozenset[str]:
+    """The prefilter's words: a file is parsed only if its text names something a rule triggers on: a
+    layer, a function, or the module base class (tensor methods are found in the classes built on it)."""
+    words = {q.rsplit(".", 1)[1] for q in layers}
+    words |= {n.torch.rsplit(".", 1)[1] for n in names.values() if n.kind == "module_base"}
+    return frozenset(words)
 
 
 def _names(selector: str, rule: "LayerRule | NameMapping") -> bool:
@@ -279,18 +334,22 @@ def rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
-_FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts"}
+_FILE_KEYS = {"meta", "layer", "method", "name", "dtypes", "module_aliases", "counterparts"}
 _META_KEYS = {"family", "title", "group", "always", "mindspore_versions"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
-               "dtype_notes", "read_when_built", "sample", "random_init", "inserted_axes"}
+               "dtype_notes", "read_when_built", "sample", "random_init", "inserted_axes", "rewrite", "returns",
+               "unmappable", "random"}
 _SAMPLE_KEYS = {"shape", "integers", "random_when", "random_output"}
 RANDOM_OUTPUTS = ("mask", "none")
+_METHOD_KEYS = {"torch", "mindspore", "torch_params", "mindspore_params", "params", "notes", "mindspore_versions",
+                "device_note", "dtype_notes", "rewrite", "returns", "unmappable"}
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 _FINDING_KEYS = {"severity", "title"}
 LAYER_KINDS = ("layer", "function")
 NAME_KINDS = ("module_base", "container")
+RETURNS = ("tensor", "tensors", "other")
 
 
 def _known_keys(raw: dict, allowed: set[str], where: str) -> None:
@@ -343,9 +402,98 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def template_holes(text: str) -> list[tuple[str, str]]:
+    """The ``{field:spec}`` holes of a template, as (field, spec) pairs."""
+    return [(field, spec) for _literal, field, spec, _conv in string.Formatter().parse(text) if field is not None]
+
+
+def _check_rewrite(text: str, kind: str, ms_names: set[str], where: str) -> None:
+    """A rewrite template must be an expression whose holes are known: refused at load, not mid-run."""
+    import ast
+
+    source = text
+    for field, spec in template_holes(text):
+        hole = "{" + field + (":" + spec if spec else "") + "}"
+        if field == "arg" and spec in ms_names:
+            pass
+        elif field == "receiver" and not spec and kind == "method":
+            pass
+        elif field == "name" and spec.startswith("mindspore."):
+            pass
+        else:
+            raise RuleError(f"{where}: rewrite {text!r}: unknown hole {hole} (holes: {{receiver}} for methods, "
+                            f"{{arg:<a mindspore_params name>}}, {{name:mindspore.<name>}})")
+        source = source.replace(hole, "_hole", 1)
+    try:
+        ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise RuleError(f"{where}: rewrite {text!r} is not an expression: {exc.msg}") from None
+
+
+def _rule(raw: dict, kind: str, family: str, group: str, default_versions: str, where: str) -> LayerRule:
+    params = {name: _param(name, spec, where) for name, spec in raw.get("params", {}).items()}
+    torch_params = tuple(raw.get("torch_params", ()))
+    names = [param_name(p) for p in torch_params if p != "*"]
+    for name in params:
+        if name not in names:
+            raise RuleError(f"{where}: parameter {name} is not in torch_params")
+    for name in names:
+        if name not in params:
+            raise RuleError(f"{where}: torch parameter {name} is neither mapped nor marked unmappable")
+    ms_params = tuple(raw.get("mindspore_params", ()))
+    ms_names = {param_name(p) for p in ms_params if p != "*"}
+    for spec in params.values():
+        if spec.to and spec.to not in ms_names:
+            raise RuleError(f"{where}: {spec.name} maps to {spec.to}, not in mindspore_params")
+    rewrite = tuple(raw.get("rewrite", ()))
+    for text in rewrite:
+        _check_rewrite(text, kind, ms_names, where)
+    returns = raw.get("returns", "tensor")
+    _one_of(returns, RETURNS, "returns", where)
+    mindspore = raw.get("mindspore", "")
+    if not (mindspore or rewrite or raw.get("unmappable")):
+        raise RuleError(f"{where}: needs a mindspore target, a rewrite or unmappable")
+    if kind == "method" and not raw["torch"].startswith("torch.Tensor."):
+        raise RuleError(f"{where}: a method rule names torch.Tensor.<method>")
+    sample = dict(raw.get("sample", {}))
+    _known_keys(sample, _SAMPLE_KEYS, f"{where}: sample")
+    _one_of(sample.get("random_output", "none"), RANDOM_OUTPUTS, "sample.random_output", where)
+    if sample.get("random_when") and sample["random_when"] not in names:
+        raise RuleError(f"{where}: sample.random_when {sample['random_when']} is not in torch_params")
+    return LayerRule(
+        torch=raw["torch"],
+        mindspore=mindspore,
+        kind=kind,
+        family=family,
+        group=group,
+        torch_params=torch_params,
+        mindspore_params=ms_params,
+        params=MappingProxyType(params),
+        attributes=MappingProxyType(dict(raw.get("attributes", {}))),
+        versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),
+        input_rank=raw.get("input_rank"),
+        notes=tuple(raw.get("notes", ())),
+        device_note=raw.get("device_note"),
+        unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
+        dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
+        rewrite=rewrite,
+        returns=returns,
+        unmappable=raw.get("unmappable"),
+        random=bool(raw.get("random", False)),
+        read_when_built=frozenset(raw.get("read_when_built", ())),
+        sample=SampleSpec(
+            shapes=(sample["shape"],) if isinstance(sample.get("shape"), str) else tuple(sample.get("shape", ())),
+            integers=sample.get("integers"), random_when=sample.get("random_when"),
+            random_output=sample.get("random_output", "none")),
+        random_init=tuple(raw.get("random_init", ())),
+        inserted_axes=MappingProxyType(dict(raw.get("inserted_axes", {}))),
+    )
+
+
 def load_rules(directory: Path | None = None) -> RuleSet:
     directory = directory or rules_dir()
     layers: dict[str, LayerRule] = {}
+    methods: dict[str, LayerRule] = {}
     names: dict[str, NameMapping] = {}
     dtypes: dict[str, str] = {}
     module_aliases: dict[str, str] = {}
@@ -388,47 +536,12 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                     raise RuleError(f"{where}: extends unknown {raw['extends']} (must come earlier in the file)")
                 raw = _merge({k: v for k, v in base.items() if k != "extends"}, raw)
             raw_layers[raw["torch"]] = raw
-            params = {name: _param(name, spec, where) for name, spec in raw.get("params", {}).items()}
-            torch_params = tuple(raw["torch_params"])
-            for name in params:
-                if name not in torch_params:
-                    raise RuleError(f"{where}: parameter {name} is not in torch_params")
-            for name in torch_params:
-                if name != "*" and name not in params:
-                    raise RuleError(f"{where}: torch parameter {name} is neither mapped nor marked unmappable")
-            ms_params = tuple(raw["mindspore_params"])
-            for spec in params.values():
-                if spec.to and spec.to not in ms_params:
-                    raise RuleError(f"{where}: {spec.name} maps to {spec.to}, not in mindspore_params")
-            sample = dict(raw.get("sample", {}))
-            _known_keys(sample, _SAMPLE_KEYS, f"{where}: sample")
-            _one_of(sample.get("random_output", "none"), RANDOM_OUTPUTS, "sample.random_output", where)
-            if sample.get("random_when") and sample["random_when"] not in torch_params:
-                raise RuleError(f"{where}: sample.random_when {sample['random_when']} is not in torch_params")
-            layers[raw["torch"]] = LayerRule(
-                torch=raw["torch"],
-                mindspore=raw["mindspore"],
-                kind=raw.get("kind", "layer"),
-                family=family,
-                group=group,
-                torch_params=torch_params,
-                mindspore_params=ms_params,
-                params=MappingProxyType(params),
-                attributes=MappingProxyType(dict(raw.get("attributes", {}))),
-                versions=VersionRange.parse(raw.get("mindspore_versions", default_versions)),
-                input_rank=raw.get("input_rank"),
-                notes=tuple(raw.get("notes", ())),
-                device_note=raw.get("device_note"),
-                unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
-                dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
-                read_when_built=frozenset(raw.get("read_when_built", ())),
-                sample=SampleSpec(
-                    shapes=(sample["shape"],) if isinstance(sample.get("shape"), str) else tuple(sample.get("shape", ())),
-                    integers=sample.get("integers"), random_when=sample.get("random_when"),
-                    random_output=sample.get("random_output", "none")),
-                random_init=tuple(raw.get("random_init", ())),
-                inserted_axes=MappingProxyType(dict(raw.get("inserted_axes", {}))),
-            )
+            layers[raw["torch"]] = _rule(raw, raw.get("kind", "layer"), family, group, default_versions, where)
+        for raw in data.get("method", []):
+            where = f"{path.name}: {raw.get('torch', '?')}"
+            _known_keys(raw, _METHOD_KEYS, where)
+            rule = _rule(raw, "method", family, group, default_versions, where)
+            methods[rule.torch_name] = rule
         for raw in data.get("name", []):
             where = f"{path.name}: {raw.get('torch', '?')}"
             _known_keys(raw, _NAME_KEYS, where)
@@ -442,16 +555,15 @@ def load_rules(directory: Path | None = None) -> RuleSet:
         module_aliases.update(data.get("module_aliases", {}))
         counterparts.update(data.get("counterparts", {}))
 
-    codes_used = {c for r in layers.values() for p in r.params.values() for c in (p.drop, p.unmappable) if c}
-    codes_used |= {r.device_note for r in layers.values() if r.device_note}
-    codes_used |= {c for r in layers.values() for c in r.unsupported_members.values()}
-    codes_used |= {c for r in layers.values() for c in r.dtype_notes.values()}
+    every = [*layers.values(), *methods.values()]
+    codes_used = {c for r in every for p in r.params.values() for c in (p.drop, p.unmappable) if c}
+    codes_used |= {c for r in every for c in (r.device_note, r.unmappable) if c}
+    codes_used |= {c for r in every for c in r.unsupported_members.values()}
+    codes_used |= {c for r in every for c in r.dtype_notes.values()}
     missing = codes_used - set(findings)
     if missing:
         raise RuleError(f"finding codes used by rules but not in findings.toml: {sorted(missing)}")
 
-    # The prefilter: a file is parsed only if its text names something a rule triggers on.
-    triggers = {q.rsplit(".", 1)[1] for q in layers}
     return RuleSet(
         layers=MappingProxyType(layers),
         names=MappingProxyType(names),
@@ -460,7 +572,8 @@ def load_rules(directory: Path | None = None) -> RuleSet:
         counterparts=MappingProxyType(counterparts),
         findings=MappingProxyType(findings),
         families=MappingProxyType(families),
-        trigger_words=frozenset(triggers),
+        trigger_words=_triggers(layers, names),
+        methods=MappingProxyType(methods),
     )
 
 

@@ -1,7 +1,9 @@
 """Fixture pairs: ``<case>.in.py`` -> ``<case>.out.py`` (exact expected output); a case without
 ``.out.py`` must come out byte-identical. ``<case>.findings`` (optional) lists the expected findings,
-one ``LINE:COL CODE`` per line. Every case also checks that the output parses and that migrating it
-again changes nothing."""
+one ``LINE:COL CODE`` per line. ``<case>.select`` (optional) names the rule selection the case is
+run with, one selector per line (``norm``: a case written for the normalization rules, whose
+expected output keeps everything else torch). Every case also checks that the output parses and that
+migrating it again changes nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod import migrate_source
+from codemod import Config, migrate_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(FIXTURES.rglob("*.in.py"))
@@ -28,16 +30,24 @@ def expected_findings(case: Path) -> list[str] | None:
     return [line.strip() for line in read(path).splitlines() if line.strip() and not line.startswith("#")]
 
 
+def config_of(case: Path) -> Config:
+    path = case.with_name(case.name[: -len(".in.py")] + ".select")
+    if not path.exists():
+        return Config()
+    return Config(select=tuple(line.strip() for line in read(path).splitlines() if line.strip()))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[str(c.relative_to(FIXTURES))[: -len(".in.py")] for c in CASES])
 def test_fixture(case: Path) -> None:
     source = read(case)
     out = case.with_name(case.name[: -len(".in.py")] + ".out.py")
     expected = read(out) if out.exists() else source
-    result = migrate_source(source, path=str(case))
+    config = config_of(case)
+    result = migrate_source(source, path=str(case), config=config)
     assert result.code == expected
     assert result.changed == (expected != source)
     ast.parse(result.code)
-    again = migrate_source(result.code, path=str(case))
+    again = migrate_source(result.code, path=str(case), config=config)
     assert again.code == result.code, "a second run must change nothing"
     findings = expected_findings(case)
     if findings is not None:
@@ -50,7 +60,12 @@ def test_every_rule_has_fixtures() -> None:
     from codemod.ruleset import default_rules
 
     rules = default_rules()
-    converted = {site.rule for case in CASES for site in migrate_source(read(case), path=str(case)).sites
-                 if site.converted and site.rule}
-    missing = sorted((set(rules.layers) | set(rules.names)) - converted)
+    sites = [site for case in CASES for site in migrate_source(read(case), path=str(case)).sites if site.rule]
+    converted = {site.rule for site in sites if site.converted}
+    methods = {r.torch for r in rules.methods.values() if not r.unmappable}
+    missing = sorted((set(rules.layers) | set(rules.names) | methods) - converted)
     assert not missing, f"rules no fixture converts: {missing}"
+    # A torch-only method is never converted: some fixture reports it.
+    reported = {site.rule for site in sites if not site.converted}
+    unreported = sorted({r.torch for r in rules.methods.values() if r.unmappable} - reported)
+    assert not unreported, f"torch-only methods no fixture reports: {unreported}"

@@ -1,10 +1,13 @@
-"""Which expressions are modules, and which are normalization layers.
+"""Which expressions are modules, which are normalization layers, and which are tensors.
 
 A small abstract interpretation over the ``ast``: constructions of torch layers and containers,
 same-file ``nn.Module`` subclasses (directly or through each other), ``self.<attr>`` assigned in
 ``__init__``, loop variables over containers, names narrowed by ``isinstance``, factories
 (``functools.partial(nn.BatchNorm2d, ...)``, aliases of the class) and same-file functions that
-return modules. Anything else is unknown, and unknown is never guessed to be a module.
+return modules. Tensors: the parameters of ``forward``/``construct`` (but ``self``), what calling a
+module, a torch function the rules map or a MindSpore function gives, what the rules' tensor methods
+give, arithmetic on tensors and their elements. Anything else is unknown, and unknown is never
+guessed to be a module or a tensor.
 """
 
 from __future__ import annotations
@@ -70,6 +73,21 @@ class ClassT:
     cls: "ClassInfo"
 
 
+@dataclass(frozen=True)
+class TensorT:
+    """Certainly a tensor; ``sequence``: a tuple or list of tensors (what ``chunk`` gives)."""
+
+    sequence: bool = False
+    origin: frozenset = field(default=frozenset(), compare=False)
+
+
+def _returned(rule: "LayerRule", origin: frozenset) -> "TensorT | None":
+    """What a call of a function or tensor-method rule gives, as the rule says."""
+    if rule.returns == "other":
+        return None
+    return TensorT(rule.returns == "tensors", origin=origin)
+
+
 class External:
     """A value defined in another file of the project (see project.py), as the inference sees it:
     what calling it gives, its attributes, the attributes of its instances (for a class)."""
@@ -113,11 +131,15 @@ _PENDING = object()  # recursion guard: contributes nothing to a join
 # The expressions Types._infer can give a type to (torch references are names and attributes).
 _INFERRED = frozenset({ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Dict, ast.BoolOp, ast.IfExp,
                        ast.Lambda, ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
-                       ast.GeneratorExp})
+                       ast.GeneratorExp, ast.BinOp, ast.UnaryOp, ast.Compare})
 _DISPLAYS = (ast.List, ast.Tuple, ast.Set)
 _MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "__setitem__", "add"})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _MISSING = object()  # a class that does not define the member looked up
+# Comparisons that give a bool, not a tensor of them.
+_IDENTITY_TESTS = (ast.Is, ast.IsNot, ast.In, ast.NotIn)
+# The methods whose parameters (but self) are the tensors a module is called with.
+FORWARD_METHODS = ("forward", "construct")
 
 # Methods that return the module they are called on.
 SELF_RETURNING = frozenset({
@@ -269,6 +291,7 @@ class Types:
         self._ms_containers = frozenset(
             n.mindspore for n in mig.rules.names.values() if n.kind == "container"
         ) if any((b.qual or "").startswith("mindspore") for b in mig.index.imports) else frozenset()
+        self._tensor_calls: list | None = None
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -362,6 +385,8 @@ class Types:
         t = type(expr)
         if t is ast.Call:  # the commonest question; a call is never a torch reference itself
             return self._call(expr, scope)
+        if t is ast.BinOp or t is ast.UnaryOp or t is ast.Compare:
+            return self._arithmetic(expr, scope)
         mig = self.mig
         ref = mig.ref(expr)
         if ref is not None:
@@ -400,6 +425,8 @@ class Types:
             return self._sequence([item]) if t is not ast.GeneratorExp else None
         if t is ast.Subscript:
             base = self.of(expr.value, scope)
+            if isinstance(base, TensorT):  # an element, a slice or an index of tensors: a tensor
+                return TensorT(origin=base.origin)
             item = self._container_item(expr, scope)
             if item is not None:  # relies on the container's conversion as much as on the item's
                 return replace(item, origin=item.origin | origin_of(base))
@@ -431,6 +458,42 @@ class Types:
             return self._join([self.of(expr.body, scope), self.of(expr.orelse, scope)])
         return None
 
+    def _arithmetic(self, expr: ast.expr, scope: Scope):
+        """Arithmetic on a tensor gives a tensor (``x * 2``, ``-x``, ``x > 0``)."""
+        if isinstance(expr, ast.BinOp):
+            operands = [expr.left, expr.right]
+        elif isinstance(expr, ast.UnaryOp):
+            if isinstance(expr.op, ast.Not):
+                return None
+            operands = [expr.operand]
+        else:
+            if len(expr.ops) != 1 or isinstance(expr.ops[0], _IDENTITY_TESTS):
+                return None
+            operands = [expr.left, *expr.comparators]
+        tensors = [t for t in (self.of(o, scope) for o in operands) if isinstance(t, TensorT) and not t.sequence]
+        return TensorT(origin=_union(t.origin for t in tensors)) if tensors else None
+
+    def tensor_method_calls(self) -> list[tuple[ast.Call, "LayerRule", TensorT, Scope]]:
+        """Every call of a tensor method the rules know on a value known to be a torch tensor, in order."""
+        if self._tensor_calls is None:
+            methods = self.mig.rules.methods
+            parents = self.mig.index.parents
+            calls = []
+            for attr, scope in self.mig.index.attributes:
+                rule = methods.get(attr.attr)
+                if rule is None:
+                    continue
+                call = parents.get(attr)
+                if not (isinstance(call, ast.Call) and call.func is attr):
+                    continue
+                receiver = self.of(attr.value, scope)
+                # A tensor nothing makes MindSpore's is MindSpore's already (a Cell's input, what
+                # mindspore.ops gives): its methods are MindSpore's, spelled so.
+                if isinstance(receiver, TensorT) and not receiver.sequence and receiver.origin:
+                    calls.append((call, rule, receiver, scope))
+            self._tensor_calls = calls
+        return self._tensor_calls
+
     def _call(self, call: ast.Call, scope: Scope):
         mig = self.mig
         func = call.func
@@ -440,6 +503,8 @@ class Types:
             rule = rules.layers.get(ref.qual)
             if rule is not None and rule.kind == "layer":
                 return ModuleT(frozenset([rule]), origin=frozenset([id(call)]))
+            if rule is not None and rule.kind == "function":
+                return _returned(rule, frozenset([id(call)]))
             name = rules.names.get(ref.qual)
             if name is not None:
                 container = name.kind == "container"
@@ -465,11 +530,16 @@ class Types:
             if isinstance(target, FactoryT):
                 return FactoryT(target.rules, target.certain, call, origin=target.origin | {id(call)})
             return None
-        if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
-            base = self.of(func.value, scope)
-            if isinstance(base, (ModuleT, MaybeLayerT)):
-                return base
-            return None
+        if isinstance(func, ast.Attribute):
+            method = mig.rules.methods.get(func.attr)
+            if func.attr in SELF_RETURNING or method is not None:
+                base = self.of(func.value, scope)
+                if isinstance(base, (ModuleT, MaybeLayerT)) and func.attr in SELF_RETURNING:
+                    return base
+                if isinstance(base, TensorT) and not base.sequence and method is not None:
+                    return _returned(method, base.origin)
+                if func.attr in SELF_RETURNING:
+                    return None
         callee = self.of(func, scope)
         if isinstance(callee, ClassT) and callee.cls.is_module:
             cls = callee.cls
@@ -483,6 +553,10 @@ class Types:
             return passed if passed is not _MISSING else self._returns_of(callee.node)
         if isinstance(callee, External):  # a function of another file of the project
             return callee.called(self, call)
+        if isinstance(callee, ModuleT):
+            return TensorT(origin=callee.origin)  # calling a module: its output
+        if isinstance(func, (ast.Attribute, ast.Name)) and (mig.qualified(func, scope) or "").startswith("mindspore.ops."):
+            return TensorT()  # a file part way through its migration
         return None
 
     def _passed_through(self, fn: ast.AST, call: ast.Call, scope: Scope):
@@ -523,6 +597,15 @@ class Types:
         if found is None:  # a builtin, or a name from `from <project module> import *`
             return self.project.star(self, node.id, scope) if self.project is not None else None
         where, bindings = found
+        if len(bindings) > 1 and where.kind == "function":
+            # Forward code rebinds its tensors freely (x = x.to(dtype); out = self.layer(out)): the
+            # bindings that can reach this use may all be tensors when the others are not. Following
+            # them alone also keeps clear of the cycles that rebinding a name makes.
+            reaching = _reaching(self.mig, node, bindings)
+            if reaching is not None and len(reaching) < len(bindings):
+                narrowed = self._join([self._binding(b, where) for b in reaching])
+                if isinstance(narrowed, TensorT):
+                    return narrowed
         results = []
         for b in bindings:
             if b.kind == "assign" and rebinds_itself(b):
@@ -654,6 +737,8 @@ class Types:
                 return FactoryT(it.rules, False, origin=it.origin)  # for norm in (nn.BatchNorm2d, ...)
             if isinstance(it, SeqT) and self._iterates_values(b.value, where):
                 return it.item
+            if isinstance(it, TensorT):  # the rows of a tensor, or the tensors of a sequence
+                return TensorT(origin=it.origin)
             owner = _module_iteration(self, b.value, where)
             if owner is not None:
                 return ModuleT(origin=owner.origin)
@@ -665,9 +750,12 @@ class Types:
         return None
 
     def _bound_elsewhere(self, b: Binding, where: Scope):
-        """A name bound by tuple unpacking (``a, b = C1, C2``), a walrus, or a comprehension's loop."""
+        """A name bound by tuple unpacking (``a, b = C1, C2``, ``a, b = <tensors>``), a walrus, a
+        comprehension's loop, or ``x += y`` (what it was: neutral)."""
         node = b.node
         parent = self.mig.parent(node)
+        if isinstance(parent, ast.AugAssign):
+            return _PENDING  # contributes nothing to a join: x op= y keeps x's kind
         if isinstance(parent, ast.NamedExpr) and parent.target is node:
             return self.of(parent.value, b.scope)
         if isinstance(parent, ast.comprehension) and parent.target is node:
@@ -687,6 +775,10 @@ class Types:
                     and not any(isinstance(e, ast.Starred) for e in (*parent.elts, *stmt.value.elts))):
                 value = stmt.value.elts[parent.elts.index(node)]
                 return self.of(value, where)
+            if isinstance(stmt, ast.Assign) and parent in stmt.targets:
+                t = self.of(stmt.value, where)
+                if isinstance(t, TensorT):
+                    return TensorT(origin=t.origin)
         return None
 
     def _param(self, b: Binding):
@@ -705,6 +797,12 @@ class Types:
                 cls = self.enclosing_class(fn)
                 if cls is not None:
                     return ClassT(cls)
+            # The inputs of forward/construct: what the module is called with.
+            if fn.name in FORWARD_METHODS and (arg in positional[1:] or arg in args.kwonlyargs) \
+                    and not _is_static(fn) and _may_be_tensor(arg, _default_of(args, arg)):
+                cls = self.enclosing_class(fn)
+                if cls is not None and cls.is_module:
+                    return TensorT(origin=cls.origin)
         # A layer class it defaults to, or that a call in this file passes: maybe that layer.
         factories = []
         default = _default_of(args, arg)
@@ -1019,7 +1117,7 @@ class Types:
         result = None
         if scope is not None and values and all(v is not None for v in values):
             result = self._join([self.of(v, scope) for v in values])
-            if not isinstance(result, (ModuleT, MaybeLayerT)):
+            if not isinstance(result, (ModuleT, MaybeLayerT, TensorT)):
                 result = None
         self._returns[key] = result
         return result
@@ -1246,6 +1344,91 @@ def _names_partial(func: ast.expr) -> bool:
     """``partial`` or ``<module>.partial``: a cheap test before asking whether it is functools'."""
     return (isinstance(func, ast.Name) and func.id == "partial") or (
         isinstance(func, ast.Attribute) and func.attr == "partial")
+def _may_be_tensor(arg: ast.arg, default: ast.expr | None) -> bool:
+    """A forward parameter that holds a tensor: no default but None, no annotation but a Tensor."""
+    if default is not None and not (isinstance(default, ast.Constant) and default.value is None):
+        return False
+    return arg.annotation is None or "Tensor" in ast.unparse(arg.annotation)
+
+
+def _statement_of(mig: "Migration", node: ast.AST) -> ast.AST:
+    while not isinstance(node, ast.stmt):
+        node = mig.parent(node)
+    return node
+
+
+def _binding_statement(mig: "Migration", b: Binding) -> ast.AST | None:
+    """The statement that binds (the function itself for a parameter)."""
+    if b.kind == "param":
+        return mig.parent(mig.parent(b.node))
+    return _statement_of(mig, b.node) if b.node is not None else None
+
+
+def _dominates(mig: "Migration", stmt: ast.AST, use: ast.AST) -> bool:
+    """Whether ``stmt`` runs, unconditionally, before ``use`` (a statement): it is the function
+    ``use`` is in, or it comes earlier in the block that holds ``use`` or one around it."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return True
+    block_owner = mig.parent(stmt)
+    child = use
+    for anc in mig.index.ancestors(use):
+        if anc is block_owner:
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(anc, name, None)
+                if isinstance(block, list) and stmt in block and child in block:
+                    return block.index(stmt) < block.index(child)
+            return False
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        child = anc
+    return False
+
+
+def _before(a: ast.AST, b: ast.AST) -> bool:
+    return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)
+
+
+def _reaching(mig: "Migration", load: ast.Name, bindings: list[Binding]) -> list[Binding] | None:
+    """The bindings of a function's local name that may reach ``load``: the last one that certainly
+    runs before it (an assignment earlier in its block, or one around it; a parameter), those between
+    that one and the use, and those later in a loop the use is in. None when no binding certainly
+    runs first."""
+    use = _statement_of(mig, load)
+    placed = []
+    for b in bindings:
+        stmt = _binding_statement(mig, b)
+        if stmt is None:
+            return None
+        placed.append((b, stmt))
+    ancestors = set(map(id, mig.index.ancestors(use)))
+    # Bindings made before the use: earlier statements, and statements the use is inside (a for
+    # loop's target); not the use's own statement (``x = x.view(...)`` reads x first).
+    earlier = [(b, st) for b, st in placed
+               if st is not use and (id(st) in ancestors or _before(st, use))]
+    killing = [(b, st) for b, st in earlier
+               if (b.kind == "param" or (b.kind == "assign" and b.value is not None)) and _dominates(mig, st, use)]
+    if not killing:
+        return None
+    last, last_stmt = max(killing, key=lambda p: (p[1].lineno, p[1].col_offset) if p[0].kind != "param" else (0, 0))
+    start = (0, 0) if last.kind == "param" else (last_stmt.lineno, last_stmt.col_offset)
+    reaching = [b for b, st in earlier if b is last or (st.lineno, st.col_offset) > start]
+    # A loop around the use (inside the function) runs again: its later bindings reach the use too.
+    around_last = set(map(id, mig.index.ancestors(last_stmt))) | {id(last_stmt)}
+    for loop in ancestors_list(mig, use):
+        if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and id(loop) not in around_last:
+            reaching += [b for b, st in placed
+                         if b not in reaching and any(a is loop for a in mig.index.ancestors(st))]
+    return reaching
+
+
+def ancestors_list(mig: "Migration", node: ast.AST) -> list[ast.AST]:
+    """The ancestors of ``node`` up to (not beyond) the function it is in."""
+    out = []
+    for anc in mig.index.ancestors(node):
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            break
+        out.append(anc)
+    return out
 
 
 def _is_static(fn: ast.AST) -> bool:

@@ -13,6 +13,7 @@ from .markers import plan_markers
 from .modes import plan_modes
 from .references import plan_ambiguous, plan_references
 from .skeleton import plan_skeleton
+from .tensors import plan_tensors
 
 
 def _when_in_scope(step):
@@ -28,6 +29,7 @@ PIPELINE = [
     plan_ambiguous,
     _when_in_scope(plan_constructions),
     _when_in_scope(plan_references),
+    _when_in_scope(plan_tensors),
     _when_in_scope(plan_modes),
     _when_in_scope(plan_skeleton),
     _when_in_scope(plan_attributes),

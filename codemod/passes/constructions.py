@@ -10,8 +10,8 @@ from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, 
 from ..facts.inference import FactoryT, is_partial
 from ..migration import Migration
 from ..model import Site
-from ..plan import Argument, ChangeArguments, InsertStatement, Template
-from ..ruleset import LayerRule
+from ..plan import Argument, ChangeArguments, InsertStatement, RenameAttribute, ReplaceCall, Template
+from ..ruleset import LayerRule, param_name, template_holes, varargs
 from . import keyword_dicts
 
 
@@ -195,7 +195,7 @@ def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
     if spec.to != param:
         return True
     if position is not None:
-        return rule.mindspore_params.index(spec.to) != position
+        return rule.mindspore_position(spec.to) != position
     return False
 
 
@@ -244,8 +244,11 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                  kind: str | None = None, factory: FactoryT | None = None,
                  requires: frozenset = frozenset()) -> Site | None:
     mig.handled.add(id(call))
-    kind = kind or ("function" if rule.kind == "function" else "construct")
-    site = mig.site(kind, call, rule=rule.torch)
+    kind = kind or {"function": "function", "method": "method"}.get(rule.kind, "construct")
+    # A method's site starts at its name: x.transpose(1, 2).contiguous() holds two of them.
+    func = call.func
+    start = (func.end_lineno, func.end_col_offset - len(func.attr)) if kind == "method" else None
+    site = mig.site(kind, call, rule=rule.torch, start=start)
     site.requires |= requires
     # A partial is not the layer: code that freezes parameters cannot act on it.
     target = assignment_target(mig, call) if kind != "partial" else None
@@ -258,12 +261,20 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                         f"{rule.torch} -> {rule.mindspore} is known to hold for MindSpore {rule.versions.text}, "
                         f"not {version}: left unconverted")
         return site
+    if rule.unmappable:
+        mig.unconverted(site, rule.unmappable, call, f"{mig.text.segment(call.func)}: "
+                                                     f"{mig.rules.findings[rule.unmappable].title}")
+        return site
 
     args = list(call.args[skip:])
+    vararg = rule.varargs
+    positional = rule.positional_params()
     # **dd: a dict this file builds, whose entries are converted as if written in the call.
     dict_entries: dict[int, list[tuple[str, ast.expr]]] = {}
     hidden = None
-    starred = next((a for a in args if isinstance(a, ast.Starred)), None)
+    # A starred argument is fine where torch's *size takes it (``zeros(*shape)``): only there.
+    starred = next((a for i, a in enumerate(args) if isinstance(a, ast.Starred)
+                    and (vararg is None or i < len(positional))), None)
     if starred is not None:
         hidden = f"*{mig.text.segment(starred.value)} hides"
         if keyword_dicts.is_dict(mig, starred.value):
@@ -276,23 +287,22 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
             else:
                 dict_entries[id(k)] = found
     if hidden is not None:
-        needs = [_what_to_do(rule, p) for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
+        needs = [_what_to_do(rule, p) for p in rule.param_names() if _differs(rule, p, None)]
         mig.unconverted(site, "TM002", call,
                         f"{hidden} the arguments of {rule.torch_name}; convert by hand: " + "; ".join(needs))
         return site
 
-    # Bind arguments to torch parameter names.
-    positional = rule.positional_params()
+    # Bind arguments to torch parameter names (those past the positional ones to its *size, if any).
     bound: list[tuple[str, ast.expr, bool]] = []  # (param, value, positional?) in source order
     written: list[str] = []  # each argument as written
-    if len(args) > len(positional):
+    if len(args) > len(positional) and vararg is None:
         mig.unconverted(site, "TM003", call, f"{rule.torch_name} takes at most {len(positional)} positional arguments")
         return site
     for i, a in enumerate(args):
-        bound.append((positional[i], a, True))
+        bound.append((positional[i] if i < len(positional) else vararg, a, True))
         written.append(mig.text.segment(a))
     known = rule.keyword_params()
-    names_given = set(positional[: len(args)])
+    names_given = {param for param, _value, _positional in bound}
     from_dicts: list[tuple[str, ast.expr, ast.keyword]] = []  # (param, value, the **dict it comes from)
     for k in call.keywords:
         given = [(k.arg, k.value)] if k.arg is not None else dict_entries[id(k)]
@@ -320,16 +330,19 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     by_param = {param: value for param, value, _ in bound}
     call_lines = tuple(mig.text.line_text(n) for n in range(call.lineno, call.end_lineno + 1))
 
-    def convert(converter: str, spec, value: ast.expr | None) -> Conversion:
+    def convert(converter: str, spec, value: ast.expr | None, is_positional: bool = True) -> Conversion:
         ref = mig.ref(value) if value is not None else None
         scope = mig.scope_of_load(value) if isinstance(value, ast.Name) else None
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
                   mig.titles, ref.qual if ref is not None else None,
-                  by_param, call_lines, segment=mig.text.segment,
+                  by_param, call_lines, segment=mig.text.segment, target=site.target, positional=is_positional,
                   may_be_none=scope is not None and mig.types.may_be_none(value, scope))
         return CONVERTERS[converter](arg)
 
-    near = mig.ref(call.func)  # new MindSpore names are imported next to the callee's torch import
+    # New MindSpore names are imported next to the callee's torch import (a method has none: next to
+    # one whose MindSpore counterpart covers them, see Migration.anchor_ref).
+    near = mig.ref(call.func) or mig.anchor_ref(next(
+        (spec for text in rule.rewrite for field, spec in template_holes(text) if field == "name"), None))
 
     def template(conv: Conversion) -> Template:
         return Template(conv.value, tuple((hole, mig.spell(site, target, near=near)) for hole, target in conv.names))
@@ -341,7 +354,15 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         spec = rule.params[param]
         planned = Argument(param, as_written, mig.text.segment(value))
         at = at or value
-        if spec.drop:
+        if spec.drop and spec.convert != "identity":
+            # Dropped, unless its value makes that unfaithful: the converter decides, and says what.
+            planned.drop = True
+            conv = convert(spec.convert, spec, value, is_positional)
+            if conv.action is Action.FAIL:
+                mig.unconverted(site, conv.code, at, conv.message)
+                return None
+            infos.extend((code, at, message) for code, message in conv.warnings)
+        elif spec.drop:
             planned.drop = True
             infos.append((spec.drop, at, f"{param}={mig.text.segment(value)} dropped: {mig.rules.findings[spec.drop].title}"))
         elif spec.unmappable:
@@ -358,7 +379,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                 for attr in spec.freeze:
                     freeze.setdefault(attr, flag)
         else:
-            conv = convert(spec.convert, spec, value)
+            conv = convert(spec.convert, spec, value, is_positional)
             if conv.names and near is None:
                 conv = fail("FB002", f"{param} is required by MindSpore's batch_norm: pass it by hand")
             if conv.action is Action.FAIL:
@@ -441,30 +462,103 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         infos.append(("TM006", call, f"{', '.join(rule.attributes.get(a, a) for a in freeze)} frozen after construction "
                                      f"(torch has no {', '.join(freeze)} here)"))
 
-    # Positions past the point where torch and MindSpore signatures diverge become keywords.
-    out_position = 0
-    aligned = True
-    for (param, _value, is_positional), planned in zip(bound, arguments):
-        if not is_positional or planned.drop:
-            aligned = aligned and not (is_positional and planned.drop)
-            continue
-        ms_name = rule.params[param].to
-        if aligned and rule.mindspore_params.index(ms_name) == out_position:
-            planned.keyword = None
-            out_position += 1
-        else:
-            aligned = False
-            planned.keyword = ms_name
-
+    rewrite = _rewrite(rule, bound, arguments, added)
+    if rewrite is not None:
+        # The call becomes an expression (x.size(0) -> x.shape[0]); each argument fills the hole
+        # named after the MindSpore parameter it maps to.
+        for (param, _value, _positional), planned in zip(bound, arguments):
+            planned.keyword = rule.params[param].to
+        names = tuple((f"name:{spec}", mig.spell(site, spec, near=near))
+                      for field, spec in template_holes(rewrite) if field == "name")
+        if near is None and names:
+            mig.unconverted(site, "TM003", call, f"no torch import to place the import of {names[0][0][5:]} next to")
+            return site
+        receiver = mig.text.segment(call.func.value) if isinstance(call.func, ast.Attribute) else ""
+        mig.change(site, ReplaceCall(site.id, mig.key(call), Template(rewrite, names), tuple(arguments), tuple(added),
+                                     receiver))
+    elif not rule.mindspore:
+        forms = " or ".join(f"`{t}`" for t in rule.rewrite)
+        mig.unconverted(site, "TM003", call, f"{mig.text.segment(call)}: MindSpore's spellings are {forms}, "
+                                             f"with no argument left over; convert by hand")
+        return site
+    else:
+        pack = _positions(mig, site, rule, bound, arguments)
+        if pack is False:
+            return site
+        if rule.kind == "method" and rule.mindspore_name != rule.torch_name:
+            mig.change(site, RenameAttribute(site.id, mig.key(call.func), rule.mindspore_name))
+        if any(a.drop or a.keyword or a.value or a.derived or a.positional for a in arguments) or added or pack:
+            mig.change(site, ChangeArguments(site.id, mig.key(call), tuple(arguments), tuple(added), skip, pack))
     if ref is not None:
         mig.convert_ref(site, ref, rule.mindspore)
-    if any(a.drop or a.keyword or a.value or a.derived for a in arguments) or added:
-        mig.change(site, ChangeArguments(site.id, mig.key(call), tuple(arguments), tuple(added), skip))
     for code, node, message in infos:
         mig.finding(code, node, message)
     if rule.device_note:
         mig.finding(rule.device_note, call, mig.rules.findings[rule.device_note].title)
     return site
+
+
+def _rewrite(rule: LayerRule, bound, arguments: list[Argument], added) -> str | None:
+    """The first of the rule's rewrite templates whose holes are exactly the MindSpore parameters the
+    call has values for (none of them left over, none missing)."""
+    if not rule.rewrite:
+        return None
+    given = {rule.params[param].to for (param, _value, _positional), planned in zip(bound, arguments)
+             if not planned.drop}
+    given |= {keyword for keyword, _template in added}
+    for text in rule.rewrite:
+        if {spec for field, spec in template_holes(text) if field == "arg"} == given:
+            return text
+    return None
+
+
+def _positions(mig: Migration, site: Site, rule: LayerRule, bound, arguments: list[Argument]):
+    """Which arguments MindSpore takes by position: past the point where the torch and MindSpore
+    signatures diverge, arguments become keywords. torch's ``*size`` is passed on as MindSpore's
+    ``*size``, or packed into one tuple for a parameter that takes the sequence whole; a keyword for
+    a MindSpore ``*size`` becomes positional. Returns the span to pack (or None), False when the
+    call cannot be written (the site is then left unconverted)."""
+    ms_vararg = varargs(rule.mindspore_params)
+    vararg = rule.varargs
+    group = [i for i, (param, _value, is_positional) in enumerate(bound) if is_positional and param == vararg]
+    pack = None
+    if group and rule.params[vararg].to != ms_vararg and not arguments[group[0]].drop:
+        starred = any(isinstance(bound[i][1], ast.Starred) for i in group)
+        if len(group) > 1 or starred:
+            pack = (group[0], group[-1] + 1)
+    out_position = 0
+    aligned = True
+    keyword_before = False
+    for i, ((param, value, is_positional), planned) in enumerate(zip(bound, arguments)):
+        if planned.drop:
+            aligned = aligned and not is_positional
+            continue
+        ms_name = rule.params[param].to
+        if not is_positional:
+            if ms_name is not None and ms_name == ms_vararg:  # MindSpore's *size takes no keyword
+                if keyword_before or not aligned or rule.mindspore_position(ms_name) != out_position:
+                    mig.unconverted(site, "TM003", value, f"{param}= must be passed by position to MindSpore "
+                                                          f"({rule.mindspore_name}(*{ms_name})) and cannot be here")
+                    return False
+                planned.positional, planned.keyword = True, None
+                out_position += 1
+            else:
+                keyword_before = True
+            continue
+        if param == vararg and i != group[0]:
+            # The rest of torch's *size: packed with the first, or passed on by position after it.
+            planned.keyword = None
+            continue
+        if aligned and rule.mindspore_position(ms_name) == out_position:
+            planned.keyword = None
+            out_position += 1
+        else:
+            aligned = False
+            planned.keyword = ms_name
+            if param == vararg and pack is None and len(group) > 1:
+                mig.unconverted(site, "TM003", value, f"{rule.torch_name}(*{vararg}) cannot be passed on by keyword")
+                return False
+    return pack
 
 
 def _dict_value(mig: Migration, site: Site, planned: Argument, reference: str | None, value: ast.expr) -> Template:

@@ -63,6 +63,7 @@ class StatementPlan:
 
 
 def plan_imports(mig: Migration) -> None:
+    _share_import_statements(mig)
     active = [c for c in mig.spelled if mig.active(c.site)]
     if not active:
         return
@@ -130,6 +131,22 @@ def plan_imports(mig: Migration) -> None:
 
     for plan in plans.values():
         _edit_statement(mig, site, plan)
+
+
+def _share_import_statements(mig: Migration) -> None:
+    """Sites whose torch names one import statement brings in (``from torch import nn, tensor``) are
+    converted together: each rewrites that statement, and rewriting it name by name would leave its
+    MindSpore imports in another order than rewriting it at once."""
+    by_statement: dict[int, list] = {}
+    for c in mig.spelled:
+        if c.ref is not None and c.ref.group.bindings and c.site.node is not None:
+            by_statement.setdefault(id(c.ref.group.first.stmt), []).append(c)
+    for spelled in by_statement.values():
+        groups = {id(c.ref.group) for c in spelled}
+        if len(groups) > 1:
+            nodes = {id(c.site.node) for c in spelled}
+            for c in spelled:
+                c.site.requires |= nodes
 
 
 def _counterpart(mig: Migration, group: ImportGroup) -> str | None:

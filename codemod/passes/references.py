@@ -30,12 +30,32 @@ def plan_references(mig: Migration) -> None:
             if is_partial_of(mig, ref, parent):
                 continue  # functools.partial(nn.BatchNorm2d, ...): planned with the constructions
             site = mig.site("reference", ref.node, rule=ref.qual)
+            if rule.kind == "function" and not _passable(rule):
+                # Named, not called (act = F.leaky_relu): wherever it is called, torch's conventions
+                # (defaults, positions) would meet MindSpore's function.
+                mig.unconverted(site, "FN001", ref.node, f"{mig.text.segment(ref.node)} is not called here: "
+                                                         f"{mig.rules.findings['FN001'].title}")
+                continue
             mig.convert_ref(site, ref, rule.mindspore)
             continue
         name = rules.names.get(ref.qual)
         if name is not None:
             site = mig.site("reference", ref.node, rule=ref.qual)
             mig.convert_ref(site, ref, name.mindspore)
+
+
+def _passable(rule) -> bool:
+    """Whether a function's MindSpore counterpart can stand in for it wherever it is called: every
+    parameter the same, at the same position, with the same default."""
+    if rule.rewrite or not rule.mindspore:
+        return False
+    positional = rule.positional_params()
+    for name, spec in rule.params.items():
+        if spec.to != name or spec.convert != "identity" or spec.emit_when_omitted or spec.when_omitted:
+            return False
+        if name in positional and rule.mindspore_position(name) != positional.index(name):
+            return False
+    return True
 
 
 def plan_ambiguous(mig: Migration) -> None:

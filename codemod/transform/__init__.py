@@ -3,8 +3,9 @@
 Each transformer has one job (one kind of change). They run together in one traversal, which the
 locator keys and prunes: it enters only statements and nodes that hold something the plan changes.
 On the way back up, every transformer sees each node in turn, in the order below (so arguments are
-converted under a callee already renamed, and a chained ``.set_train()`` goes around the converted
-call), and the statements job, last, sees whole lines.
+converted under a callee already renamed, a call replaced by an expression is filled with its
+converted arguments, and a chained ``.set_train()`` goes around the converted call), and the
+statements job, last, sees whole lines.
 """
 
 from __future__ import annotations

@@ -32,31 +32,65 @@ def change_arguments(call: cst.Call, change: ChangeArguments) -> cst.Call:
     # The (migrated) value of every argument, by torch parameter: values derived from others use them.
     values = {planned.param: arg.value for arg, planned in zip(args, change.arguments)}
     kept: list[cst.Arg] = []
-    for arg, planned in zip(args, change.arguments):
+    packed: list[cst.Arg] = []  # the arguments that become one tuple (torch's *size)
+    for i, (arg, planned) in enumerate(zip(args, change.arguments)):
         if planned.drop:
             continue
-        if planned.value is not None:
-            arg = arg.with_changes(value=_converted(arg.value, planned.value))
-        elif planned.derived is not None:
-            arg = arg.with_changes(value=templates.expression(planned.derived, _argument_values(values)))
-        if planned.keyword and (arg.keyword is None or arg.keyword.value != planned.keyword):
+        value = converted_value(arg.value, planned, values)
+        if value is not arg.value:
+            arg = arg.with_changes(value=value)
+        if planned.positional and arg.keyword is not None:
+            arg = arg.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+        elif planned.keyword and (arg.keyword is None or arg.keyword.value != planned.keyword):
             if arg.keyword is None:
                 arg = arg.with_changes(keyword=cst.Name(planned.keyword), equal=_EQUAL)
             else:
                 arg = arg.with_changes(keyword=cst.Name(planned.keyword))
+        if change.pack is not None and change.pack[0] <= i < change.pack[1]:
+            packed.append(arg)
+            if i + 1 < change.pack[1]:
+                continue
+            arg = _packed(packed, change.arguments[change.pack[0]].keyword)
         kept.append(arg)
     all_args = head + kept
     trailing = original[-1].comma if original else cst.MaybeSentinel.DEFAULT
     if change.added:
         separator = _separator(call, original)
         for keyword, template in change.added:
-            value = templates.expression(template, _argument_values(values))
+            value = templates.expression(template, argument_values(values))
             if all_args:
                 all_args[-1] = all_args[-1].with_changes(comma=separator)
             all_args.append(cst.Arg(value=value, keyword=cst.Name(keyword), equal=_EQUAL))
     if all_args:
         all_args[-1] = all_args[-1].with_changes(comma=trailing)
     return call.with_changes(args=all_args)
+
+
+def converted_value(value: cst.BaseExpression, planned, values: dict) -> cst.BaseExpression:
+    """An argument's value as planned: converted by its template, derived from other arguments
+    (``values``: their values by torch parameter), or as it is."""
+    if planned.value is not None:
+        return _converted(value, planned.value)
+    if planned.derived is not None:
+        return templates.expression(planned.derived, argument_values(values))
+    return value
+
+
+def _packed(args: list[cst.Arg], keyword: str | None) -> cst.Arg:
+    """Positional arguments as one tuple argument: ``2, 3`` -> ``(2, 3)``, ``*shape`` -> ``(*shape,)``;
+    the commas between them stay, the last one's goes after the tuple."""
+    elements = []
+    for i, arg in enumerate(args):
+        last = i == len(args) - 1
+        comma = arg.comma if not last else (cst.Comma() if len(args) == 1 or arg.star else cst.MaybeSentinel.DEFAULT)
+        if arg.star == "*":
+            elements.append(cst.StarredElement(arg.value, comma=comma, whitespace_before_value=arg.whitespace_after_star))
+        else:
+            elements.append(cst.Element(arg.value, comma=comma))
+    value = cst.Tuple(elements)  # parenthesised
+    if keyword:
+        return cst.Arg(value=value, keyword=cst.Name(keyword), equal=_EQUAL, comma=args[-1].comma)
+    return cst.Arg(value=value, comma=args[-1].comma)
 
 
 def _converted(value: cst.BaseExpression, template) -> cst.BaseExpression:
@@ -68,7 +102,7 @@ def _converted(value: cst.BaseExpression, template) -> cst.BaseExpression:
     return templates.expression(template, {"value": value})
 
 
-def _argument_values(values: dict) -> dict:
+def argument_values(values: dict) -> dict:
     return {f"arg:{param}": value for param, value in values.items()}
 
 
