@@ -88,6 +88,22 @@ class ParamSpec:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How MindSpore lays out one parameter of a layer otherwise than torch: ``insert_axis``, an
+    extra axis of size 1 at that position (MindSpore's Conv1d holds its weight (out, in/g, k) as
+    (out, in/g, 1, k)). convert-ckpt reshapes the tensor with it."""
+
+    insert_axis: int
+
+    def mindspore_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(shape)
+        return shape[: self.insert_axis] + (1,) + shape[self.insert_axis:]
+
+    def __str__(self) -> str:
+        return f"an axis of size 1 inserted at {self.insert_axis}"
+
+
 @dataclass(frozen=True, eq=False)  # identity: one object per rule, usable in sets
 class LayerRule:
     """A torch callable (layer class or function) and how its calls become MindSpore calls."""
@@ -106,6 +122,7 @@ class LayerRule:
     device_note: str | None = None  # finding code reported on every converted site
     unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
     dtype_notes: Mapping[str, str] = field(default_factory=dict)  # torch dtype -> finding code
+    layouts: Mapping[str, Layout] = field(default_factory=dict)  # torch attribute -> its MindSpore layout
 
     @property
     def torch_name(self) -> str:
@@ -207,10 +224,11 @@ def rules_dir() -> Path:
 _FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
-               "dtype_notes"}
+               "dtype_notes", "layouts"}
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 _FINDING_KEYS = {"severity", "title"}
+_LAYOUT_KEYS = {"insert_axis"}
 LAYER_KINDS = ("layer", "function")
 NAME_KINDS = ("module_base", "container")
 
@@ -252,10 +270,25 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
     )
 
 
+def _layouts(raw: dict, attributes: dict, where: str) -> dict[str, Layout]:
+    out = {}
+    for name, spec in raw.items():
+        if name not in attributes or not attributes[name]:
+            raise RuleError(f"{where}: layout of {name}, which is not a parameter in [layer.attributes]")
+        if not isinstance(spec, dict):
+            raise RuleError(f"{where}: layout of {name} must be a table like {{ insert_axis = 2 }}")
+        _known_keys(spec, _LAYOUT_KEYS, f"{where}: layout of {name}")
+        axis = spec.get("insert_axis")
+        if type(axis) is not int or axis < 0:
+            raise RuleError(f"{where}: layout of {name}: insert_axis must be a non-negative int, not {axis!r}")
+        out[name] = Layout(insert_axis=axis)
+    return out
+
+
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        if key in ("params", "attributes", "unsupported_members", "dtype_notes") and key in out:
+        if key in ("params", "attributes", "unsupported_members", "dtype_notes", "layouts") and key in out:
             merged = dict(out[key])
             merged.update(value)
             out[key] = merged
@@ -333,6 +366,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 device_note=raw.get("device_note"),
                 unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
                 dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
+                layouts=MappingProxyType(_layouts(raw.get("layouts", {}), raw.get("attributes", {}), where)),
             )
         for raw in data.get("name", []):
             where = f"{path.name}: {raw.get('torch', '?')}"

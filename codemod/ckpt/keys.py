@@ -1,9 +1,10 @@
-"""Which checkpoint keys belong to normalization layers, and what MindSpore calls them.
+"""Which checkpoint keys belong to layers the rules migrate, and what MindSpore calls them.
 
 Pure: works on key names (and, with a source, on its static structure; with a built model, on what
 check.cell_layout read from it); no framework is imported.
 Every rename comes from the rules' ``attributes`` tables (torch attribute -> MindSpore attribute
-path, "" = no counterpart), so a layer added to rules/ is converted without a change here.
+path, "" = no counterpart) and every reshape from their ``layouts`` (Conv1d's weight gets an axis),
+so a layer added to rules/ is converted without a change here.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..ruleset import LayerRule, RuleSet
+from ..ruleset import LayerRule, Layout, RuleSet
 from .structure import (
     Computed,
     Items,
+    Layer,
     Leaf,
     ModelClass,
     Node,
-    Norm,
     SourceModel,
     Unknown,
 )
@@ -34,17 +35,23 @@ class PlanError(Exception):
 
 @dataclass(frozen=True)
 class Move:
-    """What happens to one key. ``new`` None: dropped (``why`` says why)."""
+    """What happens to one key. ``new`` None: dropped (``why`` says why). ``layout``: the tensor
+    is reshaped to MindSpore's layout of the parameter."""
 
     key: str
     new: str | None
-    layer: str | None = None  # the torch layer class the key belongs to, for normalization layers
-    found_by: str = ""  # "source" | "keys": how the layer was recognised
+    layer: str | None = None  # the torch layer class the key belongs to, for layers the rules name
+    found_by: str = ""  # "source" | "keys" | "model": how the layer was recognised
     why: str = ""
+    layout: Layout | None = None
 
     @property
     def renamed(self) -> bool:
         return self.new is not None and self.new != self.key
+
+    @property
+    def reshaped(self) -> bool:
+        return self.new is not None and self.layout is not None
 
 
 @dataclass
@@ -67,7 +74,11 @@ class Plan:
 
     @property
     def unchanged(self) -> list[Move]:
-        return [m for m in self.moves if m.new == m.key]
+        return [m for m in self.moves if m.new == m.key and m.layout is None]
+
+    @property
+    def reshaped(self) -> list[Move]:
+        return [m for m in self.moves if m.reshaped]
 
     def collisions(self) -> list[tuple[str, list[str]]]:
         """MindSpore names more than one key would be written under."""
@@ -87,7 +98,8 @@ def _move(key: str, module: str, rule: LayerRule, found_by: str) -> Move | None:
     target = rule.attributes[attribute]
     if not target:
         return Move(key, None, rule.torch_name, found_by, f"{rule.torch_name}.{attribute} has no MindSpore counterpart")
-    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by)
+    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by,
+                layout=rule.layouts.get(attribute))
 
 
 def _modules(keys: Iterable[str]) -> dict[str, list[str]]:
@@ -120,10 +132,11 @@ def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
         return None, (f"its keys ({', '.join(leaves)}) fit none of "
                       + ", ".join(r.torch_name for r in candidates))
     proposals = [[_move(k, module, r, found_by) for k in members] for r in fitting]
-    if any([m.new for m in p] != [m.new for m in proposals[0]] for p in proposals[1:]):
-        return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore names differ"
+    for what, of in (("names", lambda m: m.new), ("layouts", lambda m: m.layout)):
+        if any([of(m) for m in p] != [of(m) for m in proposals[0]] for p in proposals[1:]):
+            return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore {what} differ"
     label = "/".join(sorted(r.torch_name for r in fitting))
-    return [Move(m.key, m.new, label, found_by, m.why) for m in proposals[0]], ""
+    return [Move(m.key, m.new, label, found_by, m.why, m.layout) for m in proposals[0]], ""
 
 
 def _by_siblings(keys: list[str], rules: RuleSet) -> tuple[dict[str, Move], list[str]]:
@@ -172,6 +185,10 @@ def _blind_spots(rules: RuleSet, nested: list[LayerRule]) -> list[str]:
     named = ", ".join(without) if without else "LayerNorm and GroupNorm"
     out.append(f"layers without running statistics ({named}; batch norm with track_running_stats=False) have "
                "keys like any other layer and are not recognised: their keys are copied unchanged; pass --source")
+    reshaped = sorted({r.torch_name for r in rules.layers.values() if r.kind == "layer" and r.layouts})
+    if reshaped:
+        out.append(f"MindSpore lays out parameters of {', '.join(reshaped)} otherwise than torch; their keys "
+                   "cannot be told from others', so they are not reshaped: pass --source if the model has any")
     return out
 
 
@@ -182,8 +199,8 @@ def _blind_spots(rules: RuleSet, nested: list[LayerRule]) -> list[str]:
 class _Found:
     """Where one key ends up in the model's tree."""
 
-    kind: str  # norm | keep | unknown | mismatch
-    module: str = ""  # norm: the layer's path; unknown: the path of the node the source does not show
+    kind: str  # layer | keep | unknown | mismatch
+    module: str = ""  # layer: the layer's path; unknown: the path of the node the source does not show
     rule: LayerRule | None = None
     why: str = ""
     rules: tuple[LayerRule, ...] = ()  # unknown: the normalization layers the source narrows it to
@@ -209,13 +226,16 @@ def _walk(root: ModelClass, key: str) -> _Found:
     def found(kind: str, module: str = "", **kw) -> _Found:
         return _Found(kind, module, unprefixed=tuple(unprefixed), computed=tuple(computed), **kw)
 
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
         here = ".".join(path) or root.name
         if isinstance(node, Leaf):
             return found("keep")
         if isinstance(node, Unknown):
             return found("unknown", ".".join(path), why=node.why, rules=node.rules)
-        if isinstance(node, Norm):
+        if isinstance(node, Layer):
+            # A parameter of a layer's own sublayer (MultiheadAttention's out_proj.weight) is in its table.
+            if ".".join(parts[depth:]) in node.rule.attributes:
+                return found("layer", ".".join(path), rule=node.rule)
             return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
         member = ".".join(path + [part])
         if isinstance(node, Items):
@@ -246,9 +266,9 @@ def _walk(root: ModelClass, key: str) -> _Found:
         path.append(part)
     leaf = parts[-1]
     module = ".".join(path)
-    if isinstance(node, Norm):
+    if isinstance(node, Layer):
         if leaf in node.rule.attributes:
-            return found("norm", module, rule=node.rule)
+            return found("layer", module, rule=node.rule)
         return found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
     if isinstance(node, ModelClass):
         if (leaf in node.tensors or leaf in node.children() or node.computed_member(leaf) is not None
@@ -311,7 +331,7 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
     plan.warnings.extend(warnings)
     for key in keys:
         found = match.found[key]
-        if found.kind == "norm":
+        if found.kind == "layer":
             plan.moves.append(_move(key, found.module, found.rule, "source"))
         elif found.kind == "mismatch":
             plan.mismatches.append((key, found.why))
@@ -452,11 +472,15 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
                 plan.mismatches.append((move.key, f"the built model has no parameter {move.new}"))
                 continue
             name, shape = param
-            if move.key in shapes and tuple(shapes[move.key]) != shape:
-                plan.mismatches.append((move.key, f"shape {_dims(shapes[move.key])} in the checkpoint, "
-                                                  f"{_dims(shape)} for {move.new} in the built model"))
-                continue
-            placed[move.key] = Move(move.key, name, move.layer, "model", move.why)
+            if move.key in shapes:
+                torch_shape = tuple(shapes[move.key])
+                expected = move.layout.mindspore_shape(torch_shape) if move.layout else torch_shape
+                if expected != shape:
+                    laid_out = f" (as MindSpore lays it out: {_dims(expected)})" if move.layout else ""
+                    plan.mismatches.append((move.key, f"shape {_dims(torch_shape)} in the checkpoint{laid_out}, "
+                                                      f"{_dims(shape)} for {move.new} in the built model"))
+                    continue
+            placed[move.key] = Move(move.key, name, move.layer, "model", move.why, move.layout)
             used.add(move.new)
     plan.moves = [placed[k] for k in keys if k in placed]
     renamed = {path: name for path, (name, _) in layout.params.items() if name != path and path in used}
