@@ -178,6 +178,16 @@ def join(nodes: list[Node], what: str) -> Node:
     if all(same(first, n) for n in nodes[1:]):
         # A layer that keeps its keys and a module the rules do not know: whatever keys it has carry over.
         return next((n for n in nodes if isinstance(n, Leaf)), first)
+    if all(isinstance(n, Items) and n.rest is None for n in nodes):
+        # Containers built differently on different paths (ResNet's shortcut: nn.Sequential() or a
+        # projection): a key names one member, which holds what any path puts there.
+        members: dict[str, list[Node]] = {}
+        for n in nodes:
+            for name, member in n.named.items():
+                members.setdefault(name, []).append(member)
+        return Items({name: join(alternatives, f"{what}[{name}]") for name, alternatives in members.items()},
+                     None, filled_elsewhere=any(n.filled_elsewhere for n in nodes),
+                     grown_late=any(n.grown_late for n in nodes))
     if all(isinstance(n, Layer) for n in nodes):
         rules = tuple(sorted({n.rule for n in nodes}, key=lambda r: r.torch))
         return Unknown(f"{what}: may be " + " or ".join(r.torch_name for r in rules), rules)
