@@ -301,6 +301,270 @@ def read_input_rank(lines) -> int | None:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# Layers (issue 15): convolutions, pooling, activations, dropout, embedding, upsampling
+
+
+def _is_none(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def literal_int(node: ast.expr | None) -> int | None:
+    """The value of an int literal (``-1`` included), else None."""
+    if node is None or not is_int_literal(node):
+        return None
+    number = literal_number(node, ast.unparse)
+    return int(number) if number is not None else None
+
+
+def literal_ints(node: ast.expr | None, dims: int) -> tuple[int, ...] | None:
+    """An int literal repeated ``dims`` times, or a tuple/list of ``dims`` int literals; else None."""
+    single = literal_int(node)
+    if single is not None:
+        return (single,) * dims
+    if isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == dims:
+        values = [literal_int(e) for e in node.elts]
+        if all(v is not None for v in values):
+            return tuple(values)
+    return None
+
+
+_IMPURE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr, ast.Lambda, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp, ast.Starred)
+
+
+def plain_expression(node: ast.expr) -> bool:
+    """No calls, no side effects: the same value if it is written twice."""
+    return not any(isinstance(n, _IMPURE) for n in ast.walk(node))
+
+
+def certainly_int(node: ast.expr) -> bool:
+    """An expression that is an int whenever torch accepts it as a size: int literals, ``int(...)``,
+    and arithmetic whose result cannot be a tuple (``k // 2``, ``(k - 1) // 2 * d``)."""
+    if is_int_literal(node):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return certainly_int(node.operand)
+    if isinstance(node, ast.IfExp):
+        return certainly_int(node.body) and certainly_int(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("int", "len", "round"):
+        return True
+    if isinstance(node, ast.BinOp):
+        if any(isinstance(side, (ast.Tuple, ast.List, ast.Constant)) and not is_int_literal(side)
+               for side in (node.left, node.right)):
+            return False
+        if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.Sub, ast.Pow)):
+            return True  # a tuple operand makes torch's own call fail
+        if isinstance(node.op, (ast.Add, ast.Mult)):  # tuple + tuple, tuple * n are tuples
+            return certainly_int(node.left) and certainly_int(node.right)
+    return False
+
+
+def spatial_dims(rule: "LayerRule") -> int:
+    return (rule.input_rank or 4) - 2
+
+
+_PAD = (("pad_mode", "'pad'"),)
+
+
+def conv_padding(arg: Arg) -> Conversion:
+    """p -> pad_mode='pad', padding=p; (ph, pw) -> (ph, ph, pw, pw); 'same'/'valid' -> pad_mode; omitted -> pad_mode='valid'
+
+    MindSpore's default pad_mode is 'same' (torch's default pads nothing), and its padding tuple
+    lists both sides of every dimension (Conv1d: an int)."""
+    node = arg.node
+    dims = spatial_dims(arg.rule)
+    if node is None:
+        return Conversion(Action.KEEP, adds=(("pad_mode", "'valid'"),))
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value in ("same", "valid"):
+            return Conversion(Action.OMIT, adds=(("pad_mode", repr(node.value)),))
+        return fail("CV001", f"padding={arg.text}: torch takes 'same' or 'valid' only")
+    if isinstance(node, (ast.Tuple, ast.List)):
+        if len(node.elts) != dims or not all(plain_expression(e) for e in node.elts):
+            return fail("CV001", f"padding={arg.text}: expected {dims} plain entries (one per spatial dimension)")
+        texts = [escape(arg.segment(e)) for e in node.elts]
+        if dims == 1:
+            return Conversion(Action.REPLACE, value=texts[0], adds=_PAD)
+        return Conversion(Action.REPLACE, value="(" + ", ".join(t for t in texts for _ in (0, 1)) + ")", adds=_PAD)
+    if certainly_int(node):
+        return Conversion(Action.KEEP, adds=_PAD)
+    return Conversion(Action.KEEP, adds=_PAD, warnings=(("CV002", f"padding={arg.text} is taken for an int: "
+                                                                  f"{arg.titles['CV002']}"),))
+
+
+def conv_transpose_padding(arg: Arg) -> Conversion:
+    """as Conv padding, with output_padding op folded in: (p, p - op) per dimension; op > p or non-literal -> error CV004
+
+    MindSpore's own output_padding appends a zero row/column instead of computing it; padding the
+    end less by op is exact."""
+    dims = spatial_dims(arg.rule)
+    op_node = arg.bound.get("output_padding")
+    op = literal_ints(op_node, dims) if op_node is not None else (0,) * dims
+    if op is None:
+        return fail("CV004", f"output_padding={arg.segment(op_node)} is not a literal: it cannot be folded into "
+                             f"MindSpore's padding")
+    if not any(op):
+        return conv_padding(arg)
+    if dims == 1:
+        return fail("CV004", "MindSpore's Conv1dTranspose has no output_padding and an int padding only")
+    padding = literal_ints(arg.node, dims) if arg.node is not None else (0,) * dims
+    if padding is None:
+        return fail("CV004", f"padding={arg.text} is not a literal: output_padding cannot be folded into it")
+    folded = [(p, p - o) for p, o in zip(padding, op)]
+    if any(end < 0 for _, end in folded):
+        return fail("CV004", f"output_padding {op} is larger than padding {padding}: MindSpore cannot pad one end "
+                             f"negatively")
+    value = "(" + ", ".join(str(v) for pair in folded for v in pair) + ")"
+    return Conversion(Action.REPLACE if arg.node is not None else Action.DERIVE, value=value, adds=_PAD)
+
+
+def folded_into_padding(arg: Arg) -> Conversion:
+    """folded into padding (see padding)"""
+    return OMIT
+
+
+def pool_padding(arg: Arg) -> Conversion:
+    """always with pad_mode='pad' (MindSpore's default 'valid' refuses padding, dilation, ceil_mode)"""
+    return Conversion(Action.KEEP, adds=_PAD)
+
+
+def stride_or_kernel_size(arg: Arg) -> Conversion:
+    """None/omitted -> the kernel_size (torch's default; MindSpore's is 1)"""
+    if arg.node is not None and not _is_none(arg.node):
+        return KEEP
+    kernel = arg.bound.get("kernel_size")
+    if kernel is None or not plain_expression(kernel):
+        what = f"kernel_size={arg.segment(kernel)}" if kernel is not None else "kernel_size (not in the call)"
+        return fail("PL001", f"stride defaults to the kernel size in torch (1 in MindSpore), and {what} cannot be "
+                             f"repeated here: write stride= explicitly")
+    return Conversion(Action.DERIVE, value="{arg:kernel_size}")
+
+
+def gelu_approximate(arg: Arg) -> Conversion:
+    """'none' -> False, 'tanh' -> True, e -> e == 'tanh' (MindSpore's nn.GELU takes a bool; its default is True)"""
+    node = arg.node
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value in ("none", "tanh"):
+            return replace("True" if node.value == "tanh" else "False")
+        return fail("TM003", f"approximate={arg.text}: torch takes 'none' or 'tanh'")
+    return replace(f"{operand(node, _CMP)} == 'tanh'")
+
+
+def softmax_dim(arg: Arg) -> Conversion:
+    """None/omitted -> torch's implicit dim (0 for input rank 0, 1, 3; else 1), from '# torch2ms: input-rank=N' (else SM001)
+
+    MindSpore's default axis is -1."""
+    if arg.node is not None and not _is_none(arg.node):
+        return KEEP
+    rank = read_input_rank(arg.call_lines)
+    if rank is None:
+        return fail("SM001", f"{arg.rule.torch_name} without dim: torch picks the dim from the input's rank (0 for "
+                             f"rank 0, 1 and 3, else 1), MindSpore uses -1. Write dim=, or add "
+                             f"'# torch2ms: input-rank=N' to this line and run again")
+    axis = "0" if rank in (0, 1, 3) else "1"
+    return Conversion(Action.REPLACE if arg.node is not None else Action.DERIVE, value=axis)
+
+
+def elu_alpha(arg: Arg) -> Conversion:
+    """a float literal (MindSpore insists on a float); alpha != 1 -> warning AC002 (no CPU kernel)"""
+    converted = to_float(arg)
+    number = literal_number(arg.node, arg.segment) if arg.node is not None else None
+    if number == 1:
+        return converted
+    return Conversion(converted.action, value=converted.value,
+                      warnings=(("AC002", f"alpha={arg.text}: {arg.titles['AC002']}"),))
+
+
+def dropout_p(arg: Arg) -> Conversion:
+    """a float literal (MindSpore insists on a float); p >= 1 -> error DR001"""
+    number = literal_number(arg.node, arg.segment)
+    if number is not None and number >= 1:
+        return fail("DR001", f"p={arg.text}: {arg.titles['DR001']}")
+    return to_float(arg)
+
+
+def embedding_table(arg: Arg) -> Conversion:
+    """None/omitted -> Normal(sigma=1.0), torch's N(0, 1) (MindSpore draws N(0, 0.01)); a tensor -> warning EM002"""
+    if arg.node is None or _is_none(arg.node):
+        return Conversion(Action.DERIVE, value="{name:normal}(sigma=1.0)",
+                          names=(("name:normal", "mindspore.common.initializer.Normal"),))
+    return Conversion(Action.KEEP, warnings=(("EM002", f"_weight={arg.text}: {arg.titles['EM002']}"),))
+
+
+def padding_idx(arg: Arg) -> Conversion:
+    """None -> omitted; i -> warning EM001 (MindSpore lets the row train)"""
+    if _is_none(arg.node):
+        return OMIT
+    return Conversion(Action.KEEP, warnings=(("EM001", f"padding_idx={arg.text}: {arg.titles['EM001']}"),))
+
+
+def _literal_scales(node: ast.expr, segment) -> tuple[list[decimal.Decimal], bool] | None:
+    """The numbers of a scale literal and whether it is a tuple; None when it is not a literal."""
+    if isinstance(node, (ast.Tuple, ast.List)):
+        values = [literal_number(e, segment) for e in node.elts]
+        return (values, True) if values and all(v is not None for v in values) else None
+    value = literal_number(node, segment)
+    return ([value], False) if value is not None else None
+
+
+def _is_literal(node: ast.expr | None, value) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is type(value) and node.value == value
+
+
+def scale_factor(arg: Arg) -> Conversion:
+    """integer-valued s -> float(s) and recompute_scale_factor=True (exact); other scales -> error UP001 unless torch recomputes too (or bilinear with align_corners=True)
+
+    MindSpore refuses an int scale and needs recompute_scale_factor=True, which samples at in/out
+    instead of 1/scale: the same points only for integer-valued scales."""
+    node = arg.node
+    if _is_none(node):
+        return KEEP
+    recompute = arg.bound.get("recompute_scale_factor")
+    adds = () if recompute is not None else (("recompute_scale_factor", "True"),)
+    exact_anyway = _is_literal(recompute, True) or (
+        _is_literal(arg.bound.get("mode"), "bilinear") and _is_literal(arg.bound.get("align_corners"), True))
+    scales = _literal_scales(node, arg.segment)
+    if scales is None:
+        if _is_literal(recompute, True):
+            return KEEP
+        return fail("UP001", f"scale_factor={arg.text} is not a literal: MindSpore equals torch only for "
+                             f"integer-valued scales; write the number, or size=")
+    values, is_tuple = scales
+    if not exact_anyway and any(v != v.to_integral_value() for v in values):
+        return fail("UP001", f"scale_factor={arg.text}: MindSpore samples a non-integer scale at other points "
+                             f"than torch; use size= (or torch's recompute_scale_factor=True)")
+    texts = [format_decimal(v) for v in values]
+    value = ("(" + ", ".join(texts) + ("," if len(texts) == 1 else "") + ")") if is_tuple else texts[0]
+    return Conversion(Action.REPLACE, value=value, adds=adds)
+
+
+def recompute_scale_factor(arg: Arg) -> Conversion:
+    """True whenever a scale_factor is given (MindSpore needs it; see scale_factor)"""
+    scale = arg.bound.get("scale_factor")
+    if scale is None or _is_none(scale) or _is_literal(arg.node, True):
+        return KEEP
+    return replace("True")
+
+
+EXACT_INTERPOLATION = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+
+
+def interpolation_mode(arg: Arg) -> Conversion:
+    """nearest, nearest-exact, linear, bilinear, trilinear, area kept; bicubic or a non-literal -> error UP002"""
+    node = arg.node
+    if isinstance(node, ast.Constant) and node.value in EXACT_INTERPOLATION:
+        return KEEP
+    return fail("UP002", f"mode={arg.text}: {arg.titles['UP002']}")
+
+
+def divisible_output_size(arg: Arg) -> Conversion:
+    """1 kept; any other size -> warning PL002 (MindSpore raises unless it divides the length)"""
+    if literal_int(arg.node) == 1:
+        return KEEP
+    return Conversion(Action.KEEP, warnings=(("PL002", f"output_size={arg.text}: {arg.titles['PL002']}"),))
+
+
 CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "identity": identity,
     "one_minus": one_minus,
@@ -311,6 +575,21 @@ CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "ones_like_running_mean": _like_running_mean("ones_like", "ones"),
     "zeros_like_running_mean": _like_running_mean("zeros_like", "zeros"),
     "shape_tuple": shape_tuple,
+    "conv_padding": conv_padding,
+    "conv_transpose_padding": conv_transpose_padding,
+    "folded_into_padding": folded_into_padding,
+    "pool_padding": pool_padding,
+    "stride_or_kernel_size": stride_or_kernel_size,
+    "gelu_approximate": gelu_approximate,
+    "softmax_dim": softmax_dim,
+    "elu_alpha": elu_alpha,
+    "dropout_p": dropout_p,
+    "embedding_table": embedding_table,
+    "padding_idx": padding_idx,
+    "scale_factor": scale_factor,
+    "recompute_scale_factor": recompute_scale_factor,
+    "interpolation_mode": interpolation_mode,
+    "divisible_output_size": divisible_output_size,
 }
 
 

@@ -90,9 +90,9 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class Layout:
-    """How MindSpore lays out one parameter of a layer otherwise than torch: ``insert_axis``, an
-    extra axis of size 1 at that position (MindSpore's Conv1d holds its weight (out, in/g, k) as
-    (out, in/g, 1, k)). convert-ckpt reshapes the tensor with it."""
+    """How MindSpore lays out one parameter of a layer otherwise than torch (a rule's
+    ``inserted_axes``): ``insert_axis``, an extra axis of size 1 at that position (MindSpore's Conv1d
+    holds its weight (out, in/g, k) as (out, in/g, 1, k)). convert-ckpt reshapes the tensor with it."""
 
     insert_axis: int
 
@@ -102,6 +102,22 @@ class Layout:
 
     def __str__(self) -> str:
         return f"an axis of size 1 inserted at {self.insert_axis}"
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What the numeric check feeds a layer, when the input rank alone does not say it.
+
+    ``shapes``: one Python expression per input tensor, over the torch call's arguments (defaults
+    applied), e.g. ``(2, in_channels, 9, 11)``; ``integers``: an expression for the bound of
+    integer inputs in [0, bound) (indices); ``random_when``: the torch parameter whose non-zero value
+    makes training outputs random, and ``random_output`` how they are compared then: "mask" (the
+    zeroed fraction and the scale of the kept values) or "none" (not compared; inference still is)."""
+
+    shapes: tuple[str, ...] = ()
+    integers: str | None = None
+    random_when: str | None = None
+    random_output: str = "none"
 
 
 @dataclass(frozen=True, eq=False)  # identity: one object per rule, usable in sets
@@ -122,7 +138,17 @@ class LayerRule:
     device_note: str | None = None  # finding code reported on every converted site
     unsupported_members: Mapping[str, str] = field(default_factory=dict)  # class attribute -> finding code
     dtype_notes: Mapping[str, str] = field(default_factory=dict)  # torch dtype -> finding code
-    layouts: Mapping[str, Layout] = field(default_factory=dict)  # torch attribute -> its MindSpore layout
+    # How the numeric check feeds the layer (verify): see SampleSpec.
+    sample: SampleSpec = field(default_factory=SampleSpec)
+    # torch attributes whose initial values are drawn at random: compared by their statistics.
+    random_init: tuple[str, ...] = ()
+    # torch attribute -> axis of size 1 MindSpore's tensor has in addition (Conv1d's weight is 4-D).
+    inserted_axes: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def layouts(self) -> dict[str, Layout]:
+        """torch attribute -> how MindSpore lays out that parameter, where it differs."""
+        return {name: Layout(axis) for name, axis in self.inserted_axes.items()}
 
     @property
     def torch_name(self) -> str:
@@ -224,11 +250,12 @@ def rules_dir() -> Path:
 _FILE_KEYS = {"meta", "layer", "name", "dtypes", "module_aliases", "counterparts"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
-               "dtype_notes", "layouts"}
+               "dtype_notes", "sample", "random_init", "inserted_axes"}
+_SAMPLE_KEYS = {"shape", "integers", "random_when", "random_output"}
+RANDOM_OUTPUTS = ("mask", "none")
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
 _PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
 _FINDING_KEYS = {"severity", "title"}
-_LAYOUT_KEYS = {"insert_axis"}
 LAYER_KINDS = ("layer", "function")
 NAME_KINDS = ("module_base", "container")
 
@@ -270,25 +297,21 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
     )
 
 
-def _layouts(raw: dict, attributes: dict, where: str) -> dict[str, Layout]:
-    out = {}
-    for name, spec in raw.items():
-        if name not in attributes or not attributes[name]:
-            raise RuleError(f"{where}: layout of {name}, which is not a parameter in [layer.attributes]")
-        if not isinstance(spec, dict):
-            raise RuleError(f"{where}: layout of {name} must be a table like {{ insert_axis = 2 }}")
-        _known_keys(spec, _LAYOUT_KEYS, f"{where}: layout of {name}")
-        axis = spec.get("insert_axis")
+def _inserted_axes(raw: dict, attributes: dict, where: str) -> dict[str, int]:
+    for name, axis in raw.items():
+        if not attributes.get(name):
+            raise RuleError(f"{where}: inserted_axes: {name} is not a parameter with a counterpart in "
+                            "[layer.attributes]")
         if type(axis) is not int or axis < 0:
-            raise RuleError(f"{where}: layout of {name}: insert_axis must be a non-negative int, not {axis!r}")
-        out[name] = Layout(insert_axis=axis)
-    return out
+            raise RuleError(f"{where}: inserted_axes: {name} must be a non-negative int (an axis), not {axis!r}")
+    return dict(raw)
 
 
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        if key in ("params", "attributes", "unsupported_members", "dtype_notes", "layouts") and key in out:
+        if key in ("params", "attributes", "unsupported_members", "dtype_notes", "sample", "inserted_axes") \
+                and key in out:
             merged = dict(out[key])
             merged.update(value)
             out[key] = merged
@@ -351,6 +374,11 @@ def load_rules(directory: Path | None = None) -> RuleSet:
             for spec in params.values():
                 if spec.to and spec.to not in ms_params:
                     raise RuleError(f"{where}: {spec.name} maps to {spec.to}, not in mindspore_params")
+            sample = dict(raw.get("sample", {}))
+            _known_keys(sample, _SAMPLE_KEYS, f"{where}: sample")
+            _one_of(sample.get("random_output", "none"), RANDOM_OUTPUTS, "sample.random_output", where)
+            if sample.get("random_when") and sample["random_when"] not in torch_params:
+                raise RuleError(f"{where}: sample.random_when {sample['random_when']} is not in torch_params")
             layers[raw["torch"]] = LayerRule(
                 torch=raw["torch"],
                 mindspore=raw["mindspore"],
@@ -366,7 +394,13 @@ def load_rules(directory: Path | None = None) -> RuleSet:
                 device_note=raw.get("device_note"),
                 unsupported_members=MappingProxyType(dict(raw.get("unsupported_members", {}))),
                 dtype_notes=MappingProxyType(dict(raw.get("dtype_notes", {}))),
-                layouts=MappingProxyType(_layouts(raw.get("layouts", {}), raw.get("attributes", {}), where)),
+                sample=SampleSpec(
+                    shapes=(sample["shape"],) if isinstance(sample.get("shape"), str) else tuple(sample.get("shape", ())),
+                    integers=sample.get("integers"), random_when=sample.get("random_when"),
+                    random_output=sample.get("random_output", "none")),
+                random_init=tuple(raw.get("random_init", ())),
+                inserted_axes=MappingProxyType(_inserted_axes(raw.get("inserted_axes", {}), raw.get("attributes", {}),
+                                                              where)),
             )
         for raw in data.get("name", []):
             where = f"{path.name}: {raw.get('torch', '?')}"

@@ -1,11 +1,8 @@
 """convert-ckpt for every layer the rules convert, not only normalization: parameter names from the
 rules' attribute tables (Embedding's weight is embedding_table, PReLU's is w), shapes from their
-layouts (MindSpore's Conv1d/ConvTranspose1d weights have an extra axis), parameters of a layer's own
-sublayers (MultiheadAttention's out_proj), and models mixing them in one run.
-
-The mechanism is tested on rules written here (the layer tables as measured on MindSpore 2.10, see
-LAYER_RULES), so that it holds whatever rules/ ships; test_ckpt_models.py runs the shipped rules on
-whole models.
+``inserted_axes`` (MindSpore's Conv1d/ConvTranspose1d weights have an extra axis), layers whose rule
+renames nothing keeping every key (MultiheadAttention, its out_proj included), and models mixing
+them in one run. test_models.py runs the classic architectures through the command.
 """
 
 from __future__ import annotations
@@ -20,83 +17,16 @@ import pytest
 
 from codemod.ckpt.keys import CellLayout, plan_from_cell, plan_from_keys, plan_from_source
 from codemod.ckpt.structure import SourceModel
-from codemod.ruleset import Layout, RuleError, load_rules, rules_dir
+from codemod.ruleset import Layout, RuleError, default_rules, load_rules, rules_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ckpt"
 LAYER_MODELS = FIXTURES / "layer_models.py"
 LAYER_MODELS_MS = FIXTURES / "layer_models_ms.py"
 
-# Only what convert-ckpt reads of a rule: the names, the attribute tables and the layouts.
-# Parameters are listed as torch names them and marked as mapped, to satisfy the rule format.
-LAYER_RULES = """
-[meta]
-family = "ckpt_under_test"
-mindspore_versions = ">=2.0,<=2.10"
-
-[[layer]]
-torch = "torch.nn.Conv1d"
-mindspore = "mindspore.nn.Conv1d"
-torch_params = ["in_channels", "out_channels", "kernel_size"]
-mindspore_params = ["in_channels", "out_channels", "kernel_size"]
-params = { in_channels = { to = "in_channels" }, out_channels = { to = "out_channels" }, kernel_size = { to = "kernel_size" } }
-attributes = { weight = "weight", bias = "bias" }
-layouts = { weight = { insert_axis = 2 } }
-
-[[layer]]
-extends = "torch.nn.Conv1d"
-torch = "torch.nn.ConvTranspose1d"
-mindspore = "mindspore.nn.Conv1dTranspose"
-
-[[layer]]
-torch = "torch.nn.Conv2d"
-mindspore = "mindspore.nn.Conv2d"
-torch_params = ["in_channels", "out_channels", "kernel_size"]
-mindspore_params = ["in_channels", "out_channels", "kernel_size"]
-params = { in_channels = { to = "in_channels" }, out_channels = { to = "out_channels" }, kernel_size = { to = "kernel_size" } }
-attributes = { weight = "weight", bias = "bias" }
-
-[[layer]]
-torch = "torch.nn.Embedding"
-mindspore = "mindspore.nn.Embedding"
-torch_params = ["num_embeddings", "embedding_dim"]
-mindspore_params = ["vocab_size", "embedding_size"]
-params = { num_embeddings = { to = "vocab_size" }, embedding_dim = { to = "embedding_size" } }
-attributes = { weight = "embedding_table" }
-
-[[layer]]
-torch = "torch.nn.PReLU"
-mindspore = "mindspore.nn.PReLU"
-torch_params = ["num_parameters"]
-mindspore_params = ["channel"]
-params = { num_parameters = { to = "channel" } }
-attributes = { weight = "w" }
-
-[[layer]]
-torch = "torch.nn.Linear"
-mindspore = "mindspore.nn.Dense"
-torch_params = ["in_features", "out_features"]
-mindspore_params = ["in_channels", "out_channels"]
-params = { in_features = { to = "in_channels" }, out_features = { to = "out_channels" } }
-attributes = { weight = "weight", bias = "bias" }
-
-[[layer]]
-torch = "torch.nn.MultiheadAttention"
-mindspore = "mindspore.nn.MultiheadAttention"
-torch_params = ["embed_dim", "num_heads"]
-mindspore_params = ["embed_dim", "num_heads"]
-params = { embed_dim = { to = "embed_dim" }, num_heads = { to = "num_heads" } }
-attributes = { in_proj_weight = "in_proj_weight", in_proj_bias = "in_proj_bias", "out_proj.weight" = "out_proj.weight", "out_proj.bias" = "out_proj.bias" }
-"""
-
 
 @pytest.fixture(scope="module")
-def rules(tmp_path_factory):
-    """The shipped rules, with the layer tables above written over any of theirs."""
-    directory = tmp_path_factory.mktemp("rules")
-    for path in rules_dir().glob("*.toml"):
-        shutil.copy(path, directory / path.name)
-    (directory / "zz_ckpt_under_test.toml").write_text(LAYER_RULES)
-    return load_rules(directory)
+def rules():
+    return default_rules()
 
 
 def source_of(rules, text: str) -> SourceModel:
@@ -135,13 +65,16 @@ def test_every_layer_of_a_mixed_model_is_named_and_laid_out_by_its_rule(rules):
 
 
 def test_a_key_the_layer_does_not_have_is_an_error_that_names_the_layer(rules):
-    plan = plan_from_source(["act.weight", "act.bias", "attn.out_proj.scale", "embed.embedding_table"],
+    plan = plan_from_source(["act.weight", "act.bias", "conv.scale", "embed.embedding_table", "attn.bias_k"],
                             SourceModel.read(LAYER_MODELS, rules), "TokenConv")
     assert dict(plan.mismatches) == {
         "act.bias": "act is a PReLU, which has no parameter or buffer 'bias'",
-        "attn.out_proj.scale": "attn is a MultiheadAttention, which has no member 'out_proj'",
-        "embed.embedding_table": "embed is a Embedding, which has no parameter or buffer 'embedding_table'",
+        "conv.scale": "conv is a Conv1d, which has no parameter or buffer 'scale'",
+        "embed.embedding_table": "embed is an Embedding, which has no parameter or buffer 'embedding_table'",
     }
+    # A layer whose rule renames nothing has whatever keys it has (MultiheadAttention's bias_k with
+    # add_bias_kv=True): they carry over.
+    assert [m.key for m in plan.unchanged] == ["attn.bias_k"]
 
 
 def test_a_layer_that_may_be_conv1d_or_conv2d_is_an_error_not_a_guess(rules):
@@ -187,18 +120,19 @@ def test_without_a_source_the_reshaped_layers_are_named_as_a_blind_spot(rules):
     assert not plan.reshaped  # a 3-D weight could be anything's
 
 
-@pytest.mark.parametrize("layouts, error", [
-    ("layouts = { weight = { insert_axis = -1 } }", "insert_axis must be a non-negative int"),
-    ("layouts = { weight = { axis = 2 } }", "unknown keys ['axis']"),
-    ("layouts = { scale = { insert_axis = 2 } }", "layout of scale, which is not a parameter"),
-    ("layouts = { weight = 2 }", "must be a table like"),
+@pytest.mark.parametrize("axes, error", [
+    ("weight = -1", "inserted_axes: weight must be a non-negative int (an axis), not -1"),
+    ("weight = 2.0", "inserted_axes: weight must be a non-negative int (an axis), not 2.0"),
+    ("scale = 2", "inserted_axes: scale is not a parameter with a counterpart in [layer.attributes]"),
 ])
-def test_a_malformed_layout_is_refused_at_load_naming_the_file_and_layer(tmp_path, layouts, error):
+def test_a_malformed_inserted_axis_is_refused_at_load_naming_the_file_and_layer(tmp_path, axes, error):
     for path in rules_dir().glob("*.toml"):
         shutil.copy(path, tmp_path / path.name)
-    text = LAYER_RULES.replace("layouts = { weight = { insert_axis = 2 } }", layouts, 1)
-    (tmp_path / "zz_ckpt_under_test.toml").write_text(text)
-    with pytest.raises(RuleError, match="zz_ckpt_under_test.toml: torch.nn.Conv1d") as caught:
+    conv = tmp_path / "conv.toml"
+    text = conv.read_text()
+    assert text.count("[layer.inserted_axes]\nweight = 2\n") == 2
+    conv.write_text(text.replace("[layer.inserted_axes]\nweight = 2\n", f"[layer.inserted_axes]\n{axes}\n", 1))
+    with pytest.raises(RuleError, match="conv.toml: torch.nn.Conv1d") as caught:
         load_rules(tmp_path)
     assert error in str(caught.value)
 

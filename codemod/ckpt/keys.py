@@ -22,6 +22,7 @@ from .structure import (
     Node,
     SourceModel,
     Unknown,
+    keeps_keys,
 )
 
 # The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
@@ -91,15 +92,17 @@ class Plan:
 
 def _move(key: str, module: str, rule: LayerRule, found_by: str) -> Move | None:
     """The move for ``key`` (= module + "." + attribute) of a ``rule`` layer; None when the layer
-    has no such torch attribute."""
+    has no such torch attribute (a rule that names some of its layer's tensors names them all)."""
     attribute = key[len(module) + 1:] if module else key
     if attribute not in rule.attributes:
-        return None
+        return Move(key, key) if keeps_keys(rule) else None
     target = rule.attributes[attribute]
     if not target:
         return Move(key, None, rule.torch_name, found_by, f"{rule.torch_name}.{attribute} has no MindSpore counterpart")
-    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by,
-                layout=rule.layouts.get(attribute))
+    layout = rule.layouts.get(attribute)
+    if target == attribute and layout is None:
+        return Move(key, key)  # carries over like any key: no layer to name
+    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by, layout=layout)
 
 
 def _modules(keys: Iterable[str]) -> dict[str, list[str]]:
@@ -127,7 +130,7 @@ def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
     """Moves for the keys of one module that may be any of ``candidates``: the candidates whose
     attributes hold every key must all name them alike. Else None, and why."""
     leaves = [k[len(module) + 1:] if module else k for k in members]
-    fitting = [r for r in candidates if all(leaf in r.attributes for leaf in leaves)]
+    fitting = [r for r in candidates if keeps_keys(r) or all(leaf in r.attributes for leaf in leaves)]
     if not fitting:
         return None, (f"its keys ({', '.join(leaves)}) fit none of "
                       + ", ".join(r.torch_name for r in candidates))
@@ -136,7 +139,8 @@ def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
         if any([of(m) for m in p] != [of(m) for m in proposals[0]] for p in proposals[1:]):
             return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore {what} differ"
     label = "/".join(sorted(r.torch_name for r in fitting))
-    return [Move(m.key, m.new, label, found_by, m.why, m.layout) for m in proposals[0]], ""
+    return [Move(m.key, m.new, label if m.layer else None, found_by if m.layer else "", m.why, m.layout)
+            for m in proposals[0]], ""
 
 
 def _by_siblings(keys: list[str], rules: RuleSet) -> tuple[dict[str, Move], list[str]]:
@@ -228,7 +232,7 @@ def _walk(root: ModelClass, key: str) -> _Found:
 
     for depth, part in enumerate(parts[:-1]):
         here = ".".join(path) or root.name
-        if isinstance(node, Leaf):
+        if isinstance(node, Leaf) or isinstance(node, Layer) and node.keeps_keys:
             return found("keep")
         if isinstance(node, Unknown):
             return found("unknown", ".".join(path), why=node.why, rules=node.rules)
@@ -236,7 +240,7 @@ def _walk(root: ModelClass, key: str) -> _Found:
             # A parameter of a layer's own sublayer (MultiheadAttention's out_proj.weight) is in its table.
             if ".".join(parts[depth:]) in node.rule.attributes:
                 return found("layer", ".".join(path), rule=node.rule)
-            return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+            return found("mismatch", why=f"{here} is {_a(node.rule.torch_name)}, which has no member {part!r}")
         member = ".".join(path + [part])
         if isinstance(node, Items):
             child = node.child(part)
@@ -266,10 +270,13 @@ def _walk(root: ModelClass, key: str) -> _Found:
         path.append(part)
     leaf = parts[-1]
     module = ".".join(path)
+    if isinstance(node, Layer) and node.keeps_keys:
+        return found("keep")
     if isinstance(node, Layer):
         if leaf in node.rule.attributes:
             return found("layer", module, rule=node.rule)
-        return found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
+        return found("mismatch", why=f"{module} is {_a(node.rule.torch_name)}, which has no parameter or buffer "
+                                         f"{leaf!r}")
     if isinstance(node, ModelClass):
         if (leaf in node.tensors or leaf in node.children() or node.computed_member(leaf) is not None
                 or node.open_reason):
@@ -521,6 +528,10 @@ def _no_cell(module: str, layout: CellLayout) -> str:
     while i > 0 and ".".join(parts[:i]) not in layout.cells:
         i -= 1
     return f"the built model has no cell {'.'.join(parts[:i + 1])}"
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1] in "AEIOU" else f"a {name}"
 
 
 def _dims(shape) -> str:

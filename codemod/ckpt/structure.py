@@ -55,8 +55,14 @@ class Layer:
 
     @property
     def keeps_keys(self) -> bool:
-        """Every key keeps its name and its shape: like a module the rules do not know."""
-        return all(t == a for a, t in self.rule.attributes.items()) and not self.rule.layouts
+        return keeps_keys(self.rule)
+
+
+def keeps_keys(rule: LayerRule) -> bool:
+    """The layer's keys carry over as they are, whatever tensors it holds: its rule renames nothing
+    and reshapes nothing (MultiheadAttention, ReLU). A rule that renames or reshapes some of its
+    layer's tensors names them all in its attribute table."""
+    return all(t == a for a, t in rule.attributes.items()) and not rule.inserted_axes
 
 
 @dataclass(frozen=True, eq=False)

@@ -381,6 +381,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                 return site
             for code, message in conv.warnings:
                 infos.append((code, call, message))
+            added.extend((keyword, Template(text)) for keyword, text in conv.adds)
             if conv.action is Action.DERIVE:
                 added.append((spec.to, template(conv)))
     for param, spec in rule.params.items():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compare import Comparison, Tolerance, compare_arrays
-from .evaluate import DType, Evaluator, Filled, NotEvaluable, TensorSample
+from .evaluate import INITIALIZER_MODULE, DType, Evaluator, Filled, Initializer, NotEvaluable, TensorSample
 from .frameworks import Frameworks
 from .harness import sample_array, to_numpy, to_tensor
 from .sites import CallPair
@@ -35,6 +35,15 @@ ARGUMENT_DOMAINS = {"momentum": (0.0, 1.0)}
 NO_CPU_KERNEL = {"mindspore.nn.InstanceNorm1d", "mindspore.nn.InstanceNorm2d", "mindspore.nn.InstanceNorm3d"}
 SPATIAL_SIZES = (3, 5, 2)  # unequal, so a transposed axis shows
 BATCH = 2
+# Functions a rule's sample shape may call (rules/*.toml [layer.sample]).
+SAMPLE_FUNCTIONS = {"prod": math.prod}
+SEED = 20240
+# Random initial values (and dropout masks) come from different generators in the two frameworks:
+# they are compared by their statistics. A difference of this many standard errors fails.
+RANDOM_SIGMAS = 5.0
+# Dropout masks: the zeroed fractions may differ by this much (the rules' sample shapes hold >= 4096
+# independently dropped units: 4.5 standard errors at p = 0.5).
+MASK_FRACTION_TOLERANCE = 0.05
 
 
 @dataclass
@@ -176,6 +185,10 @@ class _Protocol:
         if isinstance(value, Filled):
             like = to_numpy(self._native(value.like, framework))
             return to_tensor(self.fw, framework, self.fw.numpy.full_like(like, value.value))
+        if isinstance(value, Initializer) and framework == "mindspore":
+            initializer = self.fw.resolve(f"{INITIALIZER_MODULE}.{value.name}")
+            return initializer(*[self._native(v, framework) for v in value.args],
+                          **{k: self._native(v, framework) for k, v in value.kwargs})
         if isinstance(value, tuple):
             return tuple(self._native(v, framework) for v in value)
         if isinstance(value, list):
@@ -243,11 +256,16 @@ class _LayerProtocol(_Protocol):
                 bound.arguments[name] = value
         self._evaluated(bound.arguments, "original")
         self.torch_arguments = bound.arguments
+        with_defaults = inspect.signature(torch_cls).bind(*bound.args, **bound.kwargs)
+        with_defaults.apply_defaults()
+        self.argument_values = dict(with_defaults.arguments)
         for name, (low, high) in ARGUMENT_DOMAINS.items():
             value = bound.arguments.get(name)
             if isinstance(value, (int, float)) and not low <= value <= high:
                 raise _Skip(f"{name}={value!r} is outside [{low:g}, {high:g}] with these bindings: "
                             f"bind the names with --bind NAME=VALUE")
+        self.fw.torch.manual_seed(SEED)  # random initial values, dropout masks: the same on every run
+        self.fw.mindspore.set_seed(SEED)
         try:
             torch_layer = torch_cls(*bound.args, **bound.kwargs)
         except Exception as exc:  # the original itself cannot be built with these values
@@ -265,7 +283,11 @@ class _LayerProtocol(_Protocol):
             raise _Fail(f"the migrated call raises under MindSpore: {_error(exc)}") from None
         return torch_layer, ms_layer
 
-    def input_shape(self, torch_layer) -> tuple[int, ...]:
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each input: the rule's sample shapes, evaluated with the call's arguments;
+        else one input of the rule's rank, sized by the normalization parameters."""
+        if self.pair.rule.sample.shapes:
+            return [self._sample_value(text, "input shape") for text in self.pair.rule.sample.shapes]
         args = self.torch_arguments
         trailing: tuple[int, ...] = ()
         for name in TRAILING_SHAPE_PARAMS:
@@ -276,8 +298,33 @@ class _LayerProtocol(_Protocol):
         rank = self.pair.input_rank or self.pair.rule.input_rank or (len(trailing) + 2 if trailing else 4)
         if trailing:
             lead = (BATCH, channels, *SPATIAL_SIZES)[: rank - len(trailing)]
-            return (*lead, *trailing)
-        return (BATCH, channels, *SPATIAL_SIZES[: rank - 2])
+            return [(*lead, *trailing)]
+        return [(BATCH, channels, *SPATIAL_SIZES)[:rank]]
+
+    def _sample_value(self, text: str, what: str):
+        try:
+            value = Evaluator(self.argument_values, functions=SAMPLE_FUNCTIONS)(ast.parse(text, mode="eval").body)
+        except (NotEvaluable, SyntaxError) as exc:
+            raise _Skip(f"no {what} for these arguments ({text}): {exc}") from None
+        return tuple(int(d) for d in value) if isinstance(value, (tuple, list)) else int(value)
+
+    def inputs(self, shapes: list[tuple[int, ...]], seed: int) -> list:
+        """Seeded input arrays: indices below the rule's bound, else mean 0.5, variance 4."""
+        np = self.fw.numpy
+        bound_text = self.pair.rule.sample.integers
+        if bound_text is not None:
+            bound = self._sample_value(bound_text, "index bound")
+            return [np.random.default_rng(seed + 101 * i).integers(0, bound, shape) for i, shape in enumerate(shapes)]
+        return [(sample_array(*shape, seed=seed + 101 * i) * 2.0 + 0.5).astype(self.np_dtype)
+                for i, shape in enumerate(shapes)]
+
+    def random_outputs(self) -> str | None:
+        """How training outputs compare when the layer draws random numbers in training (dropout
+        with a non-zero rate): the rule's sample.random_output; None when they are deterministic."""
+        spec = self.pair.rule.sample
+        if spec.random_when is None or not self.argument_values.get(spec.random_when):
+            return None
+        return spec.random_output
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -287,7 +334,7 @@ class _LayerProtocol(_Protocol):
         dtype_name = next((str(t.dtype).rsplit(".", 1)[-1] for _, t, _ in self.tensors if t is not None), "float32")
         self.tolerance = self.tolerance.for_dtype(dtype_name)
         self.np_dtype = {"float16": "float16", "float64": "float64"}.get(dtype_name, "float32")
-        shape = self.input_shape(torch_layer)
+        shapes = self.input_shapes()
 
         # The initial values as built: a wrong init (gamma_init=False, ...) shows here.
         self.compare_tensors("init", torch_layer, ms_layer, buffers_only=False)
@@ -295,12 +342,13 @@ class _LayerProtocol(_Protocol):
 
         torch_layer.train()
         ms_layer.set_train(True)
+        random = self.random_outputs()
         for step in range(1, self.steps + 1):
-            self.forward(f"train {step}", torch_layer, ms_layer, shape, seed=step)
+            self.forward(f"train {step}", torch_layer, ms_layer, shapes, seed=step, random=random)
             self.compare_tensors(f"train {step}", torch_layer, ms_layer, buffers_only=True)
         torch_layer.eval()
         ms_layer.set_train(False)
-        self.forward("eval", torch_layer, ms_layer, shape, seed=self.steps + 1)
+        self.forward("eval", torch_layer, ms_layer, shapes, seed=self.steps + 1)
         self.compare_tensors("eval", torch_layer, ms_layer, buffers_only=False)
         for torch_name, ms_path, torch_value, ms_value in self.scalars:
             quantity = f"{torch_name}/{ms_path}"
@@ -312,15 +360,16 @@ class _LayerProtocol(_Protocol):
 
     def corresponding(self, torch_layer, ms_layer):
         """(torch name, torch tensor or None, MindSpore path) for every tensor the rule's attribute
-        table maps, and (torch name, MindSpore path, torch value, MindSpore value) for numbers."""
+        table maps and every other parameter and buffer of the torch layer (under its own name),
+        and (torch name, MindSpore path, torch value, MindSpore value) for numbers the table maps."""
         torch = self.fw.torch
-        buffers = {name for name, _ in torch_layer.named_buffers(recurse=False)}
+        buffers = {name for name, _ in torch_layer.named_buffers()}
         self.buffers = buffers
         tensors, scalars = [], []
         for torch_name, ms_path in self.pair.rule.attributes.items():
             if not ms_path:
                 continue
-            torch_value = getattr(torch_layer, torch_name, None)
+            torch_value = _get_path_or_none(torch_layer, torch_name)
             try:
                 ms_value = _get_path(ms_layer, ms_path)
             except AttributeError:
@@ -333,20 +382,37 @@ class _LayerProtocol(_Protocol):
                 tensors.append((torch_name, torch_value, ms_path))
             elif isinstance(torch_value, (int, float)) and not isinstance(torch_value, bool):
                 scalars.append((torch_name, ms_path, torch_value, ms_value))
+        mapped = set(self.pair.rule.attributes)
+        for torch_name, torch_value in [*torch_layer.named_parameters(), *torch_layer.named_buffers()]:
+            if torch_name in mapped:
+                continue
+            try:
+                _get_path(ms_layer, torch_name)
+            except AttributeError:
+                raise _Fail(f"the MindSpore layer has no {torch_name} (torch's name; the rule maps no other)") from None
+            tensors.append((torch_name, torch_value, torch_name))
         return tensors, scalars
+
+    def as_mindspore_layout(self, torch_name: str, array):
+        """A torch tensor's values in the layout of its MindSpore counterpart (Conv1d: 4-D)."""
+        axis = self.pair.rule.inserted_axes.get(torch_name)
+        return array if axis is None else self.fw.numpy.expand_dims(array, axis)
 
     def compare_tensors(self, phase: str, torch_layer, ms_layer, *, buffers_only: bool) -> None:
         for torch_name, _, ms_path in self.tensors:
             if buffers_only and torch_name not in self.buffers:
                 continue
-            torch_value = getattr(torch_layer, torch_name, None)
+            torch_value = _get_path_or_none(torch_layer, torch_name)
             ms_value = to_numpy(_get_path(ms_layer, ms_path))
             if torch_value is None:
                 expected = self.fw.numpy.full(ms_value.shape, IDENTITY_WHEN_ABSENT[torch_name])
             else:
-                expected = to_numpy(torch_value)
-            self.check.comparisons.append(
-                compare_arrays(phase, f"{torch_name}/{ms_path}", expected, ms_value, self.tolerance))
+                expected = self.as_mindspore_layout(torch_name, to_numpy(torch_value))
+            quantity = f"{torch_name}/{ms_path}"
+            if phase == "init" and torch_name in self.pair.rule.random_init:
+                self.check.comparisons.append(compare_statistics(phase, quantity, expected, ms_value))
+            else:
+                self.check.comparisons.append(compare_arrays(phase, quantity, expected, ms_value, self.tolerance))
 
     def copy_parameters(self, torch_layer, ms_layer) -> None:
         """Give torch's parameters and statistics distinct seeded values (so a swapped mapping
@@ -361,21 +427,94 @@ class _LayerProtocol(_Protocol):
             with torch.no_grad():
                 torch_value.copy_(torch.from_numpy(values.astype(self.np_dtype)))
             target = _get_path(ms_layer, ms_path)
-            target.set_data(ms.Tensor(values.astype(self.np_dtype), dtype=target.dtype))
+            target.set_data(ms.Tensor(self.as_mindspore_layout(torch_name, values).astype(self.np_dtype),
+                                      dtype=target.dtype))
 
-    def forward(self, phase: str, torch_layer, ms_layer, shape, seed: int) -> None:
+    def forward(self, phase: str, torch_layer, ms_layer, shapes, seed: int, random: str | None = None) -> None:
         torch, ms = self.fw.torch, self.fw.mindspore
-        x = (sample_array(*shape, seed=seed) * 2.0 + 0.5).astype(self.np_dtype)  # mean 0.5, var 4
+        xs = self.inputs(shapes, seed)
+        where = f"on {' and '.join(map(str, shapes))} input" + ("s" if len(shapes) > 1 else "")
         try:
             with torch.no_grad():
-                expected = torch_layer(torch.from_numpy(x.copy())).numpy()
+                expected = _outputs(torch_layer(*[torch.from_numpy(x.copy()) for x in xs]))
         except Exception as exc:
-            raise _Skip(f"the original raises under torch on a {shape} input: {_error(exc)}") from None
+            raise _Skip(f"the original raises under torch {where}: {_error(exc)}") from None
         try:
-            actual = ms_layer(ms.Tensor(x.copy())).asnumpy()
+            actual = _outputs(ms_layer(*[ms.Tensor(x.copy()) for x in xs]))
         except Exception as exc:
-            raise _Fail(f"{phase}: the migrated layer raises under MindSpore on a {shape} input: {_error(exc)}") from None
-        self.check.comparisons.append(compare_arrays(phase, "output", expected, actual, self.tolerance))
+            raise _Fail(f"{phase}: the migrated layer raises under MindSpore {where}: {_error(exc)}") from None
+        if len(expected) != len(actual):
+            self.check.comparisons.append(Comparison(phase, "output", math.inf, math.inf, False,
+                                                     f"{len(actual)} outputs (MindSpore) != {len(expected)} (torch)"))
+            return
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            quantity = "output" if len(expected) == 1 else f"output {i}"
+            if e is None or a is None:
+                if (e is None) != (a is None):
+                    self.check.comparisons.append(Comparison(phase, quantity, math.inf, math.inf, False,
+                                                             f"None under {'torch' if e is None else 'MindSpore'} only"))
+            elif random == "mask":
+                self.compare_mask(phase, quantity, e, a, xs[0])
+            elif random is None:
+                self.check.comparisons.append(compare_arrays(phase, quantity, e, a, self.tolerance))
+            # random == "none": random training outputs are not compared (inference is)
+
+    def compare_mask(self, phase: str, quantity: str, expected, actual, x) -> None:
+        """Dropout: the same fraction of zeroed values (within MASK_FRACTION_TOLERANCE), and every
+        value MindSpore keeps scaled as torch scales the values it keeps."""
+        np = self.fw.numpy
+        zeroed_t, zeroed_ms = float(np.mean(expected == 0)), float(np.mean(actual == 0))
+        diff = abs(zeroed_t - zeroed_ms)
+        self.check.comparisons.append(Comparison(
+            phase, f"{quantity} zeroed fraction", diff, diff / max(zeroed_t, 1e-12), diff <= MASK_FRACTION_TOLERANCE,
+            "" if diff <= MASK_FRACTION_TOLERANCE else f"torch zeroes {zeroed_t:.3f}, MindSpore {zeroed_ms:.3f}"))
+        kept_t, kept_ms = expected != 0, actual != 0
+        if kept_t.any():
+            scale = float(np.median(expected[kept_t] / x[kept_t]))
+            self.check.comparisons.append(compare_arrays(phase, f"{quantity} kept values", x[kept_ms] * scale,
+                                                         actual[kept_ms], self.tolerance))
+
+
+def compare_statistics(phase: str, quantity: str, expected, actual) -> Comparison:
+    """Values drawn at random: the same shape, and mean and standard deviation within RANDOM_SIGMAS
+    standard errors (a constant on one side only fails). The values themselves are not comparable:
+    max_abs/max_rel are 0 when the statistics agree, the difference of the deviations when not."""
+    import numpy as np
+
+    expected, actual = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    if expected.shape != actual.shape:
+        return Comparison(phase, quantity, math.inf, math.inf, False,
+                          f"shape {tuple(actual.shape)} (MindSpore) != {tuple(expected.shape)} (torch)")
+    if expected.size == 0:
+        return Comparison(phase, quantity, 0.0, 0.0, True)
+    n = expected.size
+    std_t, std_ms = float(expected.std()), float(actual.std())
+    mean_diff = abs(float(expected.mean()) - float(actual.mean()))
+    spread = max(std_t, std_ms)
+    detail = (f"drawn at random: mean {expected.mean():.3g} / {actual.mean():.3g}, std {std_t:.3g} / {std_ms:.3g} "
+              f"(torch / MindSpore, {n} values)")
+    if spread == 0:  # constants on both sides: they must be equal
+        return Comparison(phase, quantity, mean_diff, 0.0, mean_diff == 0, "" if mean_diff == 0 else detail)
+    std_rel = abs(std_t - std_ms) / spread
+    passed = (min(std_t, std_ms) > 0 and std_rel <= RANDOM_SIGMAS / math.sqrt(n)
+              and mean_diff <= RANDOM_SIGMAS * spread * math.sqrt(2 / n))
+    if passed:
+        return Comparison(phase, quantity, 0.0, 0.0, True)
+    return Comparison(phase, quantity, abs(std_t - std_ms), std_rel, False, detail)
+
+
+def _outputs(value) -> list:
+    """A layer's result as a list of arrays (None kept): one tensor, or a tuple of them."""
+    if isinstance(value, (tuple, list)):
+        return [None if v is None else to_numpy(v) for v in value]
+    return [to_numpy(value)]
+
+
+def _get_path_or_none(obj, path: str):
+    try:
+        return _get_path(obj, path)
+    except AttributeError:
+        return None
 
 
 def _get_path(obj, path: str):

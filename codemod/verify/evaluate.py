@@ -61,6 +61,21 @@ class Filled:
     like: Any
 
 
+@dataclass(frozen=True)
+class Initializer:
+    """``mindspore.common.initializer.Normal(sigma=1.0)`` and its kind: made when the layer is built."""
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple = ()  # (keyword, value) pairs
+
+    def __repr__(self) -> str:
+        parts = [*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs)]
+        return f"{self.name}({', '.join(parts)})"
+
+
+INITIALIZER_MODULE = "mindspore.common.initializer"
+
 # Tensor constructors an argument may use, by their last name, in either framework.
 _FILLED = {"ones_like": 1.0, "zeros_like": 0.0}
 
@@ -104,9 +119,12 @@ class Evaluator:
     ``imports`` maps the module's local names to what they import (``nn`` -> ``torch.nn``), so that
     ``ms.float32`` is known to be MindSpore's and ``torch.float32`` in migrated code is caught."""
 
-    def __init__(self, bindings: Mapping[str, Any], imports: Mapping[str, str] | None = None):
+    def __init__(self, bindings: Mapping[str, Any], imports: Mapping[str, str] | None = None,
+                 functions: Mapping[str, Any] | None = None):
         self.bindings = bindings
         self.imports = imports or {}
+        # Pure functions callable by name besides the builtins (the rules' sample shapes use prod).
+        self.functions = {**_BUILTINS, **(functions or {})}
 
     def __call__(self, node: ast.AST) -> Any:
         return self._eval(node)
@@ -157,6 +175,10 @@ class Evaluator:
             return value[index]
         except (TypeError, IndexError, KeyError) as exc:
             raise NotEvaluable(f"{ast.unparse(node)}: {exc}") from None
+
+    def _Slice(self, node: ast.Slice) -> slice:
+        parts = [None if part is None else self._eval(part) for part in (node.lower, node.upper, node.step)]
+        return slice(*parts)
 
     def dtype_constant(self, node: ast.Attribute) -> DType | None:
         """``torch.float32``, ``mindspore.float16``, ``ms.float32`` (any alias of either framework);
@@ -215,10 +237,16 @@ class Evaluator:
         if (isinstance(node.func, ast.Attribute) and node.func.attr in _FILLED and len(node.args) == 1
                 and not node.keywords and (dotted_root(node.func) or "") in self._framework_names()):
             return Filled(_FILLED[node.func.attr], self._eval(node.args[0]))
-        if not (isinstance(node.func, ast.Name) and node.func.id in _BUILTINS) or node.keywords:
+        qualified = qualified_name(node.func, self.imports)
+        if qualified is not None and qualified.rpartition(".")[0] == INITIALIZER_MODULE:
+            if any(k.arg is None for k in node.keywords):
+                raise NotEvaluable(f"call {ast.unparse(node.func)}(**...)")
+            return Initializer(qualified.rpartition(".")[2], tuple(self._elements(node.args)),
+                               tuple((k.arg, self._eval(k.value)) for k in node.keywords))
+        if not (isinstance(node.func, ast.Name) and node.func.id in self.functions) or node.keywords:
             raise NotEvaluable(f"call {ast.unparse(node.func)}(...)")
         args = self._elements(node.args)
-        return self._apply(_BUILTINS[node.func.id], *args)
+        return self._apply(self.functions[node.func.id], *args)
 
     def _framework_names(self) -> set[str]:
         return {local for local, qual in self.imports.items() if qual.split(".", 1)[0] in FRAMEWORK_ROOTS} \
