@@ -5,6 +5,10 @@ torch and mindspore are imported lazily, only here (pip install 'torch2ms[verify
     from codemod.verify import verify_source
     for check in verify_source(source, path="model.py", bindings={"m": 0.01}):
         print(check.line, check.layer, check.status, check.max_abs)
+
+    # the whole model: both versions built, the same weights, K training passes, then inference
+    result = verify_model(source, path="model.py", model="ResNet18()", input_shape=(2, 3, 32, 32))
+    print(result.status, result.divergence)
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from .check import FAIL, PASS, SKIP, SiteCheck, check_pair
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparison, Tolerance
 from .evaluate import import_map, parse_binding
 from .frameworks import INSTALL_HINT, Frameworks, FrameworksMissing, load_frameworks
+from .model import ModelCheck, verify_model
 from .modes import check_modes, mode_calls, planned_mode_calls
 from .sites import CallPair, bind, module_constants, pairs_against, pairs_from_migration
 
 __all__ = [
     "DEFAULT_ATOL", "DEFAULT_RTOL", "FAIL", "INSTALL_HINT", "PASS", "SKIP", "Comparison", "Frameworks",
-    "FrameworksMissing", "SiteCheck", "Tolerance", "load_frameworks", "parse_binding", "verify_file",
-    "verify_modes", "verify_pair", "verify_source",
+    "FrameworksMissing", "ModelCheck", "SiteCheck", "Tolerance", "load_frameworks", "parse_binding", "verify_file",
+    "verify_model", "verify_modes", "verify_pair", "verify_source",
 ]
 
 
