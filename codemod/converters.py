@@ -368,7 +368,7 @@ _PAD = (("pad_mode", "'pad'"),)
 
 
 def conv_padding(arg: Arg) -> Conversion:
-    """p -> pad_mode='pad', padding=p; (ph, pw) -> (ph, ph, pw, pw); 'same'/'valid' -> pad_mode; omitted -> pad_mode='valid'
+    """p -> pad_mode='pad', padding=p; (ph, pw) -> (ph, ph, pw, pw) (1-d: (p,) -> p); 'same'/'valid' -> pad_mode; omitted -> pad_mode='valid'
 
     MindSpore's default pad_mode is 'same' (torch's default pads nothing), and its padding tuple
     lists both sides of every dimension (Conv1d: an int)."""
@@ -493,10 +493,20 @@ def embedding_table(arg: Arg) -> Conversion:
 
 
 def padding_idx(arg: Arg) -> Conversion:
-    """None -> omitted; i -> warning EM001 (MindSpore lets the row train)"""
+    """None -> omitted; a negative literal i -> num_embeddings + i (MindSpore refuses it); any -> warning EM001 (MindSpore lets the row train)"""
     if _is_none(arg.node):
         return OMIT
-    return Conversion(Action.KEEP, warnings=(("EM001", f"padding_idx={arg.text}: {arg.titles['EM001']}"),))
+    warnings = (("EM001", f"padding_idx={arg.text}: {arg.titles['EM001']}"),)
+    index = literal_int(arg.node)
+    if index is None or index >= 0:
+        return Conversion(Action.KEEP, warnings=warnings)
+    count = arg.bound.get("num_embeddings")
+    if literal_int(count) is not None:
+        return Conversion(Action.REPLACE, value=str(literal_int(count) + index), warnings=warnings)
+    if count is None or not plain_expression(count):
+        return fail("EM006", f"padding_idx={arg.text}: {arg.titles['EM006']}")
+    hole = operand(count, _ARITH).replace("value", "arg:num_embeddings")
+    return Conversion(Action.DERIVE, value=f"{hole} - {-index}", warnings=warnings)
 
 
 def _literal_scales(node: ast.expr, segment) -> tuple[list[decimal.Decimal], bool] | None:

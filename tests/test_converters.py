@@ -119,8 +119,216 @@ def test_layer_norm_shapes() -> None:
     assert (assumed.value, [c for c, _ in assumed.warnings]) == ("({value},)", ["LN001"])
 
 
+# -- layers (issue 15) ------------------------------------------------------------------------------
+
+CONV = "torch.nn.Conv2d"
+
+
+@pytest.mark.parametrize("layer,value,action,expected,adds", [
+    (CONV, None, Action.KEEP, None, (("pad_mode", "'valid'"),)),  # MindSpore's default is 'same'
+    (CONV, "1", Action.KEEP, None, (("pad_mode", "'pad'"),)),
+    (CONV, "0", Action.KEEP, None, (("pad_mode", "'pad'"),)),
+    (CONV, "k // 2", Action.KEEP, None, (("pad_mode", "'pad'"),)),
+    (CONV, "d * (k - 1) // 2", Action.KEEP, None, (("pad_mode", "'pad'"),)),
+    (CONV, "(1, 2)", Action.REPLACE, "(1, 1, 2, 2)", (("pad_mode", "'pad'"),)),
+    (CONV, "[ph, pw]", Action.REPLACE, "(ph, ph, pw, pw)", (("pad_mode", "'pad'"),)),
+    (CONV, "'same'", Action.OMIT, None, (("pad_mode", "'same'"),)),
+    (CONV, '"valid"', Action.OMIT, None, (("pad_mode", "'valid'"),)),
+    ("torch.nn.Conv1d", "(2,)", Action.REPLACE, "2", (("pad_mode", "'pad'"),)),
+    ("torch.nn.Conv3d", "(1, 2, 0)", Action.REPLACE, "(1, 1, 2, 2, 0, 0)", (("pad_mode", "'pad'"),)),
+])
+def test_conv_padding_is_spelled_with_a_pad_mode(layer, value, action, expected, adds) -> None:
+    conversion = convert("conv_padding", value, param="padding", layer=layer)
+    assert (conversion.action, conversion.value, conversion.adds, conversion.warnings) == (action, expected, adds, ())
+
+
+@pytest.mark.parametrize("value", ["pad", "self.pad", "p * 2", "(k - 1) // 2 * d", "cfg['padding']"])
+def test_a_conv_padding_that_may_be_a_tuple_is_taken_for_an_int_with_a_warning(value) -> None:
+    conversion = convert("conv_padding", value, param="padding", layer=CONV)
+    assert (conversion.action, conversion.adds) == (Action.KEEP, (("pad_mode", "'pad'"),))
+    assert [code for code, _ in conversion.warnings] == ["CV002"]
+
+
+@pytest.mark.parametrize("value", ["'full'", "(1, 2, 3)", "(f(), 1)"])
+def test_conv_padding_that_cannot_be_written_is_refused(value) -> None:
+    conversion = convert("conv_padding", value, param="padding", layer=CONV)
+    assert (conversion.action, conversion.code) == (Action.FAIL, "CV001")
+
+
+@pytest.mark.parametrize("padding,output_padding,action,expected", [
+    ("1", "1", Action.REPLACE, "(1, 0, 1, 0)"),
+    ("2", "1", Action.REPLACE, "(2, 1, 2, 1)"),
+    ("1", "(1, 0)", Action.REPLACE, "(1, 0, 1, 1)"),
+    ("(2, 1)", "1", Action.REPLACE, "(2, 1, 1, 0)"),
+    ("1", "0", Action.KEEP, None),  # nothing to fold: as a convolution
+    (None, None, Action.KEEP, None),
+])
+def test_output_padding_is_folded_into_an_asymmetric_padding(padding, output_padding, action, expected) -> None:
+    bound = {"output_padding": output_padding} if output_padding is not None else {}
+    conversion = convert("conv_transpose_padding", padding, param="padding", layer="torch.nn.ConvTranspose2d",
+                         bound=bound)
+    assert (conversion.action, conversion.value) == (action, expected)
+    assert conversion.adds in ((("pad_mode", "'pad'"),), (("pad_mode", "'valid'"),))
+    assert convert("folded_into_padding", output_padding or "1", param="output_padding",
+                   layer="torch.nn.ConvTranspose2d").action is Action.OMIT
+
+
+@pytest.mark.parametrize("padding,output_padding", [("0", "1"), (None, "1"), ("(1, 0)", "1"), ("p", "1"), ("1", "op")])
+def test_output_padding_that_cannot_be_folded_is_refused(padding, output_padding) -> None:
+    conversion = convert("conv_transpose_padding", padding, param="padding", layer="torch.nn.ConvTranspose2d",
+                         bound={"output_padding": output_padding})
+    assert (conversion.action, conversion.code) == (Action.FAIL, "CV004")
+
+
+def test_pools_always_spell_pad_mode_pad() -> None:
+    for value in ("1", "(1, 0)", None):
+        conversion = convert("pool_padding", value, param="padding", layer="torch.nn.MaxPool2d")
+        assert (conversion.action, conversion.adds) == (Action.KEEP, (("pad_mode", "'pad'"),))
+
+
+@pytest.mark.parametrize("value,kernel,action,expected", [
+    (None, "3", Action.DERIVE, "{arg:kernel_size}"), ("None", "(2, 3)", Action.DERIVE, "{arg:kernel_size}"),
+    (None, "self.k", Action.DERIVE, "{arg:kernel_size}"), ("2", "3", Action.KEEP, None), ("s", "f()", Action.KEEP, None),
+])
+def test_a_pool_stride_omitted_is_the_kernel_size(value, kernel, action, expected) -> None:
+    conversion = convert("stride_or_kernel_size", value, param="stride", layer="torch.nn.MaxPool2d",
+                         bound={"kernel_size": kernel})
+    assert (conversion.action, conversion.value) == (action, expected)
+
+
+def test_a_pool_stride_omitted_with_a_kernel_size_that_is_a_call_is_refused() -> None:
+    conversion = convert("stride_or_kernel_size", None, param="stride", layer="torch.nn.MaxPool2d",
+                         bound={"kernel_size": "size()"})
+    assert (conversion.action, conversion.code) == (Action.FAIL, "PL001")
+
+
+@pytest.mark.parametrize("value,action,expected", [
+    ("'none'", Action.REPLACE, "False"), ("'tanh'", Action.REPLACE, "True"), ("approx", Action.REPLACE, "{value} == 'tanh'"),
+    ("a if b else c", Action.REPLACE, "({value}) == 'tanh'"), ("'exact'", Action.FAIL, None),
+])
+def test_gelu_approximate_becomes_a_bool(value, action, expected) -> None:
+    conversion = convert("gelu_approximate", value, param="approximate", layer="torch.nn.GELU")
+    assert (conversion.action, conversion.value) == (action, expected)
+
+
+def test_softmax_without_dim_needs_the_input_rank() -> None:
+    layer = "torch.nn.Softmax"
+    assert convert("softmax_dim", "1", param="dim", layer=layer).action is Action.KEEP
+    assert convert("softmax_dim", "d", param="dim", layer=layer).action is Action.KEEP
+    refused = convert("softmax_dim", None, param="dim", layer=layer)
+    assert (refused.action, refused.code) == (Action.FAIL, "SM001")
+    for rank, axis in ((1, "0"), (2, "1"), (3, "0"), (4, "1")):
+        hint = (f"sm = nn.Softmax()  # torch2ms: input-rank={rank}",)
+        omitted = convert("softmax_dim", None, param="dim", layer=layer, lines=hint)
+        assert (omitted.action, omitted.value) == (Action.DERIVE, axis)
+        none = convert("softmax_dim", "None", param="dim", layer=layer, lines=hint)
+        assert (none.action, none.value) == (Action.REPLACE, axis)
+
+
+def test_elu_alpha_is_a_float_and_other_alphas_warn() -> None:
+    one = convert("elu_alpha", "1", param="alpha", layer="torch.nn.ELU")
+    assert (one.action, one.value, one.warnings) == (Action.REPLACE, "1.0", ())
+    assert convert("elu_alpha", "1.0", param="alpha", layer="torch.nn.ELU").action is Action.KEEP
+    for value in ("0.5", "a"):
+        other = convert("elu_alpha", value, param="alpha", layer="torch.nn.ELU")
+        assert (other.action, [c for c, _ in other.warnings]) == (Action.KEEP, ["AC002"])
+
+
+@pytest.mark.parametrize("value,action,expected,code", [
+    ("0.3", Action.KEEP, None, None), ("0", Action.REPLACE, "0.0", None), ("p", Action.KEEP, None, None),
+    ("1.0", Action.FAIL, None, "DR001"), ("1", Action.FAIL, None, "DR001"),
+])
+def test_dropout_p(value, action, expected, code) -> None:
+    conversion = convert("dropout_p", value, param="p", layer="torch.nn.Dropout")
+    assert (conversion.action, conversion.value, conversion.code) == (action, expected, code)
+
+
+def test_embedding_table_carries_torchs_initialiser() -> None:
+    layer = "torch.nn.Embedding"
+    for value in (None, "None"):
+        conversion = convert("embedding_table", value, param="_weight", layer=layer)
+        assert (conversion.action, conversion.value) == (Action.DERIVE, "{name:normal}(sigma=1.0)")
+        assert conversion.names == (("name:normal", "mindspore.common.initializer.Normal"),)
+    given = convert("embedding_table", "table", param="_weight", layer=layer)
+    assert (given.action, [c for c, _ in given.warnings]) == (Action.KEEP, ["EM002"])
+
+
+@pytest.mark.parametrize("value,count,action,expected", [
+    ("None", "10", Action.OMIT, None), ("0", "10", Action.KEEP, None), ("i", "10", Action.KEEP, None),
+    ("-1", "10", Action.REPLACE, "9"), ("-2", "n", Action.DERIVE, "{arg:num_embeddings} - 2"),
+    ("-1", "a + b", Action.DERIVE, "({arg:num_embeddings}) - 1"),
+])
+def test_padding_idx(value, count, action, expected) -> None:
+    conversion = convert("padding_idx", value, param="padding_idx", layer="torch.nn.Embedding",
+                         bound={"num_embeddings": count})
+    assert (conversion.action, conversion.value) == (action, expected)
+    if action is not Action.OMIT:
+        assert [c for c, _ in conversion.warnings] == ["EM001"]
+
+
+def test_a_negative_padding_idx_with_a_count_that_is_a_call_is_refused() -> None:
+    conversion = convert("padding_idx", "-1", param="padding_idx", layer="torch.nn.Embedding",
+                         bound={"num_embeddings": "len(vocab)"})
+    assert (conversion.action, conversion.code) == (Action.FAIL, "EM006")
+
+
+UPSAMPLE = "torch.nn.Upsample"
+RECOMPUTE = (("recompute_scale_factor", "True"),)
+
+
+@pytest.mark.parametrize("value,bound,action,expected,adds", [
+    ("2", {}, Action.REPLACE, "2.0", RECOMPUTE), ("2.0", {}, Action.REPLACE, "2.0", RECOMPUTE),
+    ("(2, 3)", {}, Action.REPLACE, "(2.0, 3.0)", RECOMPUTE), ("[2]", {}, Action.REPLACE, "(2.0,)", RECOMPUTE),
+    ("2", {"recompute_scale_factor": "False"}, Action.REPLACE, "2.0", ()),
+    ("1.5", {"recompute_scale_factor": "True"}, Action.REPLACE, "1.5", ()),
+    ("1.5", {"mode": "'bilinear'", "align_corners": "True"}, Action.REPLACE, "1.5", RECOMPUTE),
+    ("s", {"recompute_scale_factor": "True"}, Action.KEEP, None, ()),
+    ("None", {}, Action.KEEP, None, ()),
+])
+def test_integer_scale_factors_become_floats_with_recompute(value, bound, action, expected, adds) -> None:
+    conversion = convert("scale_factor", value, param="scale_factor", layer=UPSAMPLE, bound=bound)
+    assert (conversion.action, conversion.value, conversion.adds) == (action, expected, adds)
+
+
+@pytest.mark.parametrize("value,bound", [("1.5", {}), ("s", {}), ("1.5", {"mode": "'bilinear'"}),
+                                         ("(2, 1.5)", {"mode": "'nearest'", "align_corners": "True"})])
+def test_other_scale_factors_are_refused(value, bound) -> None:
+    conversion = convert("scale_factor", value, param="scale_factor", layer=UPSAMPLE, bound=bound)
+    assert (conversion.action, conversion.code) == (Action.FAIL, "UP001")
+
+
+def test_recompute_scale_factor_is_true_whenever_a_scale_is_given() -> None:
+    assert convert("recompute_scale_factor", "False", param="recompute_scale_factor", layer=UPSAMPLE,
+                   bound={"scale_factor": "2"}).value == "True"
+    assert convert("recompute_scale_factor", "True", param="recompute_scale_factor", layer=UPSAMPLE,
+                   bound={"scale_factor": "2"}).action is Action.KEEP
+    assert convert("recompute_scale_factor", "False", param="recompute_scale_factor", layer=UPSAMPLE,
+                   bound={"size": "4"}).action is Action.KEEP
+
+
+@pytest.mark.parametrize("value,action", [("'nearest'", Action.KEEP), ("'bilinear'", Action.KEEP),
+                                          ("'nearest-exact'", Action.KEEP), ("'area'", Action.KEEP),
+                                          ("'bicubic'", Action.FAIL), ("mode", Action.FAIL)])
+def test_interpolation_modes(value, action) -> None:
+    conversion = convert("interpolation_mode", value, param="mode", layer=UPSAMPLE)
+    assert conversion.action is action
+    assert conversion.code == ("UP002" if action is Action.FAIL else None)
+
+
+def test_adaptive_avg_pool_1d_warns_unless_the_size_is_one() -> None:
+    layer = "torch.nn.AdaptiveAvgPool1d"
+    assert convert("divisible_output_size", "1", param="output_size", layer=layer).warnings == ()
+    for value in ("4", "n"):
+        conversion = convert("divisible_output_size", value, param="output_size", layer=layer)
+        assert (conversion.action, [c for c, _ in conversion.warnings]) == (Action.KEEP, ["PL002"])
+
+
 def test_every_converter_is_tested_here() -> None:
     tested = {"identity", "one_minus", "track_running_stats", "float", "dtype", "required_tensor",
-              "ones_like_running_mean", "zeros_like_running_mean", "shape_tuple"}
+              "ones_like_running_mean", "zeros_like_running_mean", "shape_tuple",
+              "conv_padding", "conv_transpose_padding", "folded_into_padding", "pool_padding",
+              "stride_or_kernel_size", "gelu_approximate", "softmax_dim", "elu_alpha", "dropout_p",
+              "embedding_table", "padding_idx", "scale_factor", "recompute_scale_factor", "interpolation_mode",
+              "divisible_output_size"}
     assert set(CONVERTERS) == tested
     assert convert("identity", "x").action is Action.KEEP

@@ -109,11 +109,29 @@ def test_rule_matches_the_real_signatures(frameworks, rule) -> None:
 LAYER_RULES = [r for r in RULES if r.kind == "layer"]
 
 
+# The arguments a layer is built with here, when its first parameter alone does not say it (they sit
+# at the same positions in both signatures).
+BUILD_ARGUMENTS = {"in_channels": [4, 4, 3], "in_features": [4, 4], "num_embeddings": [10, 4], "embed_dim": [8, 2],
+                   "kernel_size": [2], "output_size": [2], "padding": [1], "upscale_factor": [2], "num_parameters": [3]}
+BUILD_ARGUMENTS_OF = {"torch.nn.Unflatten": [1, (2, 2)], "torch.nn.ConstantPad2d": [1, 2.5]}
+NO_ARGUMENTS = ("inplace", "args", "negative_slope", "alpha", "approximate", "p", "start_dim", "size", "dim")
+
+
+def build_arguments(rule) -> list:
+    first = rule.torch_params[0]
+    if rule.torch in BUILD_ARGUMENTS_OF:
+        return BUILD_ARGUMENTS_OF[rule.torch]
+    if first in BUILD_ARGUMENTS:
+        return BUILD_ARGUMENTS[first]
+    if first in NO_ARGUMENTS:
+        return []
+    args = {"normalized_shape": (4,), "num_groups": 2}.get(first, 4)
+    return [args] if first != "num_groups" else [2, 4]
+
+
 @pytest.mark.parametrize("rule", LAYER_RULES, ids=[r.torch for r in LAYER_RULES])
 def test_rule_attributes_exist_on_real_layers(frameworks, rule) -> None:
-    first = rule.torch_params[0]
-    args = {"normalized_shape": (4,), "num_groups": 2}.get(first, 4)
-    torch_args = [args] if first != "num_groups" else [2, 4]
+    torch_args = build_arguments(rule)
     torch_layer = _resolve(rule.torch)(*torch_args)
     ms_layer = _resolve(rule.mindspore)(*torch_args)
     for torch_attr, ms_path in rule.attributes.items():
@@ -128,6 +146,11 @@ def test_rule_attributes_exist_on_real_layers(frameworks, rule) -> None:
         if getattr(torch_layer, torch_attr, None) is None and torch_attr in ("weight", "bias", "running_mean", "running_var"):
             continue  # e.g. InstanceNorm without affine: torch's attribute is None
         assert hasattr(torch_layer, torch_attr), f"{rule.torch} has no {torch_attr}"
+    for torch_attr in [*rule.random_init, *rule.inserted_axes]:  # parameters the numeric check treats apart
+        obj = torch_layer
+        for part in torch_attr.split("."):
+            assert hasattr(obj, part), f"{rule.torch} has no {torch_attr}"  # None where these arguments build none
+            obj = getattr(obj, part)
 
 
 def test_every_finding_code_is_used_somewhere() -> None:

@@ -123,6 +123,8 @@ def plan_imports(mig: Migration) -> None:
             planned.append(own)
             if own.replaces is not None:
                 plan_for(group.first.stmt).swapped.append(own)
+            elif group.star is not None:
+                _place_after_star(mig, own, group, existing, plan_for)
             else:
                 _place(own, group, plan_for)
 
@@ -181,6 +183,23 @@ def _echo(group: ImportGroup, counterpart: str, existing: list[MsImport], used: 
 def _place(new: MsImport, group: ImportGroup, plan_for) -> None:
     new.anchor = group.anchor
     plan_for(group.anchor).added.append(new)
+
+
+def _place_after_star(mig: Migration, new: MsImport, group: ImportGroup, existing: list[MsImport], plan_for) -> None:
+    """Names of a star import get a line each after it, in the order of their text, among the lines
+    an earlier step wrote there: converting a file in steps ends where converting it at once does."""
+    text = new.statement()
+    anchor = group.anchor
+    written = {id(m.binding.stmt) for m in existing if m.binding is not None}
+    body = next((value for _field, value in ast.iter_fields(mig.parent(anchor))
+                 if isinstance(value, list) and any(item is anchor for item in value)), [anchor])
+    for stmt in body[[id(item) for item in body].index(id(anchor)) + 1:]:
+        if id(stmt) not in written or ast.unparse(stmt) > text:
+            break
+        anchor = stmt
+    new.anchor = anchor
+    added = plan_for(anchor).added
+    added.insert(next((i for i, m in enumerate(added) if m.statement() > text), len(added)), new)
 
 
 def _fresh(preferred: str, used: set[str]) -> str:

@@ -76,6 +76,9 @@ def _separator(call: cst.Call, args: list[cst.Arg]) -> cst.Comma:
     """The comma that separates arguments in this call's layout, for the ones it adds."""
     for arg in args[:-1]:
         if isinstance(arg.comma, cst.Comma):
+            after = arg.comma.whitespace_after
+            if isinstance(after, cst.ParenthesizedWhitespace):  # its layout, not the comment on its line
+                return arg.comma.with_changes(whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace()))
             return arg.comma
     ws = call.whitespace_before_args
     if isinstance(ws, cst.ParenthesizedWhitespace):  # one argument per line: the next one too

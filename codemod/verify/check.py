@@ -379,6 +379,8 @@ class _LayerProtocol(_Protocol):
             if isinstance(torch_value, torch.Tensor) or (torch_value is None and torch_name in IDENTITY_WHEN_ABSENT):
                 if torch_value is None and not hasattr(ms_value, "asnumpy"):
                     continue
+                if ms_value is None:  # Conv2d(..., has_bias=False): MindSpore's bias is None
+                    raise _Fail(f"the MindSpore layer has no {ms_path} (torch's {torch_name} is a tensor)")
                 tensors.append((torch_name, torch_value, ms_path))
             elif isinstance(torch_value, (int, float)) and not isinstance(torch_value, bool):
                 scalars.append((torch_name, ms_path, torch_value, ms_value))
@@ -386,10 +388,8 @@ class _LayerProtocol(_Protocol):
         for torch_name, torch_value in [*torch_layer.named_parameters(), *torch_layer.named_buffers()]:
             if torch_name in mapped:
                 continue
-            try:
-                _get_path(ms_layer, torch_name)
-            except AttributeError:
-                raise _Fail(f"the MindSpore layer has no {torch_name} (torch's name; the rule maps no other)") from None
+            if _get_path_or_none(ms_layer, torch_name) is None:
+                raise _Fail(f"the MindSpore layer has no {torch_name} (torch's name; the rule maps no other)")
             tensors.append((torch_name, torch_value, torch_name))
         return tensors, scalars
 
@@ -427,8 +427,12 @@ class _LayerProtocol(_Protocol):
             with torch.no_grad():
                 torch_value.copy_(torch.from_numpy(values.astype(self.np_dtype)))
             target = _get_path(ms_layer, ms_path)
-            target.set_data(ms.Tensor(self.as_mindspore_layout(torch_name, values).astype(self.np_dtype),
-                                      dtype=target.dtype))
+            try:
+                target.set_data(ms.Tensor(self.as_mindspore_layout(torch_name, values).astype(self.np_dtype),
+                                          dtype=target.dtype))
+            except Exception as exc:  # another shape: the layers hold different parameters
+                raise _Fail(f"torch's {torch_name} {tuple(torch_value.shape)} does not fit MindSpore's {ms_path} "
+                            f"{tuple(target.shape)}: {_error(exc)}") from None
 
     def forward(self, phase: str, torch_layer, ms_layer, shapes, seed: int, random: str | None = None) -> None:
         torch, ms = self.fw.torch, self.fw.mindspore
