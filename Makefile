@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine; each makes its own virtual environment in .venv.
-#   make demo   set up, migrate the bundled example, show the diff, then prove it numerically
+#   make demo   set up, migrate the bundled examples (show the diff, write a copy), convert TinyNet's
+#               weights, then prove the migration numerically
 #   make test   set up (including PyTorch and MindSpore) and run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -21,6 +22,8 @@ demo: $(STAMP)
 	$(VENV)/bin/torch2ms migrate --diff examples/ ; test $$? -le 1
 	$(VENV)/bin/torch2ms migrate examples/ --out build/demo --report build/demo/report.md
 	@echo "--- migrated copy written to build/demo/, report in build/demo/report.md"
+	cd examples && ../$(PY) run_tinynet.py --save ../build/demo/tinynet.pth
+	$(VENV)/bin/torch2ms convert-ckpt build/demo/tinynet.pth build/demo/tinynet.ckpt --source examples/tinynet/
 	$(VENV)/bin/torch2ms verify examples/
 
 test: $(STAMP)

@@ -90,6 +90,22 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How MindSpore lays out one parameter of a layer otherwise than torch (a rule's
+    ``inserted_axes``): ``insert_axis``, an extra axis of size 1 at that position (MindSpore's Conv1d
+    holds its weight (out, in/g, k) as (out, in/g, 1, k)). convert-ckpt reshapes the tensor with it."""
+
+    insert_axis: int
+
+    def mindspore_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(shape)
+        return shape[: self.insert_axis] + (1,) + shape[self.insert_axis:]
+
+    def __str__(self) -> str:
+        return f"an axis of size 1 inserted at {self.insert_axis}"
+
+
+@dataclass(frozen=True)
 class SampleSpec:
     """What the numeric check feeds a layer, when the input rank alone does not say it.
 
@@ -161,6 +177,11 @@ class LayerRule:
     returns: str = "tensor"  # what a call gives, for the tensor inference: tensor | tensors | other
     unmappable: str | None = None  # no MindSpore counterpart at all: the finding code
     random: bool = False  # draws random numbers: the same distribution, never the same values
+
+    @property
+    def layouts(self) -> dict[str, Layout]:
+        """torch attribute -> how MindSpore lays out that parameter, where it differs."""
+        return {name: Layout(axis) for name, axis in self.inserted_axes.items()}
 
     @property
     def torch_name(self) -> str:
@@ -389,6 +410,16 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
     )
 
 
+def _inserted_axes(raw: dict, attributes: dict, where: str) -> dict[str, int]:
+    for name, axis in raw.items():
+        if not attributes.get(name):
+            raise RuleError(f"{where}: inserted_axes: {name} is not a parameter with a counterpart in "
+                            "[layer.attributes]")
+        if type(axis) is not int or axis < 0:
+            raise RuleError(f"{where}: inserted_axes: {name} must be a non-negative int (an axis), not {axis!r}")
+    return dict(raw)
+
+
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
@@ -486,7 +517,8 @@ def _rule(raw: dict, kind: str, family: str, group: str, default_versions: str, 
             integers=sample.get("integers"), random_when=sample.get("random_when"),
             random_output=sample.get("random_output", "none")),
         random_init=tuple(raw.get("random_init", ())),
-        inserted_axes=MappingProxyType(dict(raw.get("inserted_axes", {}))),
+        inserted_axes=MappingProxyType(_inserted_axes(raw.get("inserted_axes", {}), raw.get("attributes", {}),
+                                                      where)),
     )
 
 

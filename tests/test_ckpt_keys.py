@@ -572,3 +572,29 @@ def test_names_from_a_star_import_of_mindspore_nn():
     plan = plan_from_source(bn_keys("bn"), source)
     assert plan.model_class.framework == "mindspore"
     assert renames(plan)["bn.running_mean"] == "bn.bn2d.moving_mean"
+
+
+def test_a_container_built_differently_on_different_paths_holds_what_any_path_puts_there():
+    # ResNet's shortcut: empty, or a projection; a key can only name the projection's members.
+    source = source_of("""
+        from torch import nn
+
+        class Block(nn.Module):
+            def __init__(self, c_in, c_out, stride=1):
+                super().__init__()
+                self.shortcut = nn.Sequential()
+                if stride != 1 or c_in != c_out:
+                    self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out))
+                if stride == 1:
+                    self.mixed = nn.Sequential(nn.BatchNorm2d(c_out))
+                else:
+                    self.mixed = nn.Sequential(nn.BatchNorm3d(c_out))
+    """)
+    plan = plan_from_source(["shortcut.0.weight", *bn_keys("shortcut.1")], source)
+    assert not plan.warnings and not plan.mismatches
+    assert renames(plan)["shortcut.1.running_var"] == "shortcut.1.moving_variance"
+    assert [m.key for m in plan.moves if m.found_by == "source"] == bn_keys("shortcut.1")
+    # Where the paths put layers whose names differ in one place, that place is as open as a single layer.
+    mixed = plan_from_source(bn_keys("mixed.0"), source)
+    assert {why for _, why in mixed.mismatches} == {
+        "mixed.0: it may be BatchNorm2d or BatchNorm3d, whose MindSpore names differ, and the source does not say which"}

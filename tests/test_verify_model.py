@@ -268,7 +268,7 @@ def test_a_migration_that_is_not_complete_is_named_and_not_run(frameworks, tmp_p
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.conv = nn.Conv2d(3, 3, 1)
+                self.conv = nn.LazyConv2d(3, 1)  # no rule converts it
                 self.bn = nn.BatchNorm2d(3, momentum=None)
 
             def forward(self, x):
@@ -283,7 +283,7 @@ def test_a_migration_that_is_not_complete_is_named_and_not_run(frameworks, tmp_p
     assert not ran.exists()
     assert "is not complete, so the model is not run" in result.output
     assert "    line 2: import of torch.nn" in result.output
-    assert "    line 9: nn.Conv2d (torch.nn.Conv2d)" in result.output
+    assert "    line 9: nn.LazyConv2d (torch.nn.LazyConv2d)" in result.output
     assert "    line 10: BN003 momentum=None" in result.output
 
     as_json = run(path, "--model", "Net()", "--input-shape", "2,3,4,4", "--json")

@@ -99,8 +99,8 @@ def why_not_mindspore(migration: MigrationResult) -> str | None:
 def still_torch(names: list[str]) -> str | None:
     if not names:
         return None
-    return (f"the migrated source still uses {', '.join(names)}: torch2ms migrates normalization layers and "
-            "module containers, the rest must be ported first")
+    it = "it" if len(names) == 1 else "them"
+    return f"the migrated source still uses {', '.join(names)}: no rule of torch2ms converts {it}; port {it} by hand first"
 
 
 @dataclass(frozen=True)

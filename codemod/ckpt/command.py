@@ -1,6 +1,7 @@
-"""The ``convert-ckpt`` command: read a torch state dict, rename the keys of normalization layers
-(keys.py decides: from the built model's own parameters, from the source's structure, or from the
-keys), write a MindSpore checkpoint, and optionally prove it on the models (check.py)."""
+"""The ``convert-ckpt`` command: read a torch state dict, rename (and reshape) the keys of the layers
+whose MindSpore parameters are named (or laid out) otherwise (keys.py decides: from the built
+model's own parameters, from the source's structure, or from the keys), write a MindSpore
+checkpoint, and optionally prove it on the models (check.py)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ class Outcome:
             "model": plan.model if plan else None,
             "framework": plan.model_class.framework if plan and plan.model_class else None,
             "renamed": {m.key: m.new for m in plan.renamed} if plan else {},
+            "reshaped": {m.key: str(m.layout) for m in plan.reshaped} if plan else {},
             "layers": {m.key: {"layer": m.layer, "found_by": m.found_by} for m in plan.moves if m.layer} if plan else {},
             "dropped": [{"key": m.key, "why": m.why} for m in plan.dropped] if plan else [],
-            "inserted_axes": {m.key: m.inserted_axis for m in plan.moves if m.inserted_axis is not None} if plan else {},
             "unchanged": [m.key for m in plan.unchanged] if plan else [],
             "mismatches": [{"key": k, "why": w} for k, w in plan.mismatches] if plan else [],
             "notes": plan.notes if plan else [], "warnings": plan.warnings if plan else [],
@@ -201,8 +202,7 @@ def _convert(outcome: Outcome, checkpoint: Path, output: Path | None, source_pat
 
     from .frameworks import write_checkpoint
 
-    entries = [(m.new, state[m.key] if m.inserted_axis is None else state[m.key].unsqueeze(m.inserted_axis))
-               for m in plan.moves if m.new is not None]
+    entries = [(m.new, state[m.key], m.layout) for m in plan.moves if m.new is not None]
     # Written next to OUTPUT and renamed over it only when everything succeeded.
     tmp = write_checkpoint(entries, output.parent.resolve() if output else Path(tempfile.gettempdir()))
     try:
@@ -333,17 +333,17 @@ def _print(outcome: Outcome) -> None:
         for note in plan.notes:
             click.echo(f"info: {note}")
         for m in plan.moves if not plan.mismatches else ():
-            if m.renamed:
+            if m.renamed or m.reshaped:
                 what = m.layer or "the name MindSpore gives it"
-                click.echo(f"  {m.key} -> {m.new}  ({what}{', by its keys' if m.found_by == 'keys' else ''})")
+                reshaped = f"; {m.layout}" if m.reshaped else ""
+                click.echo(f"  {m.key} -> {m.new}  ({what}{', by its keys' if m.found_by == 'keys' else ''}{reshaped})")
             elif m.new is None:
                 click.echo(f"  {m.key}: dropped ({m.why})")
-            if m.new is not None and m.inserted_axis is not None:
-                click.echo(f"  {m.key}: an axis of size 1 inserted at {m.inserted_axis} ({m.layer}: MindSpore's layout)")
         for warning in plan.warnings:
             click.echo(f"warning: {warning}")
         if not plan.mismatches:
-            click.echo(f"{len(plan.renamed)} renamed, {len(plan.dropped)} dropped, "
+            reshaped = f"{len(plan.reshaped)} reshaped, " if plan.reshaped else ""
+            click.echo(f"{len(plan.renamed)} renamed, {reshaped}{len(plan.dropped)} dropped, "
                        f"{len(plan.unchanged)} copied unchanged")
     verdict = outcome.verdict
     if verdict is not None:

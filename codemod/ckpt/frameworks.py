@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..ruleset import Layout
+
 INSTALL_HINT = "pip install 'torch2ms[verify]' (PyTorch 2.13 CPU, MindSpore 2.10, numpy<2)"
 # Where a training script usually keeps the state dict inside a larger checkpoint dict.
 WRAPPER_KEYS = ("state_dict", "model")
@@ -79,26 +81,29 @@ def _is_state_dict(value: Any, tensor_type: type) -> bool:
             and all(isinstance(k, str) and isinstance(v, tensor_type) for k, v in value.items()))
 
 
-def to_mindspore(tensor) -> Any:
-    """A MindSpore tensor with the same values and dtype."""
+def to_mindspore(tensor, layout: Layout | None = None) -> Any:
+    """A MindSpore tensor with the same values and dtype, laid out as ``layout`` says (the rules'
+    layout of the parameter it is for: Conv1d's weight gets an axis)."""
     ms = import_mindspore()
     torch = import_torch()
     if tensor.is_sparse or tensor.is_quantized:
         raise CkptError("sparse and quantized tensors cannot be written to a MindSpore checkpoint")
     tensor = tensor.detach().cpu()
+    if layout is not None:
+        tensor = tensor.unsqueeze(layout.insert_axis)
     if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds every bfloat16 exactly
         return ms.Tensor(tensor.float().numpy(), ms.bfloat16)
     return ms.Tensor(tensor.numpy())
 
 
-def write_checkpoint(entries: list[tuple[str, Any]], directory: Path) -> Path:
-    """Write ``(name, torch tensor)`` pairs to a new temporary .ckpt in ``directory`` (the caller
-    renames it into place once everything else succeeded)."""
+def write_checkpoint(entries: list[tuple[str, Any, Layout | None]], directory: Path) -> Path:
+    """Write ``(name, torch tensor, layout)`` triples to a new temporary .ckpt in ``directory`` (the
+    caller renames it into place once everything else succeeded)."""
     ms = import_mindspore()
     items = []
-    for name, tensor in entries:
+    for name, tensor, layout in entries:
         try:
-            items.append({"name": name, "data": to_mindspore(tensor)})
+            items.append({"name": name, "data": to_mindspore(tensor, layout)})
         except CkptError as exc:
             raise CkptError(f"{name}: {exc}") from None
     fd, tmp = tempfile.mkstemp(prefix=".torch2ms-", suffix=".ckpt", dir=directory)

@@ -1,9 +1,10 @@
-"""Which checkpoint keys belong to normalization layers, and what MindSpore calls them.
+"""Which checkpoint keys belong to layers the rules migrate, and what MindSpore calls them.
 
 Pure: works on key names (and, with a source, on its static structure; with a built model, on what
 check.cell_layout read from it); no framework is imported.
 Every rename comes from the rules' ``attributes`` tables (torch attribute -> MindSpore attribute
-path, "" = no counterpart), so a layer added to rules/ is converted without a change here.
+path, "" = no counterpart) and every reshape from their ``layouts`` (Conv1d's weight gets an axis),
+so a layer added to rules/ is converted without a change here.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..ruleset import LayerRule, RuleSet
+from ..ruleset import LayerRule, Layout, RuleSet
 from .structure import (
     Computed,
     Items,
+    Layer,
     Leaf,
     ModelClass,
     Node,
-    Norm,
     SourceModel,
     Unknown,
+    keeps_keys,
 )
 
 # The torch buffer only batch-norm-like layers have: a module with it is taken for one when the
@@ -34,18 +36,23 @@ class PlanError(Exception):
 
 @dataclass(frozen=True)
 class Move:
-    """What happens to one key. ``new`` None: dropped (``why`` says why)."""
+    """What happens to one key. ``new`` None: dropped (``why`` says why). ``layout``: the tensor
+    is reshaped to MindSpore's layout of the parameter."""
 
     key: str
     new: str | None
-    layer: str | None = None  # the torch layer class the key belongs to, for normalization layers
-    found_by: str = ""  # "source" | "keys": how the layer was recognised
+    layer: str | None = None  # the torch layer class the key belongs to, for layers the rules name
+    found_by: str = ""  # "source" | "keys" | "model": how the layer was recognised
     why: str = ""
-    inserted_axis: int | None = None  # MindSpore's tensor has an extra axis of size 1 here (Conv1d's weight)
+    layout: Layout | None = None
 
     @property
     def renamed(self) -> bool:
         return self.new is not None and self.new != self.key
+
+    @property
+    def reshaped(self) -> bool:
+        return self.new is not None and self.layout is not None
 
 
 @dataclass
@@ -68,7 +75,11 @@ class Plan:
 
     @property
     def unchanged(self) -> list[Move]:
-        return [m for m in self.moves if m.new == m.key]
+        return [m for m in self.moves if m.new == m.key and m.layout is None]
+
+    @property
+    def reshaped(self) -> list[Move]:
+        return [m for m in self.moves if m.reshaped]
 
     def collisions(self) -> list[tuple[str, list[str]]]:
         """MindSpore names more than one key would be written under."""
@@ -81,15 +92,17 @@ class Plan:
 
 def _move(key: str, module: str, rule: LayerRule, found_by: str) -> Move | None:
     """The move for ``key`` (= module + "." + attribute) of a ``rule`` layer; None when the layer
-    has no such torch attribute."""
+    has no such torch attribute (a rule that names some of its layer's tensors names them all)."""
     attribute = key[len(module) + 1:] if module else key
     if attribute not in rule.attributes:
-        return None
+        return Move(key, key) if keeps_keys(rule) else None
     target = rule.attributes[attribute]
     if not target:
         return Move(key, None, rule.torch_name, found_by, f"{rule.torch_name}.{attribute} has no MindSpore counterpart")
-    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by,
-                inserted_axis=rule.inserted_axes.get(attribute))
+    layout = rule.layouts.get(attribute)
+    if target == attribute and layout is None:
+        return Move(key, key)  # carries over like any key: no layer to name
+    return Move(key, f"{module}.{target}" if module else target, rule.torch_name, found_by, layout=layout)
 
 
 def _modules(keys: Iterable[str]) -> dict[str, list[str]]:
@@ -117,15 +130,17 @@ def _by_candidates(module: str, members: list[str], candidates: list[LayerRule],
     """Moves for the keys of one module that may be any of ``candidates``: the candidates whose
     attributes hold every key must all name them alike. Else None, and why."""
     leaves = [k[len(module) + 1:] if module else k for k in members]
-    fitting = [r for r in candidates if all(leaf in r.attributes for leaf in leaves)]
+    fitting = [r for r in candidates if keeps_keys(r) or all(leaf in r.attributes for leaf in leaves)]
     if not fitting:
         return None, (f"its keys ({', '.join(leaves)}) fit none of "
                       + ", ".join(r.torch_name for r in candidates))
     proposals = [[_move(k, module, r, found_by) for k in members] for r in fitting]
-    if any([m.new for m in p] != [m.new for m in proposals[0]] for p in proposals[1:]):
-        return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore names differ"
+    for what, of in (("names", lambda m: m.new), ("layouts", lambda m: m.layout)):
+        if any([of(m) for m in p] != [of(m) for m in proposals[0]] for p in proposals[1:]):
+            return None, f"it may be {' or '.join(r.torch_name for r in fitting)}, whose MindSpore {what} differ"
     label = "/".join(sorted(r.torch_name for r in fitting))
-    return [Move(m.key, m.new, label, found_by, m.why, m.inserted_axis) for m in proposals[0]], ""
+    return [Move(m.key, m.new, label if m.layer else None, found_by if m.layer else "", m.why, m.layout)
+            for m in proposals[0]], ""
 
 
 def _by_siblings(keys: list[str], rules: RuleSet) -> tuple[dict[str, Move], list[str]]:
@@ -174,6 +189,10 @@ def _blind_spots(rules: RuleSet, nested: list[LayerRule]) -> list[str]:
     named = ", ".join(without) if without else "LayerNorm and GroupNorm"
     out.append(f"layers without running statistics ({named}; batch norm with track_running_stats=False) have "
                "keys like any other layer and are not recognised: their keys are copied unchanged; pass --source")
+    reshaped = sorted({r.torch_name for r in rules.layers.values() if r.kind == "layer" and r.layouts})
+    if reshaped:
+        out.append(f"MindSpore lays out parameters of {', '.join(reshaped)} otherwise than torch; their keys "
+                   "cannot be told from others', so they are not reshaped: pass --source if the model has any")
     return out
 
 
@@ -184,8 +203,8 @@ def _blind_spots(rules: RuleSet, nested: list[LayerRule]) -> list[str]:
 class _Found:
     """Where one key ends up in the model's tree."""
 
-    kind: str  # norm | keep | unknown | mismatch
-    module: str = ""  # norm: the layer's path; unknown: the path of the node the source does not show
+    kind: str  # layer | keep | unknown | mismatch
+    module: str = ""  # layer: the layer's path; unknown: the path of the node the source does not show
     rule: LayerRule | None = None
     why: str = ""
     rules: tuple[LayerRule, ...] = ()  # unknown: the normalization layers the source narrows it to
@@ -211,17 +230,17 @@ def _walk(root: ModelClass, key: str) -> _Found:
     def found(kind: str, module: str = "", **kw) -> _Found:
         return _Found(kind, module, unprefixed=tuple(unprefixed), computed=tuple(computed), **kw)
 
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
         here = ".".join(path) or root.name
-        if isinstance(node, Leaf):
+        if isinstance(node, Leaf) or isinstance(node, Layer) and node.keeps_keys:
             return found("keep")
         if isinstance(node, Unknown):
             return found("unknown", ".".join(path), why=node.why, rules=node.rules)
-        if isinstance(node, Norm):
-            nested = ".".join(parts[len(path):])  # a parameter of the layer's own submodule (out_proj.weight)
-            if nested in node.rule.attributes:
-                return found("norm", ".".join(path), rule=node.rule)
-            return found("mismatch", why=f"{here} is a {node.rule.torch_name}, which has no member {part!r}")
+        if isinstance(node, Layer):
+            # A parameter of a layer's own sublayer (MultiheadAttention's out_proj.weight) is in its table.
+            if ".".join(parts[depth:]) in node.rule.attributes:
+                return found("layer", ".".join(path), rule=node.rule)
+            return found("mismatch", why=f"{here} is {_a(node.rule.torch_name)}, which has no member {part!r}")
         member = ".".join(path + [part])
         if isinstance(node, Items):
             child = node.child(part)
@@ -251,10 +270,13 @@ def _walk(root: ModelClass, key: str) -> _Found:
         path.append(part)
     leaf = parts[-1]
     module = ".".join(path)
-    if isinstance(node, Norm):
+    if isinstance(node, Layer) and node.keeps_keys:
+        return found("keep")
+    if isinstance(node, Layer):
         if leaf in node.rule.attributes:
-            return found("norm", module, rule=node.rule)
-        return found("mismatch", why=f"{module} is a {node.rule.torch_name}, which has no parameter or buffer {leaf!r}")
+            return found("layer", module, rule=node.rule)
+        return found("mismatch", why=f"{module} is {_a(node.rule.torch_name)}, which has no parameter or buffer "
+                                         f"{leaf!r}")
     if isinstance(node, ModelClass):
         if (leaf in node.tensors or leaf in node.children() or node.computed_member(leaf) is not None
                 or node.open_reason):
@@ -316,7 +338,7 @@ def plan_from_source(keys: list[str], source: SourceModel, model: str | None = N
     plan.warnings.extend(warnings)
     for key in keys:
         found = match.found[key]
-        if found.kind == "norm":
+        if found.kind == "layer":
             plan.moves.append(_move(key, found.module, found.rule, "source"))
         elif found.kind == "mismatch":
             plan.mismatches.append((key, found.why))
@@ -457,11 +479,15 @@ def plan_from_cell(keys: list[str], shapes: dict[str, tuple[int, ...]], layout: 
                 plan.mismatches.append((move.key, f"the built model has no parameter {move.new}"))
                 continue
             name, shape = param
-            if move.key in shapes and laid_out(tuple(shapes[move.key]), move.inserted_axis) != shape:
-                plan.mismatches.append((move.key, f"shape {_dims(shapes[move.key])} in the checkpoint, "
-                                                  f"{_dims(shape)} for {move.new} in the built model"))
-                continue
-            placed[move.key] = Move(move.key, name, move.layer, "model", move.why, move.inserted_axis)
+            if move.key in shapes:
+                torch_shape = tuple(shapes[move.key])
+                expected = move.layout.mindspore_shape(torch_shape) if move.layout else torch_shape
+                if expected != shape:
+                    laid_out = f" (as MindSpore lays it out: {_dims(expected)})" if move.layout else ""
+                    plan.mismatches.append((move.key, f"shape {_dims(torch_shape)} in the checkpoint{laid_out}, "
+                                                      f"{_dims(shape)} for {move.new} in the built model"))
+                    continue
+            placed[move.key] = Move(move.key, name, move.layer, "model", move.why, move.layout)
             used.add(move.new)
     plan.moves = [placed[k] for k in keys if k in placed]
     renamed = {path: name for path, (name, _) in layout.params.items() if name != path and path in used}
@@ -504,11 +530,8 @@ def _no_cell(module: str, layout: CellLayout) -> str:
     return f"the built model has no cell {'.'.join(parts[:i + 1])}"
 
 
-def laid_out(shape: tuple[int, ...], inserted_axis: int | None) -> tuple[int, ...]:
-    """A torch tensor's shape as MindSpore holds it (an axis of size 1 inserted, for Conv1d)."""
-    if inserted_axis is None:
-        return shape
-    return shape[:inserted_axis] + (1,) + shape[inserted_axis:]
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1] in "AEIOU" else f"a {name}"
 
 
 def _dims(shape) -> str:

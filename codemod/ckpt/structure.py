@@ -4,8 +4,8 @@ The source is the original PyTorch code or its migration to MindSpore (names.py 
 names as the torch names the rules map to them), or a tree part way through its migration.
 
 A model is a tree: a module class holds children by attribute name, a container (Sequential,
-ModuleList, ModuleDict) holds them by index or key, and a normalization layer is a leaf whose
-parameters the rules rename. Where the source does not show what a child is (built by a helper
+ModuleList, ModuleDict) holds them by index or key, and a layer the rules migrate is a leaf whose
+parameters the rules name (and, where MindSpore lays them out otherwise, reshape). Where the source does not show what a child is (built by a helper
 function, an import from elsewhere, ``nn.Sequential(*layers)`` filled in a loop), the child is
 ``Unknown`` and the key planner falls back to reading the checkpoint's own keys there. A child
 registered under a name computed at run time (``setattr(self, f"level_{i}", Tree(...))``) is what
@@ -46,24 +46,37 @@ _MAX_DEPTH = 30  # a name bound to itself through a chain of assignments
 
 
 @dataclass(frozen=True, eq=False)
-class Norm:
-    """A normalization layer the rules migrate: its keys are renamed through ``rule.attributes``."""
+class Layer:
+    """A layer the rules migrate: its keys are named through ``rule.attributes`` (most keep their
+    names; BatchNorm's weight is gamma, Embedding's embedding_table) and reshaped through
+    ``rule.layouts``."""
 
     rule: LayerRule
+
+    @property
+    def keeps_keys(self) -> bool:
+        return keeps_keys(self.rule)
+
+
+def keeps_keys(rule: LayerRule) -> bool:
+    """The layer's keys carry over as they are, whatever tensors it holds: its rule renames nothing
+    and reshapes nothing (MultiheadAttention, ReLU). A rule that renames or reshapes some of its
+    layer's tensors names them all in its attribute table."""
+    return all(t == a for a, t in rule.attributes.items()) and not rule.inserted_axes
 
 
 @dataclass(frozen=True, eq=False)
 class Leaf:
-    """A module or tensor the rules do not rename (nn.Conv2d, nn.Parameter, a registered buffer, ...):
-    its keys carry over."""
+    """A module or tensor the rules do not know (nn.Parameter, a registered buffer, a torch layer no
+    rule converts, ...): its keys carry over."""
 
     qual: str
 
 
 @dataclass(frozen=True, eq=False)
 class Unknown:
-    """The source does not show what this is. ``rules``: the normalization layers it may be, when
-    the source narrows it down to several whose MindSpore names differ."""
+    """The source does not show what this is. ``rules``: the layers it may be, when the source
+    narrows it down to several whose MindSpore names or layouts differ."""
 
     why: str
     rules: tuple[LayerRule, ...] = ()
@@ -146,16 +159,16 @@ class ModelClass:
         return f"ModelClass({self.name})"
 
 
-Node = Norm | Leaf | Unknown | Items | ModelClass
+Node = Layer | Leaf | Unknown | Items | ModelClass
 
 
 def same(a: Node, b: Node) -> bool:
     """Whether two nodes certainly hold the same keys under the same MindSpore names."""
-    if isinstance(a, Norm) and isinstance(b, Norm):
-        return dict(a.rule.attributes) == dict(b.rule.attributes)
+    if isinstance(a, Layer) and isinstance(b, Layer):
+        return dict(a.rule.attributes) == dict(b.rule.attributes) and dict(a.rule.layouts) == dict(b.rule.layouts)
     if isinstance(a, ModelClass) and isinstance(b, ModelClass):
         return a is b
-    if isinstance(a, Leaf) and isinstance(b, Leaf):
+    if all(isinstance(n, Leaf) or isinstance(n, Layer) and n.keeps_keys for n in (a, b)):
         return True  # both carry their keys over unchanged
     if isinstance(a, Items) and isinstance(b, Items):
         return (a.named.keys() == b.named.keys() and all(same(a.named[k], b.named[k]) for k in a.named)
@@ -169,8 +182,19 @@ def join(nodes: list[Node], what: str) -> Node:
         return Unknown(what)
     first = nodes[0]
     if all(same(first, n) for n in nodes[1:]):
-        return first
-    if all(isinstance(n, Norm) for n in nodes):
+        # A layer that keeps its keys and a module the rules do not know: whatever keys it has carry over.
+        return next((n for n in nodes if isinstance(n, Leaf)), first)
+    if all(isinstance(n, Items) and n.rest is None for n in nodes):
+        # Containers built differently on different paths (ResNet's shortcut: nn.Sequential() or a
+        # projection): a key names one member, which holds what any path puts there.
+        members: dict[str, list[Node]] = {}
+        for n in nodes:
+            for name, member in n.named.items():
+                members.setdefault(name, []).append(member)
+        return Items({name: join(alternatives, f"{what}[{name}]") for name, alternatives in members.items()},
+                     None, filled_elsewhere=any(n.filled_elsewhere for n in nodes),
+                     grown_late=any(n.grown_late for n in nodes))
+    if all(isinstance(n, Layer) for n in nodes):
         rules = tuple(sorted({n.rule for n in nodes}, key=lambda r: r.torch))
         return Unknown(f"{what}: may be " + " or ".join(r.torch_name for r in rules), rules)
     return Unknown(f"{what}: built differently on different paths")
@@ -441,7 +465,7 @@ class _ClassReader:
             if ref is not None:
                 rule = self.rules.layers.get(ref.qual)
                 if rule is not None and rule.kind == "layer":
-                    return Norm(rule)
+                    return Layer(rule)
                 name = self.rules.names.get(ref.qual)
                 if name is not None and name.kind == "container":
                     return self._container(expr, scope, depth)
@@ -449,7 +473,7 @@ class _ClassReader:
                     return Unknown(_short(expr))
                 candidates = self.analysis.candidates(ref.qual)
                 if candidates:  # a MindSpore layer the rules map several torch layers to
-                    return join([Norm(r) for r in candidates], _short(expr))
+                    return join([Layer(r) for r in candidates], _short(expr))
                 if is_torch(ref.qual) or is_mindspore(ref.qual):
                     return Leaf(ref.qual)
             if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
@@ -457,7 +481,7 @@ class _ClassReader:
         t = mig.types.of(expr, scope)
         if isinstance(t, ModuleT):
             if t.rules:
-                return join([Norm(r) for r in t.rules], _short(expr))
+                return join([Layer(r) for r in t.rules], _short(expr))
             if t.cls is not None:
                 found = self.source.class_for(t.cls)
                 if found is not None:

@@ -156,6 +156,7 @@ def _verify_model(path: Path, against: Path | None, model_text: str, shape, tole
                   as_json: bool, config) -> None:
     """The whole-model check of one file; exits."""
     from ..facts.project import Project
+    from ..model import Config
     from . import load_frameworks
     from .frameworks import FrameworksMissing
     from .model import verify_model

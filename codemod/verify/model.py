@@ -445,7 +445,7 @@ class _ModelRun:
                 raise _Stop(FAIL, f"the torch weight {move.key} maps to {move.new}, which names "
                                   f"{len(targets)} parameters of the migrated model")
             try:
-                targets[0].set_data(to_mindspore(state[move.key]))
+                targets[0].set_data(to_mindspore(state[move.key], move.layout))
             except Exception as exc:  # MindSpore refuses the value (dtype, ...)
                 raise _Stop(FAIL, f"the torch weight {move.key} cannot be copied into {move.new}: {_error(exc)}") from None
             carried[move.key] = targets[0]
