@@ -86,6 +86,7 @@ class ParamSpec:
     freeze: tuple[str, ...] = ()
     emit_when_omitted: str | None = None  # MindSpore value to pass when torch omits it (defaults differ)
     when_omitted: str | None = None  # converter that builds the value when torch omits it
+    parameter: bool = False  # the value must be a parameter of a known layer (``m.weight``)
     note: str = ""
 
 
@@ -242,9 +243,13 @@ class RuleSet:
     # The finding codes a run reports (a selection can leave some out); None: every one.
     reported: frozenset[str] | None = None
 
+    methods: Mapping[str, LayerRule] = field(default_factory=dict)  # tensor methods, by method name
+    # Methods of torch modules that Cells spell otherwise, called with no arguments: name -> the
+    # expression that replaces the call (``{receiver}``: the module).
+    module_methods: Mapping[str, str] = field(default_factory=dict)
+
     def reports(self, code: str) -> bool:
         return self.reported is None or code in self.reported
-    methods: Mapping[str, LayerRule] = field(default_factory=dict)  # tensor methods, by method name
 
     def canonical(self, qual: str) -> str:
         """torch.nn.modules.batchnorm.BatchNorm2d -> torch.nn.BatchNorm2d."""
@@ -355,7 +360,7 @@ def rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
-_FILE_KEYS = {"meta", "layer", "method", "name", "dtypes", "module_aliases", "counterparts"}
+_FILE_KEYS = {"meta", "layer", "method", "name", "dtypes", "module_aliases", "counterparts", "module_methods"}
 _META_KEYS = {"family", "title", "group", "always", "mindspore_versions"}
 _LAYER_KEYS = {"torch", "mindspore", "kind", "torch_params", "mindspore_params", "params", "attributes",
                "input_rank", "extends", "notes", "mindspore_versions", "device_note", "unsupported_members",
@@ -366,7 +371,7 @@ RANDOM_OUTPUTS = ("mask", "none")
 _METHOD_KEYS = {"torch", "mindspore", "torch_params", "mindspore_params", "params", "notes", "mindspore_versions",
                 "device_note", "dtype_notes", "rewrite", "returns", "unmappable"}
 _NAME_KEYS = {"torch", "mindspore", "kind", "mindspore_versions"}
-_PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note"}
+_PARAM_KEYS = {"to", "convert", "drop", "unmappable", "allow", "freeze", "emit_when_omitted", "when_omitted", "note", "parameter"}
 _FINDING_KEYS = {"severity", "title"}
 LAYER_KINDS = ("layer", "function")
 NAME_KINDS = ("module_base", "container")
@@ -406,6 +411,7 @@ def _param(name: str, raw: dict, where: str) -> ParamSpec:
         freeze=tuple(raw.get("freeze", ())),
         emit_when_omitted=raw.get("emit_when_omitted"),
         when_omitted=raw.get("when_omitted"),
+        parameter=bool(raw.get("parameter", False)),
         note=raw.get("note", ""),
     )
 
@@ -530,6 +536,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
     dtypes: dict[str, str] = {}
     module_aliases: dict[str, str] = {}
     counterparts: dict[str, str] = {}
+    module_methods: dict[str, str] = {}
     findings: dict[str, FindingSpec] = {}
     families: dict[str, str] = {}
 
@@ -586,6 +593,10 @@ def load_rules(directory: Path | None = None) -> RuleSet:
         dtypes.update(data.get("dtypes", {}))
         module_aliases.update(data.get("module_aliases", {}))
         counterparts.update(data.get("counterparts", {}))
+        for name, text in data.get("module_methods", {}).items():
+            if not isinstance(text, str) or "{receiver}" not in text:
+                raise RuleError(f"{path.name}: module_methods.{name} must be an expression with {{receiver}}")
+            module_methods[name] = text
 
     every = [*layers.values(), *methods.values()]
     codes_used = {c for r in every for p in r.params.values() for c in (p.drop, p.unmappable) if c}
@@ -602,6 +613,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
         dtypes=MappingProxyType(dtypes),
         module_aliases=MappingProxyType(module_aliases),
         counterparts=MappingProxyType(counterparts),
+        module_methods=MappingProxyType(module_methods),
         findings=MappingProxyType(findings),
         families=MappingProxyType(families),
         trigger_words=_triggers(layers, names),

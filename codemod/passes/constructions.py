@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
-from ..facts.inference import FactoryT, is_partial
+from ..facts.inference import FactoryT, MaybeLayerT, ModuleT, is_partial
 from ..migration import Migration
 from ..model import Site
 from ..plan import Argument, ChangeArguments, InsertStatement, RenameAttribute, ReplaceCall, Template
@@ -354,6 +354,9 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         spec = rule.params[param]
         planned = Argument(param, as_written, mig.text.segment(value))
         at = at or value
+        if spec.parameter and not _layer_parameter(mig, value):
+            mig.unconverted(site, "IT001", at, f"{param}={mig.text.segment(value)}: {mig.rules.findings['IT001'].title}")
+            return None
         if spec.drop and spec.convert != "identity":
             # Dropped, unless its value makes that unfaithful: the converter decides, and says what.
             planned.drop = True
@@ -496,6 +499,27 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     if rule.device_note:
         mig.finding(rule.device_note, call, mig.rules.findings[rule.device_note].title)
     return site
+
+
+def _layer_parameter(mig: Migration, value: ast.expr) -> bool:
+    """``m.weight``, ``self.conv.bias``: an attribute of a module, or of an attribute of a module
+    that is not known to be anything else (``self.fc`` once it is a MindSpore Dense: a second run
+    must agree with the first). MindSpore's ``set_data`` exists on Parameters, not on tensors."""
+    if not isinstance(value, ast.Attribute):
+        return False
+    root = value.value
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    scope = mig.scope_of_load(root) if isinstance(root, ast.Name) else None
+    if scope is None:
+        return False
+    base = value.value
+    known = mig.types.of(base, scope)
+    if isinstance(known, (ModuleT, MaybeLayerT)):
+        return True
+    if known is not None or not isinstance(base, ast.Attribute):
+        return False
+    return _layer_parameter(mig, base)
 
 
 def _rewrite(rule: LayerRule, bound, arguments: list[Argument], added) -> str | None:

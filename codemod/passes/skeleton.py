@@ -23,9 +23,13 @@ def plan_skeleton(mig: Migration) -> None:
         site = mig.site("skeleton", fn, message=f"{cls.name}.forward -> construct")
         site.requires |= cls.origin
         mig.change(site, RenameDefinition(site.id, mig.key(fn), "construct"))
+    module_methods = mig.rules.module_methods
     for attr, scope in mig.index.attributes:
         if attr.attr in _REGISTRATION:
             _registration(mig, types, attr, scope)
+            continue
+        if attr.attr in module_methods:
+            _module_method(mig, types, attr, scope, module_methods[attr.attr])
             continue
         if attr.attr != "forward":
             continue
@@ -73,6 +77,24 @@ def _registration(mig: Migration, types, attr: ast.Attribute, scope) -> None:
     arguments = (Argument("name", keyword="name"), Argument("module", keyword="module"))
     mig.change(site, ReplaceCall(site.id, mig.key(call),
                                  Template(f"setattr({escape(receiver)}, {{arg:name}}, {{arg:module}})"), arguments))
+
+
+def _module_method(mig: Migration, types, attr: ast.Attribute, scope, template: str) -> None:
+    """``net.modules()`` & co. on a known module: the Cell's spelling (rules/modules.toml); with
+    arguments, a finding (the Cell methods take none of torch's)."""
+    call = mig.parent(attr)
+    if not (isinstance(call, ast.Call) and call.func is attr) or _is_super_call(attr.value):
+        return
+    t = types.of(attr.value, scope)
+    if not isinstance(t, (ModuleT, MaybeLayerT)):
+        return
+    site = mig.site("skeleton", attr, message=f"{attr.attr}() -> {template.replace('{receiver}', 'cell')}")
+    site.requires |= origin_of(t)
+    if call.args or call.keywords:
+        mig.unconverted(site, "TM003", call, f"{attr.attr}() with arguments: MindSpore's Cell has no "
+                                             f"{attr.attr}; its counterpart takes none of them")
+        return
+    mig.change(site, ReplaceCall(site.id, mig.key(call), Template(template)))
 
 
 def _enclosing_function(mig: Migration, node: ast.AST):
