@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -309,18 +310,93 @@ def test_a_migrated_file_that_still_uses_torch_is_not_run(frameworks, migrated):
         f"line {used} of half.py: torch.nn.BatchNorm1d (torch.nn.BatchNorm1d)"]
 
 
-def test_a_model_built_from_other_files_of_its_project_is_refused(frameworks, tmp_path):
+PROJECT_BLOCKS = """\
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c, momentum=0.3)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).relu() + x
+"""
+
+PROJECT_NET = """\
+import torch.nn as nn
+{import_line}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(Block(3), Block(3))
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.head(self.blocks(x).mean(dim=(2, 3)))
+"""
+
+
+@pytest.mark.parametrize("layout, import_line, model_file", [
+    ("package", "from .blocks import Block", "pkg/net.py"),
+    ("package", "from pkg.blocks import Block", "pkg/net.py"),
+    ("package", "from pkg import blocks\nBlock = blocks.Block", "pkg/net.py"),
+    ("scripts", "from blocks import Block", "net.py"),
+])
+def test_a_model_built_from_other_files_of_its_project_is_checked_with_them(frameworks, tmp_path, layout,
+                                                                             import_line, model_file):
+    # The files it imports are migrated too (with the project's knowledge: Block is a module, its
+    # momentum converted) and imported as the packages they are.
+    (tmp_path / "pyproject.toml").write_text("")
+    where = tmp_path / "pkg" if layout == "package" else tmp_path
+    where.mkdir(exist_ok=True)
+    if layout == "package":
+        (where / "__init__.py").write_text("")
+    (where / "blocks.py").write_text(PROJECT_BLOCKS)
+    (tmp_path / model_file).write_text(PROJECT_NET.format(import_line=import_line))
+
+    result = run(tmp_path / model_file, "--model", "Net()", "--input-shape", "2,3,5,5", "--json")
+
+    report = json.loads(result.output)
+    assert (result.exit_code, report["status"]) == (0, "PASS"), result.output
+    # the running statistics of both blocks' norm layers were compared (momentum 0.3 -> 0.7 or not)
+    assert len(report["statistics"]) >= 4, report["statistics"]
+    assert not [m for m in sys.modules if m == "pkg" or m.startswith("pkg.") or m == "blocks"]
+
+
+def test_a_project_file_the_model_imports_that_is_not_migrated_completely_is_named(frameworks, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "blocks.py").write_text(PROJECT_BLOCKS + "\n\nclass Recurrent(nn.Module):\n"
+                                        "    def __init__(self):\n        super().__init__()\n"
+                                        "        self.rnn = nn.LSTM(3, 3)\n")
+    (tmp_path / "net.py").write_text(PROJECT_NET.format(import_line="from blocks import Block"))
+
+    result = run(tmp_path / "net.py", "--model", "Net()", "--input-shape", "2,3,5,5")
+
+    assert result.exit_code == 2
+    assert "not completely migrated" in result.output and "blocks.py" in result.output and "LSTM" in result.output
+
+
+def test_a_model_built_from_other_files_of_its_project_is_refused_against_a_given_migration(frameworks, tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "blocks.py").write_text("import torch.nn as nn\n\nclass Block(nn.BatchNorm2d):\n    pass\n")
     net = tmp_path / "net.py"
     net.write_text("import torch.nn as nn\nfrom blocks import Block\n\n"
                    "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
                    "        self.block = Block(3)\n\n    def forward(self, x):\n        return self.block(x)\n")
+    migrated = tmp_path / "net_ms.py"
+    from codemod.facts.project import Project
 
-    result = run(net, "--model", "Net()", "--input-shape", "2,3,4,4")
+    migrated.write_text(migrate_source(net.read_text(), path=str(net),
+                                       config=Config(project=Project.around([str(net)]))).code)
+
+    result = run(net, "--model", "Net()", "--input-shape", "2,3,4,4", "--against", migrated)
 
     assert result.exit_code == 2
-    assert "imports blocks from its project" in result.output
+    assert "imports blocks from its project" in result.output and "--against" in result.output
 
 
 def test_the_main_block_does_not_run(frameworks):

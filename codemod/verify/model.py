@@ -18,10 +18,11 @@ import dataclasses
 import difflib
 import itertools
 import math
+import os
 import sys
 import time
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine import migrate_source
@@ -32,6 +33,7 @@ from ..ruleset import RuleSet, rules_of
 from .compare import Comparison, Tolerance, compare_arrays
 from .frameworks import Frameworks, load_frameworks
 from .harness import sample_array
+from .project_model import ProjectFiles, imported, needed_files, written_tree
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 EXIT_CODES = {PASS: 0, FAIL: 1, ERROR: 2}
@@ -242,9 +244,53 @@ def _migrated_code(source: str, path: str | None, migrated: str | None, migrated
                            f"unconverted, the first: {left[0].describe()}", left)
     imports = project_imports(original_tree, path, config.project)
     if imports:
-        raise _Stop(ERROR, f"the model's file imports {', '.join(imports)} from its project: the whole-model check "
-                           "runs one file, so the model and the layers it builds must be defined in it")
+        files = needed_files(path, config.project) if migrated is None and config.project is not None and path \
+            else None
+        if files is None:
+            raise _Stop(ERROR, f"the model's file imports {', '.join(imports)} from its project: the whole-model "
+                               "check of a migration given with --against runs that one file, so the model and the "
+                               "layers it builds must be defined in it")
+        return _migrated_project(files, path, code, config, check)
     return code
+
+
+@dataclass
+class _MigratedProject:
+    """The model's file and the project files it imports, each migrated."""
+
+    files: ProjectFiles
+    codes: dict[str, str]  # absolute path -> migrated text
+
+
+def _migrated_project(files: ProjectFiles, path: str, code: str, config: Config, check: ModelCheck) -> _MigratedProject:
+    """Every file the model's file imports from its project, migrated with the project's knowledge;
+    refused (ERROR) while anything in any of them is left unconverted."""
+    rules = rules_of(config)
+    model_file = os.path.abspath(path)
+    codes = {model_file: code}
+    left: list[Leftover] = []
+    quiet = dataclasses.replace(config, markers=False)
+    for file in files.files:
+        if file == model_file:
+            continue
+        rel = files.relative(file)
+        text = config.project.text(file)
+        if text is None:
+            raise _Stop(ERROR, f"cannot read {rel}, which the model's file imports")
+        try:
+            migration = migrate_source(text, path=file, config=quiet)
+            codes[file] = migration.code
+            check.warnings.extend(f"{rel}: line {f.line}: {f.code} {f.message}" for f in migration.findings
+                                  if f.severity == "warning")
+            left += [replace(x, text=f"{rel}: {x.text}") for x in unconverted(migration)]
+            left += [replace(x, text=f"{rel}: {x.text}") if x.where == "original" else x
+                     for x in torch_left(migration.code, rules, text, rel)]
+        except (MigrationError, SyntaxError) as exc:
+            raise _Stop(ERROR, f"{rel}, which the model's file imports, cannot be migrated: {exc}") from None
+    if left:
+        raise _Stop(ERROR, f"the project files the model imports are not completely migrated, so the model is not "
+                           f"run: {len(left)} thing(s) left unconverted, the first: {left[0].describe()}", left)
+    return _MigratedProject(files, codes)
 
 
 def unconverted(migration: MigrationResult) -> list[Leftover]:
@@ -355,8 +401,11 @@ class _ModelRun:
         recorders: list[_Recorder] = []
         try:
             with contextlib.redirect_stdout(sys.stderr):  # what the user's code prints must not break --json
-                model = self._build(self._execute(original, "torch", registered), "torch")
-                net = self._build(self._execute(migrated, "mindspore", registered), "mindspore")
+                if isinstance(migrated, _MigratedProject):
+                    model, net = self._build_project(migrated)
+                else:
+                    model = self._build(self._execute(original, "torch", registered), "torch")
+                    net = self._build(self._execute(migrated, "mindspore", registered), "mindspore")
                 if self.ms.get_context("mode") != self.ms.PYNATIVE_MODE:
                     self.ms.set_context(mode=self.ms.PYNATIVE_MODE)
                     self.check.warnings.append("the migrated source switches MindSpore to graph mode; the check "
@@ -392,6 +441,26 @@ class _ModelRun:
                 raise _Stop(ERROR, f"the original source fails to run under torch: {_error(exc)}") from None
             raise _Stop(FAIL, f"the migrated source fails to run under MindSpore: {_error(exc)}") from None
         return module
+
+    def _build_project(self, migrated: _MigratedProject):
+        """Both models of a model whose file imports from its project: each tree imported as the
+        packages it is (the original where it lies, the migration from a temporary copy)."""
+        files = migrated.files
+        built = []
+        for framework in ("torch", "mindspore"):
+            with contextlib.ExitStack() as stack:
+                base = files.base
+                if framework == "mindspore":
+                    base = stack.enter_context(written_tree(files, migrated.codes))
+                try:
+                    module = stack.enter_context(imported(base, files.module, files.tops))
+                except Exception as exc:  # the user's code, any error
+                    if framework == "torch":
+                        raise _Stop(ERROR, f"importing {files.module} fails under torch: {_error(exc)}") from None
+                    raise _Stop(FAIL, f"importing the migrated {files.module} fails under MindSpore: "
+                                      f"{_error(exc)}") from None
+                built.append(self._build(module, framework))
+        return built[0], built[1]
 
     def _build(self, module: types.ModuleType, framework: str):
         spec = self.spec
