@@ -25,10 +25,16 @@ class Migrate(CodemodCommand):
         arg_parser.add_argument("--no-markers", action="store_true",
                                 help="no '# torch2ms: CODE ...' comments on the lines left unconverted")
         arg_parser.add_argument("--mindspore-version", default=None, help="the MindSpore the code targets")
+        arg_parser.add_argument("--select", action="append", default=[], metavar="SELECTOR",
+                                help="rules to run, as `torch2ms migrate --select` (repeat or separate by commas)")
+        arg_parser.add_argument("--ignore", action="append", default=[], metavar="SELECTOR",
+                                help="rules to leave out, as `torch2ms migrate --ignore`")
 
-    def __init__(self, context: CodemodContext, no_markers: bool = False, mindspore_version: str | None = None):
+    def __init__(self, context: CodemodContext, no_markers: bool = False, mindspore_version: str | None = None,
+                 select: list[str] | None = None, ignore: list[str] | None = None):
         super().__init__(context)
-        self.config = Config(markers=not no_markers, mindspore_version=mindspore_version)
+        self.config = Config(markers=not no_markers, mindspore_version=mindspore_version,
+                             select=_selectors(select), ignore=_selectors(ignore))
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         try:
@@ -40,3 +46,7 @@ class Migrate(CodemodCommand):
         if not planned.plan.changes:
             raise SkipFile("no torch code to migrate")
         return planned.rewrite(tree)
+
+
+def _selectors(given: list[str] | None) -> tuple[str, ...]:
+    return tuple(part.strip() for item in given or () for part in item.split(",") if part.strip())

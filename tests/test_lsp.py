@@ -290,6 +290,9 @@ async def test_open_publishes_a_diagnostic_per_finding_and_per_convertible_site(
         ("construct", types.DiagnosticSeverity.Hint, "nn.BatchNorm2d(num_features=3, momentum=0.1)"),
         ("set_train", types.DiagnosticSeverity.Hint, "m = nn.BatchNorm2d(num_features=3, momentum=0.1)"),
         ("MD001", types.DiagnosticSeverity.Information, "m = nn.BatchNorm2d(num_features=3, momentum=0.1)"),
+        # torch's tensor() and the tensor method detach() convert too (issue 15's function and method rules)
+        ("function", types.DiagnosticSeverity.Hint, "tensor(np.ones((1, 3, 2, 2), dtype=np.float32))"),
+        ("method", types.DiagnosticSeverity.Hint, "detach()"),
     }
     by_code = {d.code: d for d in diagnostics}
     assert "momentum=0.9" in by_code["construct"].message
@@ -346,7 +349,7 @@ async def test_the_three_editors_negotiate_their_encodings(vscode, emacs, neovim
 
 
 async def test_quick_fix_converts_its_site_and_what_only_it_reveals(vscode):
-    text = "import torch\nfrom torch import nn\n\nbn = nn.BatchNorm2d(3, momentum=0.1)\nln = nn.LayerNorm(8)\ny = bn(torch.ones(1, 3, 2, 2))\n"
+    text = "import torch\nfrom torch import nn\n\nbn = nn.BatchNorm2d(3, momentum=0.1)\nln = nn.LayerNorm(8)\ny = bn(x)\n"
     doc = Document(vscode, text)
     diagnostics = await doc.open()
     (construct,) = [d for d in diagnostics if d.code == "construct" and "BatchNorm2d" in d.message]
@@ -357,7 +360,7 @@ async def test_quick_fix_converts_its_site_and_what_only_it_reveals(vscode):
     assert doc.apply(action) == (
         "import torch\nfrom torch import nn\nfrom mindspore import nn as ms_nn\n\n"
         "bn = ms_nn.BatchNorm2d(3, momentum=0.9)\nbn.set_train()\nln = nn.LayerNorm(8)\n"
-        "y = bn(torch.ones(1, 3, 2, 2))\n")
+        "y = bn(x)\n")
     remaining = _sites(await doc.diagnostics())
     assert [d.code for d in remaining] == ["construct"]
     assert _range_text(doc.text, remaining[0].range, doc.encoding) == "nn.LayerNorm(8)"

@@ -34,7 +34,7 @@ def lines(text):
 
 IMPORTS = code(lines("%matplotlib inline\nimport torch\nfrom torch import nn\n!pip install -q timm"), count=1,
                outputs=[{"output_type": "stream", "name": "stdout", "text": ["Requirement already satisfied\n"]}])
-MODEL = code(lines("bn = nn.BatchNorm2d(3, momentum=0.1)  # café\nfiles = !ls\nbn?\ny = bn(torch.ones(1, 3, 2, 2))"),
+MODEL = code(lines("bn = nn.BatchNorm2d(3, momentum=0.1)  # café\nfiles = !ls\nbn?\ntorch.manual_seed(0)"),
              count=2, outputs=[{"output_type": "execute_result", "data": {"text/plain": ["tensor(1.)"]},
                                 "execution_count": 2, "metadata": {}}])
 MARKDOWN = {"cell_type": "markdown", "metadata": {}, "source": ["# BatchNorm2d(3, momentum=0.1) stays prose"]}
