@@ -155,6 +155,7 @@ class ClassInfo:
         self.scope = scope
         self.local_bases: list[ClassInfo] = []
         self.torch_bases: list[str] = []
+        self.mindspore_bases: list[str] = []  # MindSpore base classes (a file migrated part way)
         self.is_module = False
         self.norm_rule: "LayerRule | None" = None
         self.origin: frozenset = frozenset()  # the torch base-class references, through local bases
@@ -292,6 +293,10 @@ class Types:
             n.mindspore for n in mig.rules.names.values() if n.kind == "container"
         ) if any((b.qual or "").startswith("mindspore") for b in mig.index.imports) else frozenset()
         self._tensor_calls: list | None = None
+        # MindSpore layer classes the file may test with isinstance (only where it imports MindSpore).
+        self._mindspore_layers = frozenset(
+            r.mindspore for r in mig.rules.layers.values() if r.kind == "layer"
+        ) if self._ms_containers or any((b.qual or "").startswith("mindspore") for b in mig.index.imports) else frozenset()
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -315,6 +320,7 @@ class Types:
                 elif (self.mig.qualified(base, info.scope) or "").startswith("mindspore.nn."):
                     # Already a Cell (a file migrated part way): a module, though nothing to convert.
                     info.is_module = True
+                    info.mindspore_bases.append(self.mig.qualified(base, info.scope))
         # Propagate "is a module" / "is a norm layer" through same-file bases to a fixed point.
         changed = True
         while changed:
@@ -740,6 +746,12 @@ class Types:
             if isinstance(it, TensorT):  # the rows of a tensor, or the tensors of a sequence
                 return TensorT(origin=it.origin)
             owner = _module_iteration(self, b.value, where)
+            loop = self.mig.parent(self.mig.parent(b.node))
+            if owner is None and isinstance(loop, (ast.For, ast.AsyncFor)) and _second_of_pair(self.mig, b.node, loop.target):
+                owner = _module_iteration(self, b.value, where, named=True)
+            if owner is None and isinstance(b.value, ast.GeneratorExp):  # (cell for _, cell in m.cells_and_names())
+                item = self.of(b.value.elt, self.mig.index.scope_of.get(id(b.value), where))
+                owner = item if isinstance(item, ModuleT) and not item.container else None
             if owner is not None:
                 return ModuleT(origin=owner.origin)
             return None
@@ -766,7 +778,15 @@ class Types:
                 return ModuleT(origin=it.origin, maybe=it.maybe)
             if isinstance(it, (SeqT, FactoryT)) and self._iterates_values(parent.iter, it_scope):
                 return it.item if isinstance(it, SeqT) else FactoryT(it.rules, False, origin=it.origin)
-            return None
+            owner = _module_iteration(self, parent.iter, it_scope)
+            return ModuleT(origin=owner.origin) if owner is not None else None
+        if isinstance(parent, ast.Tuple) and isinstance(self.mig.parent(parent), ast.comprehension) \
+                and _second_of_pair(self.mig, node, self.mig.parent(parent).target):
+            generator = self.mig.parent(parent)
+            comp = self.mig.parent(generator)
+            it_scope = b.scope if comp.generators[0] is not generator else (b.scope.parent or b.scope)
+            owner = _module_iteration(self, generator.iter, it_scope, named=True)
+            return ModuleT(origin=owner.origin) if owner is not None else None
         if isinstance(parent, (ast.Tuple, ast.List)):
             stmt = self.mig.parent(parent)
             if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and stmt.targets[0] is parent
@@ -1133,6 +1153,9 @@ class Types:
             return isinstance(self.of(call, scope), (ModuleT, MaybeLayerT))
         if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
             return False  # m.to(device): m itself, when m is a module
+        if (self._ms_containers or self._mindspore_layers) and isinstance(func, (ast.Name, ast.Attribute)) \
+                and self.mig.qualified(func, scope) in (self._ms_containers | self._mindspore_layers):
+            return True  # a MindSpore layer or container built (a file migrated part way)
         callee = self.of(func, scope)
         if isinstance(callee, External):  # a class or a function of another file of the project
             return isinstance(self.of(call, scope), (ModuleT, MaybeLayerT))
@@ -1287,6 +1310,11 @@ class Types:
         rules: set = set()
         origin: set = set()
         for item in items:
+            if self._mindspore_layers and self.mig.qualified(item, scope) in self._mindspore_layers:
+                # A MindSpore layer class (a file migrated part way): a module, renamed already.
+                if len(items) == 1:
+                    return ModuleT(origin=frozenset())
+                return None
             ref = self.mig.ref(item)
             if ref is not None:
                 rule = self.mig.rules.layers.get(ref.qual)
@@ -1480,12 +1508,27 @@ def is_partial(mig: "Migration", func: ast.expr, scope: Scope) -> bool:
     return False
 
 
-def _module_iteration(types: Types, it: ast.expr, scope: Scope) -> "ModuleT | None":
-    """The module iterated by ``for m in model.modules()`` / ``.children()``."""
-    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("modules", "children"):
+# Methods whose iteration yields a module's submodules (torch's, and the Cell's the migration writes:
+# a file migrated part way must be read as the whole migration reads it), and those that yield
+# (name, submodule) pairs.
+MODULE_ITERATORS = ("modules", "children", "cells")
+NAMED_MODULE_ITERATORS = ("named_modules", "named_children", "cells_and_names")
+
+
+def _module_iteration(types: Types, it: ast.expr, scope: Scope, named: bool = False) -> "ModuleT | None":
+    """The module iterated by ``for m in model.modules()`` / ``.children()`` / ``.cells()`` (with
+    ``named``: the second element of ``for name, m in model.named_modules()`` / ``.cells_and_names()``)."""
+    methods = NAMED_MODULE_ITERATORS if named else MODULE_ITERATORS
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in methods:
         owner = types.of(it.func.value, scope)
         return owner if isinstance(owner, ModuleT) else None
     return None
+
+
+def _second_of_pair(mig: "Migration", node: ast.AST, target: ast.AST) -> bool:
+    """``m`` of ``for name, m in ...``: the second name of a two-name tuple target."""
+    return (isinstance(target, ast.Tuple) and len(target.elts) == 2 and target.elts[1] is node
+            and mig.parent(node) is target)
 
 
 MODE_METHODS = ("train", "eval", "set_train")

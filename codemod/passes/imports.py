@@ -83,6 +83,8 @@ def plan_imports(mig: Migration) -> None:
         by_group.setdefault(id(c.group), []).append(c)
     groups = sorted((g for g in mig.import_groups if id(g) in by_group),
                     key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
+    root = next((g for g in sorted(mig.import_groups, key=lambda g: (g.anchor.lineno, g.anchor.col_offset))
+                 if g.bindings and g.star is None and _counterpart(mig, g) == "mindspore"), None)
     for group in groups:
         convs = by_group[id(group)]
         counterpart = _counterpart(mig, group)
@@ -114,10 +116,14 @@ def plan_imports(mig: Migration) -> None:
             else:
                 choice = next((m for m in existing + planned if m.covers(c.target)), None)
             if choice is None:
-                choice = _new_import(group, None, c.target, used_names)
+                # `import mindspore` goes where `import torch` stands (its swap stands there once
+                # torch is gone), whichever site asks for it first: converting a file in steps ends
+                # where converting it at once does.
+                home = root if root is not None else group
+                choice = _new_import(home, None, c.target, used_names)
                 used_names.add(choice.name)
                 planned.append(choice)
-                _place(choice, group, plan_for)
+                _place(choice, home, plan_for)
             choice.used = True
             c.spelling.text = choice.spell(c.target)
         if own is not None and own.used and not own.existing:
@@ -185,6 +191,7 @@ def _settle_swap(mig: Migration, site, group: ImportGroup, counterpart: str, exi
         found = scope.resolve(echo.name)
         if found is not None and echo.binding in found[1]:
             mig.change(site, ReplaceReference(site.id, mig.key(node), natural.name))
+    natural.used = True  # the echo's uses are its now, whatever this run converts
     return natural
 
 

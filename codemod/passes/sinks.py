@@ -210,8 +210,12 @@ def _is_container_init(mig: Migration, call: ast.Call) -> bool:
     if not isinstance(fn, ast.FunctionDef) or fn.name != "__init__":
         return False
     cls = mig.types.enclosing_class(fn)
+    # torch's containers, and MindSpore's in a file migrated part way (converting it in steps must end
+    # where converting it at once does).
     containers = {q for q, n in mig.rules.names.items() if n.kind == "container"}
-    return cls is not None and any(q in containers for c in cls.mro() for q in c.torch_bases)
+    containers |= {n.mindspore for n in mig.rules.names.values() if n.kind == "container"}
+    return cls is not None and any(q in containers for c in cls.mro()
+                                   for q in (*c.torch_bases, *getattr(c, "mindspore_bases", ())))
 
 
 def _stored_as_child(mig: Migration, call: ast.Call, arg: ast.AST, scope: Scope) -> bool:
