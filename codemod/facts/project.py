@@ -495,6 +495,7 @@ class ProjectClass(External):
         self.init = _HAS_INIT if cs.init else None
         self.init_assigns: dict = {}
         self.methods: dict = {}
+        self.body_assigns: dict = {}  # class attributes of another file are not summarised: unknown
         self.node = None
 
     def mro(self):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from ..facts.inference import MODE_METHODS, SELF_RETURNING, ClassT, ModuleT
+from ..facts.inference import External, MODE_METHODS, SELF_RETURNING, ClassT, ModuleT
 from ..facts.scopes import Scope
 from ..migration import Migration
 
@@ -225,7 +225,7 @@ def _stored_as_child(mig: Migration, call: ast.Call, arg: ast.AST, scope: Scope)
     if not isinstance(callee, ClassT) or not callee.cls.is_module:
         return False
     owner = next((c for c in callee.cls.mro() if c.init is not None), None)
-    if owner is None:
+    if owner is None or isinstance(owner, External):  # an __init__ of another file: not read here
         return False
     params = owner.init.args.posonlyargs + owner.init.args.args
     param = None
