@@ -332,12 +332,13 @@ def torch_use(root: Path, relative: list[str], rules, unchanged: Path | None = N
     return use
 
 
-def torch_use_lines(original: TorchUse, migrated: dict[str, TorchUse], changed: set[str]) -> list[str]:
-    """The references left and the files freed of torch, per migrated tree, against the original."""
+def torch_use_lines(original: TorchUse, migrated: dict[str, tuple[TorchUse, set[str]]]) -> list[str]:
+    """The references left and the files freed of torch, per migrated tree (with the files that
+    tool changed), against the original."""
     lines = [f"  original: {original.references} references to torch names in {len(original.referencing)} files; "
              f"{len(original.importing)} of {original.files} files import torch"
              + (f" ({original.unparsable} do not parse)" if original.unparsable else "")]
-    for label, use in migrated.items():
+    for label, (use, changed) in migrated.items():
         left = use.references
         converted = 1 - left / original.references if original.references else 0.0
         freed = original.importing - use.importing
@@ -347,9 +348,14 @@ def torch_use_lines(original: TorchUse, migrated: dict[str, TorchUse], changed: 
         if changed:
             in_changed = sum(1 for rel in changed if rel in original.importing)
             freed_changed = sum(1 for rel in changed if rel in freed)
-            lines.append(f"    of the {len(changed)} files (a) changed: {in_changed} imported torch, "
+            lines.append(f"    of the {len(changed)} files it changed: {in_changed} imported torch, "
                          f"{freed_changed} of them import none after")
     return lines
+
+
+def changed_files(report: dict, root: Path) -> set[str]:
+    """The files a --report JSON says were changed, relative to the tree it ran on."""
+    return {str(Path(f["path"]).resolve().relative_to(root.resolve())) for f in report["files"] if f["changed"]}
 
 
 def before_tool(ref: str, work: Path) -> Path:
@@ -555,20 +561,25 @@ def main() -> int:
               f"{report['summary']['findings']}")
     for line in findings_table(after_groups, before_groups, titles):
         print(line)
+    for label, r in (("before", before_report), ("after", report)):
+        unprocessed = sum(1 for f in (r or {"files": []})["files"] if f["error"])
+        if unprocessed:
+            print(f"  ({label}: {unprocessed} files not processed (see the errors above): their findings are not counted)")
 
     relative = [str(p.relative_to(corpus)) for p in files]
     original_use = torch_use(corpus, relative, rules)
     migrated_use = {}
     if before_out is not None:
-        migrated_use[f"migrated by the tool at {args.before}"] = torch_use(before_out, relative, rules, corpus)
-    migrated_use["migrated by this tree ((a) --jobs 1)"] = torch_use(out_tree, relative, rules, corpus)
-    changed_rel = {str(p.relative_to(corpus)) for p in changed}
+        migrated_use[f"migrated by the tool at {args.before}"] = (
+            torch_use(before_out, relative, rules, corpus), changed_files(before_report, corpus))
+    migrated_use["migrated by this tree ((a) --jobs 1)"] = (torch_use(out_tree, relative, rules, corpus),
+                                                           changed_files(report, corpus))
     print()
     print("torch API references (loads that resolve to a torch name, codemod/facts/references.py), "
           "before and after migration:")
-    for line in torch_use_lines(original_use, migrated_use, changed_rel):
+    for line in torch_use_lines(original_use, migrated_use):
         print(line)
-    after_use = migrated_use["migrated by this tree ((a) --jobs 1)"]
+    after_use = migrated_use["migrated by this tree ((a) --jobs 1)"][0]
     print("  the torch names referenced most after migration (references left / in the original): "
           + ", ".join(f"{name} {n}/{original_use.by_name[name]}" for name, n in after_use.by_name.most_common(15)))
     print()
@@ -593,7 +604,7 @@ def main() -> int:
                 "original_files_importing_torch": len(original_use.importing),
                 **{label: {"references": u.references, "files_importing_torch": len(u.importing),
                            "files_freed": len(original_use.importing - u.importing)}
-                   for label, u in migrated_use.items()},
+                   for label, (u, _) in migrated_use.items()},
             },
         }, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)

@@ -105,9 +105,10 @@ def test_the_lines_count_files_freed_of_torch_and_the_converted_fraction(bench, 
     before, after = bench.torch_use(original, files, rules), bench.torch_use(migrated, files, rules, original)
     assert after.files == 2 and after.unparsable == 0
     assert before.references == 4 and before.importing == {"net.py"}
-    lines = bench.torch_use_lines(before, {"migrated": after}, {"net.py"})
+    lines = bench.torch_use_lines(before, {"migrated": (after, {"net.py"})})
     assert lines[0].startswith("  original: 4 references to torch names in 1 files; 1 of 2 files import torch")
     left = after.references
     assert f"{left} references left, {4 - left} converted ({1 - left / 4:.1%})" in lines[1]
     freed = 0 if after.importing else 1
     assert f"{freed} of the 1 that did import none" in lines[1]
+    assert lines[2] == f"    of the 1 files it changed: 1 imported torch, {freed} of them import none after"
