@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/bench_repo.py                 # timm + torchvision (+ any --package)
     .venv/bin/python benchmarks/bench_repo.py --package monai==1.6.1 --repeat 5
+    .venv/bin/python benchmarks/bench_repo.py --skip-torchfix --before HEAD~3   # or --no-before
 
 The corpus comes from PyPI (``pip download --no-deps``: torchvision's wheel without torch) and is
 unpacked, .py files only, under benchmarks/.corpus/ (git-ignored), once. Then, on that tree:
