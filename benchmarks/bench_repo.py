@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/bench_repo.py                 # timm + torchvision (+ any --package)
     .venv/bin/python benchmarks/bench_repo.py --package monai==1.6.1 --repeat 5
+    .venv/bin/python benchmarks/bench_repo.py --skip-torchfix --before HEAD~3   # or --no-before
 
 The corpus comes from PyPI (``pip download --no-deps``: torchvision's wheel without torch) and is
 unpacked, .py files only, under benchmarks/.corpus/ (git-ignored), once. Then, on that tree:
@@ -17,6 +18,15 @@ each in its own process, timed from start to exit (best of --repeat), with its p
 largest process, and the whole process tree sampled). Then robustness on the same corpus: errors
 (each checked to be source Python cannot parse), outputs that do not parse, changes on a second run,
 and files the prefilter skipped that the engine would have changed (it runs on them without one).
+
+Then what the migration leaves to people, measured in the same run:
+
+  findings by code: the error and warning findings of (a), next to those of the tool as it was at
+      git ref --before (default 536706b, before issues 12-17; --no-before to leave it out), checked
+      out with ``git archive`` into a temporary directory and run with this interpreter;
+  torch API references: every expression that resolves to a torch name (codemod/facts/references.py)
+      in the original files and in the migrated copies (a) wrote (and the --before tool's copies), the
+      fraction converted, and the files importing torch before and after.
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +53,9 @@ CORPUS = HERE / ".corpus"
 DEFAULT_PACKAGES = ["timm==1.0.31", "torchvision==0.29.1"]
 
 TORCHFIX = "torchfix==0.7.0"
+# The tool before issues 12-17 were worked on: the "before" of the findings and references figures.
+BEFORE_REF = "536706b"
+REPO = HERE.parent
 TARGETS = """targets (2 cores): (a) --jobs 1 within 1.5x of (b); (a) --jobs 2 >= 25x faster than (c);
          --jobs 2 >= 1.6x faster than --jobs 1 when >= 100 files change; peak RSS < 300 MB;
          reading the project adds <= 20% to (a) --jobs 1 (compared with (a'), each file alone)"""
@@ -235,6 +249,136 @@ def parallel_capacity() -> float:
     return serial / parallel
 
 
+# -- what the migration leaves: findings by code, torch references -----------------------------
+
+
+def findings_by_code(report: dict, severities: tuple[str, ...] = ("error", "warning")) -> Counter:
+    """(code, severity) -> number of findings of those severities in a --report JSON."""
+    return Counter((x["code"], x["severity"]) for f in report["files"] for x in f["findings"]
+                   if x["severity"] in severities)
+
+
+def findings_table(after: Counter, before: Counter | None, titles: dict[str, str]) -> list[str]:
+    """The groups side by side, largest after first (then largest before), with totals per severity."""
+    keys = sorted(set(after) | set(before or ()), key=lambda k: (-after[k], -(before or Counter())[k], k))
+    head = f"  {'code':<7} {'severity':<8} {'before':>7} {'after':>7} {'change':>7}  title"
+    lines = [head]
+    for key in keys:
+        code, severity = key
+        b = f"{before[key]:7d}" if before is not None else f"{'-':>7}"
+        delta = f"{after[key] - before[key]:+7d}" if before is not None else f"{'':>7}"
+        lines.append(f"  {code:<7} {severity:<8} {b} {after[key]:7d} {delta}  {titles.get(code, '')}")
+    for severity in ("error", "warning"):
+        a = sum(n for (_, s), n in after.items() if s == severity)
+        b = f"{sum(n for (_, s), n in before.items() if s == severity):7d}" if before is not None else f"{'-':>7}"
+        delta = f"{a - int(b):+7d}" if before is not None else f"{'':>7}"
+        lines.append(f"  {'total':<7} {severity:<8} {b} {a:7d} {delta}")
+    return lines
+
+
+@dataclass
+class TorchUse:
+    """The torch a tree of files uses: references to torch names and files importing torch."""
+
+    files: int = 0
+    unparsable: int = 0
+    references: int = 0
+    importing: set[str] = field(default_factory=set)  # relative paths of files with a torch import
+    referencing: set[str] = field(default_factory=set)  # relative paths with a torch reference
+    by_name: Counter = field(default_factory=Counter)  # canonical torch name -> references
+
+
+def torch_use_of(source: str, rules) -> tuple[Counter, bool] | None:
+    """(references by canonical torch name, whether the file imports torch) for one file's source,
+    or None if it does not parse. A reference is a load that resolves to a torch import, as the
+    migration itself sees it (references.py): ``nn.BatchNorm2d`` is one, ``torch.nn.functional.relu``
+    one, a local ``nn`` that is not torch's none."""
+    from codemod.facts.references import is_torch, torch_references
+    from codemod.facts.scopes import Index
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    index = Index(tree)
+    known = rules.layers.keys() | rules.names.keys() | rules.dtypes.keys()
+    refs, ambiguous, _ = torch_references(index, rules.canonical, known.__contains__)
+    scopes = [index.module_scope, *index.scope_of.values()]
+    imports = any(is_torch(b.qual) for b in index.imports) or any(
+        is_torch(module) for s in scopes for module, _ in s.star_imports)
+    return Counter(r.qual for r in [*refs, *ambiguous]), imports
+
+
+def torch_use(root: Path, relative: list[str], rules, unchanged: Path | None = None) -> TorchUse:
+    """The torch the files ``relative`` under ``root`` use; a file --out did not write (it was not
+    changed) is read from ``unchanged``, the original tree."""
+    use = TorchUse()
+    for rel in relative:
+        path = root / rel
+        if unchanged is not None and not path.exists():
+            path = unchanged / rel
+        text = _source_text(path)
+        found = torch_use_of(text, rules) if text is not None else None
+        use.files += 1
+        if found is None:
+            use.unparsable += 1
+            continue
+        names, imports = found
+        use.references += sum(names.values())
+        use.by_name += names
+        if imports:
+            use.importing.add(rel)
+        if names:
+            use.referencing.add(rel)
+    return use
+
+
+def torch_use_lines(original: TorchUse, migrated: dict[str, tuple[TorchUse, set[str]]]) -> list[str]:
+    """The references left and the files freed of torch, per migrated tree (with the files that
+    tool changed), against the original."""
+    lines = [f"  original: {original.references} references to torch names in {len(original.referencing)} files; "
+             f"{len(original.importing)} of {original.files} files import torch"
+             + (f" ({original.unparsable} do not parse)" if original.unparsable else "")]
+    for label, (use, changed) in migrated.items():
+        left = use.references
+        converted = 1 - left / original.references if original.references else 0.0
+        freed = original.importing - use.importing
+        lines.append(f"  {label}: {left} references left, {original.references - left} converted "
+                     f"({converted:.1%}); {len(use.importing)} files import torch, "
+                     f"{len(freed)} of the {len(original.importing)} that did import none")
+        if changed:
+            in_changed = sum(1 for rel in changed if rel in original.importing)
+            freed_changed = sum(1 for rel in changed if rel in freed)
+            lines.append(f"    of the {len(changed)} files it changed: {in_changed} imported torch, "
+                         f"{freed_changed} of them import none after")
+    return lines
+
+
+def changed_files(report: dict, root: Path) -> set[str]:
+    """The files a --report JSON says were changed, relative to the tree it ran on."""
+    return {str(Path(f["path"]).resolve().relative_to(root.resolve())) for f in report["files"] if f["changed"]}
+
+
+def before_tool(ref: str, work: Path) -> Path:
+    """The package as it was at ``ref``, unpacked from git (no worktree is registered)."""
+    checkout = work / f"before-{ref}"
+    checkout.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+    # Installed, rules/ ships as codemod/rules; placed there, the old code reads its own rules even
+    # when this environment's editable install would answer for codemod.rules.
+    if (checkout / "rules").is_dir() and not (checkout / "codemod" / "rules").exists():
+        shutil.copytree(checkout / "rules", checkout / "codemod" / "rules")
+    return checkout
+
+
+def before_command(checkout: Path) -> tuple[list[str], dict[str, str]]:
+    """How to run the --before tool: this interpreter, its package first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONSAFEPATH": "1"}
+    return [sys.executable, "-m", "codemod.cli"], env
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -260,6 +404,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", metavar="SPEC", help="the corpus is exactly these packages")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (best is reported)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--before", default=BEFORE_REF, metavar="REF",
+                        help=f"the git ref of the tool the findings and references are compared with (default {BEFORE_REF})")
+    parser.add_argument("--no-before", action="store_true", help="compare with no earlier tool")
+    parser.add_argument("--skip-torchfix", action="store_true",
+                        help="leave out (c), TorchFix (minutes on 2 cores), and its target")
     args = parser.parse_args()
 
     specs = args.only if args.only else DEFAULT_PACKAGES + args.package
@@ -305,9 +454,12 @@ def main() -> int:
     changed = [Path(f["path"]) for f in report["files"] if f["changed"]]  # absolute: the root was
     changed_bytes = sum(p.stat().st_size for p in changed)
     floor = libcst_command(changed, True, work)
-    torchfix = torchfix_command(corpus)
     b, b_walls = best_of(args.repeat, lambda i: measure(*floor), lambda: floor)
-    c, c_walls = best_of(1, lambda i: measure(torchfix), lambda: (torchfix, None))  # minutes: once
+    if args.skip_torchfix:
+        c, c_walls = None, []
+    else:
+        torchfix = torchfix_command(corpus)
+        c, c_walls = best_of(1, lambda i: measure(torchfix), lambda: (torchfix, None))  # minutes: once
     same = _same_tree(work / "out-j1-0", work / "out-j2-0")
 
     # Robustness, on the same corpus.
@@ -332,19 +484,23 @@ def main() -> int:
     print(row("(a) torch2ms migrate --out, --jobs 2", a2, len(files), size, a2_walls))
     print(row("(a') --jobs 1, each file alone (--no-project)", alone, len(files), size, alone_walls))
     print(row(f"(b) floor: LibCST parse+regenerate, {len(changed)} changed files", b, len(changed), changed_bytes, b_walls))
-    print(row(f"(c) {TORCHFIX} -j 2, all {len(files)} files", c, len(files), size, c_walls))
+    if c is not None:
+        print(row(f"(c) {TORCHFIX} -j 2, all {len(files)} files", c, len(files), size, c_walls))
+    else:
+        print(f"(c) {TORCHFIX}: skipped (--skip-torchfix)")
     print()
     alone_report = json.loads((work / "report-j1--no-project.json").read_text())["summary"]
     ratios = {
         "project_over_alone": a1.wall / alone.wall,
         "a1_over_b": a1.wall / b.wall,
-        "c_over_a2": c.wall / a2.wall,
+        "c_over_a2": c.wall / a2.wall if c is not None else None,
         "a1_over_a2": a1.wall / a2.wall,
     }
     peak = max(a1.peak_process_mb, a2.peak_process_mb)
     checks = [
         (f"(a) --jobs 1 / (b) = {ratios['a1_over_b']:.2f}x (target <= 1.5x)", ratios["a1_over_b"] <= 1.5),
-        (f"(c) / (a) --jobs 2 = {ratios['c_over_a2']:.1f}x faster (target >= 25x)", ratios["c_over_a2"] >= 25),
+        (f"(c) / (a) --jobs 2 = {ratios['c_over_a2']:.1f}x faster (target >= 25x)", ratios["c_over_a2"] >= 25)
+        if c is not None else (f"(c) / (a) --jobs 2: not measured (--skip-torchfix)", None),
         (f"--jobs 1 / --jobs 2 = {ratios['a1_over_a2']:.2f}x faster with {len(changed)} files changing "
          f"(target >= 1.6x when >= 100 change; this machine ran two busy loops {capacity_before:.2f}x / "
          f"{capacity_after:.2f}x faster in two processes than in one, before / after)", ratios["a1_over_a2"] >= 1.6 or len(changed) < 100),
@@ -357,7 +513,7 @@ def main() -> int:
          ratios["project_over_alone"] <= 1.2),
     ]
     for text, ok in checks:
-        print(f"  [{'ok' if ok else 'MISSED'}] {text}")
+        print(f"  [{'skipped' if ok is None else 'ok' if ok else 'MISSED'}] {text}")
     print()
     print(f"robustness: {report['summary']['files_scanned']} files processed, {report['summary']['files_changed']} "
           f"changed, {report['summary']['sites_converted']} sites converted, findings {report['summary']['findings']}")
@@ -372,20 +528,89 @@ def main() -> int:
           f"{len(missed)} of {len(files) - len(candidates)}")
     for p in missed:
         print(f"    {p}")
+
+    # What the migration leaves to people, before and after.
+    rules = default_rules()
+    before_report = before_out = None
+    if not args.no_before:
+        checkout = before_tool(args.before, work)
+        before_cmd, before_env = before_command(checkout)
+        where = subprocess.run([*before_cmd[:1], "-c", "import codemod; print(codemod.__file__)"], env=before_env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        if not Path(where).resolve().is_relative_to(checkout.resolve()):
+            raise SystemExit(f"the --before tool resolves to {where}, not to its checkout {checkout}")
+        before_out = work / "out-before"
+        started = time.perf_counter()
+        done = subprocess.run([*before_cmd, "migrate", str(corpus), "--out", str(before_out), "--jobs", "2", "-q",
+                               "--report", str(work / "report-before.json")], env=before_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        before_wall = time.perf_counter() - started
+        if not (work / "report-before.json").exists():
+            raise SystemExit(f"the --before tool ({args.before}) wrote no report (exit {done.returncode}):\n"
+                             f"{done.stderr[-2000:]}")
+        before_report = json.loads((work / "report-before.json").read_text())
+    after_groups = findings_by_code(report)
+    before_groups = findings_by_code(before_report) if before_report is not None else None
+    titles = {code: spec.title for code, spec in rules.findings.items()}
+    print()
+    if before_report is not None:
+        print(f"findings by code (errors and warnings) on the corpus: before = the tool at {args.before} "
+              f"(migrate --jobs 2, {before_wall:.1f} s; findings {before_report['summary']['findings']}), "
+              f"after = this tree ((a) --jobs 1; findings {report['summary']['findings']})")
+    else:
+        print(f"findings by code (errors and warnings) on the corpus, this tree ((a) --jobs 1): "
+              f"{report['summary']['findings']}")
+    for line in findings_table(after_groups, before_groups, titles):
+        print(line)
+    for label, r in (("before", before_report), ("after", report)):
+        unprocessed = sum(1 for f in (r or {"files": []})["files"] if f["error"])
+        if unprocessed:
+            print(f"  ({label}: {unprocessed} files not processed (see the errors above): their findings are not counted)")
+
+    relative = [str(p.relative_to(corpus)) for p in files]
+    original_use = torch_use(corpus, relative, rules)
+    migrated_use = {}
+    if before_out is not None:
+        migrated_use[f"migrated by the tool at {args.before}"] = (
+            torch_use(before_out, relative, rules, corpus), changed_files(before_report, corpus))
+    migrated_use["migrated by this tree ((a) --jobs 1)"] = (torch_use(out_tree, relative, rules, corpus),
+                                                           changed_files(report, corpus))
+    print()
+    print("torch API references (loads that resolve to a torch name, codemod/facts/references.py), "
+          "before and after migration:")
+    for line in torch_use_lines(original_use, migrated_use):
+        print(line)
+    after_use = migrated_use["migrated by this tree ((a) --jobs 1)"][0]
+    print("  the torch names referenced most after migration (references left / in the original): "
+          + ", ".join(f"{name} {n}/{original_use.by_name[name]}" for name, n in after_use.by_name.most_common(15)))
+    print()
     print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine inflates wall times)")
     print(TARGETS)
     if args.json:
         args.json.write_text(json.dumps({
             "corpus": [{"name": n, "version": v} for n, v, _ in packages],
             "files": len(files), "bytes": size, "candidates": len(candidates), "changed": len(changed),
-            "a_jobs1": a1.__dict__, "a_jobs2": a2.__dict__, "a_jobs1_no_project": alone.__dict__, "b_floor": b.__dict__, "c_torchfix": c.__dict__,
+            "a_jobs1": a1.__dict__, "a_jobs2": a2.__dict__, "a_jobs1_no_project": alone.__dict__, "b_floor": b.__dict__,
+            "c_torchfix": c.__dict__ if c is not None else None,
             "ratios": ratios, "parallel_capacity": capacity, "errors": len(errors), "genuine_errors": len(genuine),
             "unparsable_outputs": len(unparsable_outputs), "second_run_changes": second_changed,
             "prefilter_misses": len(missed),
+            "findings_by_code": {
+                "before_ref": None if before_groups is None else args.before,
+                "before": None if before_groups is None else {f"{c} {s}": n for (c, s), n in before_groups.items()},
+                "after": {f"{c} {s}": n for (c, s), n in after_groups.items()},
+            },
+            "torch_references": {
+                "original": original_use.references,
+                "original_files_importing_torch": len(original_use.importing),
+                **{label: {"references": u.references, "files_importing_torch": len(u.importing),
+                           "files_freed": len(original_use.importing - u.importing)}
+                   for label, (u, _) in migrated_use.items()},
+            },
         }, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     robust = len(genuine) == len(errors) and not unparsable_outputs and second_changed == 0 and not missed
-    return 0 if robust and all(ok for _, ok in checks) else 1
+    return 0 if robust and all(ok is not False for _, ok in checks) else 1
 
 
 def prefilter_misses(skipped: list[Path]) -> list[Path]:
