@@ -21,7 +21,7 @@ from tests.fuzz import Program, check_program, generate, load_frameworks_once
 from tests.fuzz.grammar import CONTEXTS, FUNCTION_RULES, LAYER_RULES, MODE_CALLS
 from tests.fuzz.runner import MindSporeBlocked, TorchBlocked, line_map, run
 
-COUNT = 300
+COUNT = 400
 SEED = 17
 
 
