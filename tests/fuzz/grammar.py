@@ -73,7 +73,7 @@ APPROXIMATE_LAYERS = ("Tanh",)
 VARIABLES = {
     "c": [4],
     "g": [2],
-    "k": [3, 2],
+    "ks": [3, 2],  # not k: the factories' **k
     "m": [0.3, 0.05, 0.1],
     "eps": [1e-3, 0.01],
     "flag": [True, False],
@@ -225,7 +225,7 @@ def _tuples(shape, rule, *forms) -> list[str]:
 
 
 def _kernel(shape, values, rule):
-    return ["3", "1", "2", "k"] + _tuples(shape, rule, [2, 3, 1], [1, 3])
+    return ["3", "1", "2", "ks"] + _tuples(shape, rule, [2, 3, 1], [1, 3])
 
 
 def _stride(shape, values, rule):
@@ -1114,6 +1114,8 @@ def ctx_container(b: Builder) -> list[Handle]:
     specs = [first, draw_layer(b, Feed(first.out_shape), chain=True)]
     kind = b.pick(CONTAINERS)
     b.features.add(f"ctx:container-{kind}")
+    if first.out_shape != first.feed.shape:
+        b.features.add("chain:reshaped")
     ents = [b.fresh("L") for _ in specs]
     sent = b.fresh("S")
     tags = frozenset().union(*(b.tags_of(s, e) for s, e in zip(specs, ents))) | {sent}
@@ -1154,6 +1156,8 @@ def ctx_module_class(b: Builder) -> list[Handle]:
         spec = draw_layer(b, feed, chain=True)
         if i == 0:
             net_feed = spec.feed
+        if i < n - 1 and spec.out_shape != spec.feed.shape:
+            b.features.add("chain:reshaped")
         feed = Feed(spec.out_shape)
         ent = b.fresh("L")
         tags = b.tags_of(spec, ent)
