@@ -1,15 +1,19 @@
 """The grammar: hypothesis strategies of small PyTorch programs that build the layers of rules/*.toml
 in every construction context, set their modes, use them (also under ``no_grad``), read and write
 their attributes, and record every result with ``record(name, value)`` on inputs from
-``sample(*shape, seed=)`` (the builtins of codemod/verify/harness.py).
+``sample(*shape, seed=)`` (the builtins of codemod/verify/harness.py) or, for Embedding, integer
+indices from ``indices(*shape, high=, seed=)`` (a builtin of the runner).
 
 Every line of a program carries the entities it builds, uses or sets the mode of (layers, modules,
 containers, helper definitions, module-level variables); every record names the entities its value
 depends on. The lines of a record are the lines tagged with one of them: a difference in that record
 is allowed only where the tool reported a warning or an error on one of those lines.
 
-Only programs torch runs are meant: a layer whose ``weight`` is None (``affine=False``) is not read,
-and so on. A program torch rejects is counted apart by the runner ("invalid"), never as a pass.
+Only programs torch runs are meant. Every construction drawn is built once under torch and fed the
+input it will get (``dry_run``): a construction torch refuses is drawn again, the shape it gives is
+what the next layer of a container or forward() is drawn for (a convolution or a pool changes it),
+and an attribute that is None there (``weight`` with ``affine=False``) is not read. A program torch
+rejects is counted apart by the runner ("invalid"), never as a pass.
 """
 
 from __future__ import annotations
