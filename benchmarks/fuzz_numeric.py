@@ -6,8 +6,9 @@ and count the differences the tool did not report. Target: 0 silent differences 
     .venv/bin/python benchmarks/fuzz_numeric.py --check FILE...   # judge hand-written programs
     .venv/bin/python benchmarks/fuzz_numeric.py --minimise FILE   # a smaller program failing the same way
 
-Prints every program that failed (the program, its migration, the findings, and what differed),
-then the outcome counts and the grammar covered. Exit status 1 when any program failed.
+Prints every program that failed (the program, its migration, the findings, and what differed) or
+that torch rejected, then the outcome counts and the grammar covered. Exit status 1 when any program
+failed.
 
 Outcomes. Failures (the tool was silent where it had to speak):
   silent            a record differs in numbers and no warning/error is on a line it depends on
@@ -87,6 +88,7 @@ def main() -> int:
             compared += sum(1 for name in outcome.mindspore_run.records if name in outcome.torch_run.records)
         if outcome.failed:
             failing_features.update(program.features)
+        if outcome.failed or outcome.kind == "invalid":  # invalid: a grammar bug, shown to be fixed
             if not args.quiet and (args.show is None or shown < args.show):
                 shown += 1
                 print(f"### program {sum(counts.values())} (seed {args.seed})")
