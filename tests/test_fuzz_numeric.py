@@ -23,7 +23,7 @@ from tests.fuzz import Program, check_program, generate, load_frameworks_once
 from tests.fuzz.grammar import CONTEXTS, FUNCTION_RULES, LAYER_RULES, MODE_CALLS
 from tests.fuzz.runner import MindSporeBlocked, TorchBlocked, initial_values, line_map, run
 
-COUNT = 400
+COUNT = 500
 SEED = 17
 
 

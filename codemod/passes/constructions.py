@@ -322,6 +322,14 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
             written.append(mig.text.segment(k))
     if factory is not None and factory.partial is not None:
         names_given |= {k.arg for k in factory.partial.keywords if k.arg}
+        for k in factory.partial.keywords:
+            if k.arg is None:  # partial(nn.LayerNorm, **kw): kw's keys are given too
+                found = keyword_dicts.entries(mig, k, factory.partial)
+                if isinstance(found, str):
+                    mig.unconverted(site, "TM002", call, f"the partial's **{mig.text.segment(k.value)} hides which "
+                                                         f"arguments it gives ({found}): convert by hand")
+                    return site
+                names_given |= {param for param, _value in found}
 
     arguments: list[Argument] = []
     added: list[tuple[str, Template]] = []
@@ -592,6 +600,8 @@ def _dict_value(mig: Migration, site: Site, planned: Argument, reference: str | 
         spelling = mig.spell(site, reference, near=mig.ref(value))
         return Template("{name:value}", (("name:value", spelling),))
     text = escape(mig.text.segment(value))
+    if planned.derived is not None:  # _weight=None -> embedding_table=Normal(sigma=1.0)
+        return planned.derived
     if planned.value is not None:
         return planned.value.filled("value", text)
     return Template(text)

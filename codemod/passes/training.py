@@ -109,7 +109,10 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     # One binding, or one per branch (``if ...: block = A(...) else: block = B(...)``); those after
     # this point do not matter, and ``bn = bn.to(device)`` is the same module.
     bindings = [b for b in found[1] if (b.node.lineno, b.node.col_offset) < here]
-    if any(b.kind != "assign" or b.value is None or b.stmt is None for b in bindings) or not bindings:
+    values = {id(b): b.value if b.value is not None else _unpacked_value(mig, b) for b in bindings}
+    statements = {id(b): b.stmt if b.stmt is not None else _statement_of(mig, b.node) for b in bindings}
+    if any(b.kind != "assign" or values[id(b)] is None or statements[id(b)] is None for b in bindings) \
+            or not bindings:
         return False
     rebound = [b for b in bindings if rebinds_itself(b)]
     if any(not _keeps_training(b.value) for b in rebound):
@@ -117,15 +120,15 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     bindings = [b for b in bindings if b not in rebound]
     if not bindings:
         return False
-    start = min((b.stmt.end_lineno, b.stmt.end_col_offset) for b in bindings)
-    if any((b.stmt.end_lineno, b.stmt.end_col_offset) > here for b in bindings):
+    start = min((statements[id(b)].end_lineno, statements[id(b)].end_col_offset) for b in bindings)
+    if any((statements[id(b)].end_lineno, statements[id(b)].end_col_offset) > here for b in bindings):
         return False
-    if not all(in_training(mig, b.value, home, depth + 1) for b in bindings):
+    if not all(in_training(mig, values[id(b)], home, depth + 1) for b in bindings):
         return False
     for anc in mig.index.ancestors(name):
         if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
             break
-        if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not all(contains(anc, b.stmt) for b in bindings):
+        if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)) and not all(contains(anc, statements[id(b)]) for b in bindings):
             return False  # built before a loop that wraps it again and again
     for load, s in mig.index.loads.get(name.id, ()):
         if load is name:
@@ -141,6 +144,23 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
         if not _harmless(mig, load, s):
             return False
     return True
+
+
+def _statement_of(mig: Migration, node: ast.AST) -> ast.stmt | None:
+    while node is not None and not isinstance(node, ast.stmt):
+        node = mig.parent(node)
+    return node
+
+
+def _unpacked_value(mig: Migration, b) -> ast.expr | None:
+    """``bn0`` of ``bn0, bn1 = nn.BatchNorm2d(4), nn.LayerNorm(4)``: the element assigned to it."""
+    target = mig.parent(b.node)
+    stmt = mig.parent(target)
+    if not (isinstance(target, (ast.Tuple, ast.List)) and isinstance(stmt, ast.Assign) and stmt.targets == [target]
+            and isinstance(stmt.value, (ast.Tuple, ast.List)) and len(stmt.value.elts) == len(target.elts)
+            and not any(isinstance(e, ast.Starred) for e in (*target.elts, *stmt.value.elts))):
+        return None
+    return stmt.value.elts[target.elts.index(b.node)]
 
 
 def _keeps_training(value: ast.Call) -> bool:

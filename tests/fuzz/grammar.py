@@ -1032,12 +1032,8 @@ def ctx_factory(b: Builder) -> list[Handle]:
     if b.nn_module() is not None:
         kinds.append("getattr")
     kind = b.pick(kinds)
-    if kind == "partial" and any(spec.rule.params[p].emit_when_omitted or spec.rule.params[p].when_omitted
-                                 for p in spec.moved):
-        # Excluded: a **dict in a partial holding a parameter whose omission the tool spells out (the
-        # call of the partial gets the default, overriding it):
-        # /work/notes/fuzz-causes/partial-dict-default-overrides.py
-        kind = "registry"
+    # (A **dict in a partial holding a parameter whose omission the tool spells out was a silent
+    # difference it found: tests/fixtures/keyword_dicts/partial_dict_eps.in.py.)
     b.features.add(f"ctx:factory-{kind}")
     ent, fent = b.fresh("L"), b.fresh("F")
     tags = b.tags_of(spec, ent) | {fent}
@@ -1308,9 +1304,9 @@ def event(b: Builder, handles: list[Handle]) -> list[Handle]:
         kinds += ["use", "use", "use", "use-twice", "use-no-grad", "use-no-grad-decorated", "mode-use"]
     if h.spec is not None:
         kinds += ["attr-read", "attr-write"]
-        if h.name is not None and not h.unpacked:
-            # Excluded: wrapping a layer bound by tuple unpacking (neither gets set_train()):
-            # /work/notes/fuzz-causes/unpacked-then-wrapped.py
+        if h.name is not None:
+            # (Wrapping a layer bound by tuple unpacking was a silent difference it found:
+            # tests/fixtures/mode/unpacked_then_wrapped.in.py.)
             kinds += ["wrap"]
     if h.name is not None:
         kinds += ["rebind-mode"]
