@@ -307,6 +307,9 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     for k in call.keywords:
         given = [(k.arg, k.value)] if k.arg is not None else dict_entries[id(k)]
         for param, value in given:
+            if param not in known and rule.kind == "method" and k.arg is not None \
+                    and param in {param_name(p) for p in rule.mindspore_params}:
+                return site  # x.split(2, axis=1): MindSpore's keyword, the call is MindSpore's already
             if param not in known:
                 mig.unconverted(site, "TM003", k, f"{rule.torch_name} has no parameter {param!r}"
                                 + (f" (a key of {mig.text.segment(k.value)})" if k.arg is None else ""))

@@ -144,6 +144,22 @@ def _constructions(mig: Migration):
         yield call, scope
 
 
+def _mode_call_follows(mig: Migration, stmt: ast.stmt, target: ast.expr) -> bool:
+    """Whether the statement right after ``stmt`` sets the mode of ``target`` (``x.train(...)``,
+    ``x.eval()``, ``x.set_train(...)``: a second run sees the one the first wrote)."""
+    parent = mig.parent(stmt)
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and any(item is stmt for item in block):
+            i = next(i for i, item in enumerate(block) if item is stmt)
+            following = block[i + 1] if i + 1 < len(block) else None
+            call = following.value if isinstance(following, ast.Expr) else None
+            return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr in ("train", "eval", "set_train")
+                    and ast.unparse(call.func.value) == ast.unparse(target))
+    return False
+
+
 class _ModePlanner:
     def __init__(self, mig: Migration, mode_setters: set):
         self.mig = mig
@@ -160,6 +176,8 @@ class _ModePlanner:
         home = statement_scope(scope)
         if kind == "attribute":
             if sink.whole and not sink.unpacked:
+                if _mode_call_follows(mig, sink.stmt, sink.target):
+                    return  # self.pool = Pool(...); self.pool.train(self.training): explicit first
                 self.statement(call, scope, sink.stmt, sink.target, sink.stmt)
                 return
         elif kind == "name":
