@@ -99,7 +99,7 @@ VARIABLES = {
 OPTIONS = {
     "num_groups": ["2", "g", "1", "4"],
     # Excluded: an int eps (through a factory's parameter it reaches MindSpore's epsilon as an int, which
-    # raises with no finding): /work/notes/fuzz-causes/int-eps-through-parameter.py.
+    # raises with no finding): tests/fuzz/causes/int_eps_through_parameter.py.
     "eps": ["1e-3", "0.01", "1e-05", "eps", "eps * 2", "1.0", "1e-3 + 0"],
     "momentum": ["0.1", "0.3", "0.05", "m", "m / 2", "1 - 0.8", "0.5 * m", "(0.2)", "0.1", "0.3", "m", "None"],
     "affine": ["True", "True", "True", "flag", "not flag", "False"],
@@ -117,7 +117,7 @@ OPTIONS = {
     "approximate": ["'none'", "'tanh'", "'none'", "\"tanh\""],
     # Excluded: int values of the parameters converted with "float" (PReLU's init, the dropouts' p): an
     # int through a variable or a factory's parameter reaches MindSpore as an int, which raises with no
-    # finding (/work/notes/fuzz-causes/float-param-int-variable.py).
+    # finding (tests/fuzz/causes/float_param_int_variable.py).
     "init": ["0.25", "0.1", "1.0", "0.5 / 2"],
     # dropout
     "p": ["0.0", "0.0", "rate", "0.0 * 2", "1.0", "0.5"],
@@ -219,8 +219,8 @@ def _channels(shape, values, rule):
 
 
 # Excluded: 1-tuple sizes of these one-dimensional layers (the tool copies them, MindSpore takes an int
-# and raises with no finding): /work/notes/fuzz-causes/conv1d-tuple-sizes.py,
-# /work/notes/fuzz-causes/maxpool1d-tuple-sizes.py.
+# and raises with no finding): tests/fuzz/causes/conv1d_tuple_sizes.py,
+# tests/fuzz/causes/maxpool1d_tuple_sizes.py.
 NO_ONE_TUPLE_SIZES = ("Conv1d", "ConvTranspose1d", "MaxPool1d")
 
 
@@ -236,7 +236,7 @@ def _kernel(shape, values, rule):
 
 def _stride(shape, values, rule):
     # Excluded: stride=None of the pools (through a factory's parameter it reaches MindSpore as None,
-    # which raises with no finding): /work/notes/fuzz-causes/pool-stride-none-through-parameter.py.
+    # which raises with no finding): tests/fuzz/causes/pool_stride_none_through_parameter.py.
     return ["1", "2", "1"] + _tuples(shape, rule, [2, 1])
 
 
@@ -434,7 +434,7 @@ class LayerSpec:
 
     def readable(self) -> list[str]:
         # Excluded: parameters MindSpore lays out otherwise (Conv1d's weight has an axis more): read as
-        # they are, with no finding (/work/notes/fuzz-causes/conv1d-weight-shape.py).
+        # they are, with no finding (tests/fuzz/causes/conv1d_weight_shape.py).
         return [a for a in self.rule.attributes if self.has(a) and a not in self.rule.inserted_axes] + ["training"]
 
     def writable(self) -> list[str]:
@@ -739,7 +739,7 @@ def _per_dim(value, d: int) -> tuple:
 def excluded(rule: LayerRule, values: dict) -> bool:
     """Argument combinations left out because they trigger a known cause (see the file named)."""
     if rule.torch_name.startswith("ConvTranspose") and not any(_per_dim(values.get("padding", 0), 1)):
-        # /work/notes/fuzz-causes/convtranspose-kernel-below-stride.py: pad_mode='valid' gives
+        # tests/fuzz/causes/convtranspose_kernel_below_stride.py: pad_mode='valid' gives
         # another shape where the dilated kernel is smaller than the stride.
         d = 2 if rule.torch_name.endswith("2d") else 1
         kernel = _per_dim(values["kernel_size"], d)
