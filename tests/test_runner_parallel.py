@@ -67,6 +67,19 @@ def record_pid_and_work(task):
     return _real_work(task)
 
 
+def after_the_worker_starts(trace: Path):
+    """process_file for the parent: it starts once a worker has left ``trace`` (or after 2 minutes)."""
+    real_process_file, parent = parallel.process_file, os.getpid()
+
+    def process_file(task, *args):
+        deadline = time.monotonic() + 120
+        while os.getpid() == parent and not trace.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_process_file(task, *args)
+
+    return process_file
+
+
 def test_jobs_1_and_2_give_byte_identical_results(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)  # a small tree, but through the pool
     monkeypatch.setattr(parallel, "_work", record_pid_and_work)
@@ -76,6 +89,8 @@ def test_jobs_1_and_2_give_byte_identical_results(tmp_path, monkeypatch):
     for jobs in ("1", "2"):
         root = tmp_path / f"j{jobs}" / "work"
         varied_tree(root)
+        if jobs == "2":  # the parent waits for the worker's first file (a loaded machine starts it late)
+            monkeypatch.setattr(parallel, "process_file", after_the_worker_starts(pids))
         monkeypatch.chdir(root)
         results = [CliRunner().invoke(main, ["migrate", "pkg", "--jobs", jobs, *extra], catch_exceptions=False)
                    for extra in (["--diff", "-v"], ["--out", "../out", "--report", "../report.json"],
@@ -188,6 +203,7 @@ def test_small_runs_stay_in_one_process(tmp_path, monkeypatch):
 
 def die_on_model_3(task):
     if task.path.endswith("model_3.py"):
+        Path(os.environ["TORCH2MS_TEST_DIED"]).touch()
         os._exit(1)  # as if the kernel's OOM killer took the worker
     return _real_work(task)
 
@@ -196,13 +212,20 @@ def test_a_worker_that_dies_costs_only_the_files_it_held(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(parallel, "_work", die_on_model_3)
     varied_tree(tmp_path)
+    model_3 = module_text(3, blocks=7)  # the largest file: the one the worker takes first
+    (tmp_path / "pkg/model_3.py").write_text(model_3)
+    died_flag = tmp_path / "died"
+    monkeypatch.setenv("TORCH2MS_TEST_DIED", str(died_flag))
+    # The parent starts only once the worker has died: on a loaded machine it could otherwise do
+    # every file itself before the worker took one.
+    monkeypatch.setattr(parallel, "process_file", after_the_worker_starts(died_flag))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["migrate", "pkg", "--jobs", "2"], catch_exceptions=False)
     assert result.exit_code == 2
     died = [line.split(":")[0] for line in result.stderr.splitlines() if "the worker process died" in line]
-    assert "pkg/model_3.py" in died and len(died) <= 2  # the file it was on, and the one queued for it
+    assert died == ["pkg/model_3.py"]  # the file it held, and no other
     assert "Traceback" not in result.stderr
-    for i in range(8):
-        text = (tmp_path / f"pkg/model_{i}.py").read_text()
-        assert text == module_text(i, blocks=6) or text == migrate_source(module_text(i, blocks=6)).code
+    assert (tmp_path / "pkg/model_3.py").read_text() == model_3
+    for i in (0, 1, 2, 4, 5, 6, 7):
+        assert (tmp_path / f"pkg/model_{i}.py").read_text() == migrate_source(module_text(i, blocks=6)).code
     assert "momentum=0.9" in (tmp_path / "pkg/sub/crlf.py").read_text()
