@@ -210,10 +210,25 @@ def track_running_stats(arg: Arg) -> Conversion:
 
 
 def to_float(arg: Arg) -> Conversion:
-    """an int literal becomes a float literal (MindSpore insists on a float)"""
+    """an int literal becomes a float literal, an expression that may be an int float(e) (MindSpore insists on a float)"""
     if is_int_literal(arg.node):
         return replace(format_decimal(literal_number(arg.node, arg.segment)))
-    return KEEP
+    if arg.node is None or _is_none(arg.node) or certainly_float(arg.node):
+        return KEEP
+    return replace(f"float({escape(arg.text)})")
+
+
+def certainly_float(node: ast.expr) -> bool:
+    """A float whenever it is a number: float literals, true division, float(...), arithmetic on a float."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, float)
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, ast.Div) or certainly_float(node.left) or certainly_float(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return certainly_float(node.operand)
+    if isinstance(node, ast.IfExp):
+        return certainly_float(node.body) and certainly_float(node.orelse)
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float"
 
 
 def dtype(arg: Arg) -> Conversion:
@@ -409,20 +424,23 @@ def conv_padding(arg: Arg) -> Conversion:
 
 
 def conv_transpose_padding(arg: Arg) -> Conversion:
-    """as Conv padding, with output_padding op folded in: (p, p - op) per dimension; op > p or non-literal -> error CV004
+    """as Conv padding, but omitted -> pad_mode='pad' unless 'valid' is provably the same; output_padding op folded in: (p, p - op) per dimension; op > p or non-literal -> error CV004
 
     MindSpore's own output_padding appends a zero row/column instead of computing it; padding the
-    end less by op is exact."""
+    end less by op is exact. Its pad_mode='valid' makes (in - 1) * stride + max(kernel, stride)
+    outputs where torch makes (in - 1) * stride + kernel: 'pad' with padding 0 is torch's."""
     dims = spatial_dims(arg.rule)
     op_node = arg.bound.get("output_padding")
+    if dims == 1:  # Conv1dTranspose has no output_padding: its own rule reports one
+        op_node = None
     op = literal_ints(op_node, dims) if op_node is not None else (0,) * dims
     if op is None:
         return fail("CV004", f"output_padding={arg.segment(op_node)} is not a literal: it cannot be folded into "
                              f"MindSpore's padding")
     if not any(op):
+        if arg.node is None and not _dilated_kernel_covers_stride(arg, dims):
+            return Conversion(Action.KEEP, adds=_PAD)
         return conv_padding(arg)
-    if dims == 1:
-        return fail("CV004", "MindSpore's Conv1dTranspose has no output_padding and an int padding only")
     padding = literal_ints(arg.node, dims) if arg.node is not None else (0,) * dims
     if padding is None:
         return fail("CV004", f"padding={arg.text} is not a literal: output_padding cannot be folded into it")
@@ -432,6 +450,19 @@ def conv_transpose_padding(arg: Arg) -> Conversion:
                              f"negatively")
     value = "(" + ", ".join(str(v) for pair in folded for v in pair) + ")"
     return Conversion(Action.REPLACE if arg.node is not None else Action.DERIVE, value=value, adds=_PAD)
+
+
+def _dilated_kernel_covers_stride(arg: Arg, dims: int) -> bool:
+    """Whether the literals show dilation * (kernel - 1) + 1 >= stride in every dimension (where
+    MindSpore's pad_mode='valid' transposed convolution gives torch's shape)."""
+    def ints(name: str, default: int) -> tuple[int, ...] | None:
+        node = arg.bound.get(name)
+        return (default,) * dims if node is None else literal_ints(node, dims)
+
+    kernel, stride, dilation = ints("kernel_size", 0), ints("stride", 1), ints("dilation", 1)
+    if kernel is None or stride is None or dilation is None:
+        return False
+    return all(d * (k - 1) + 1 >= s for k, s, d in zip(kernel, stride, dilation))
 
 
 def folded_into_padding(arg: Arg) -> Conversion:
@@ -445,15 +476,29 @@ def pool_padding(arg: Arg) -> Conversion:
 
 
 def stride_or_kernel_size(arg: Arg) -> Conversion:
-    """None/omitted -> the kernel_size (torch's default; MindSpore's is 1)"""
-    if arg.node is not None and not _is_none(arg.node):
-        return KEEP
+    """None/omitted -> the kernel_size (torch's default; MindSpore's is 1); s that may be None -> kernel_size if s is None else s"""
+    if arg.node is not None and not _is_none(arg.node) and not arg.may_be_none:
+        return single_size(arg)
     kernel = arg.bound.get("kernel_size")
     if kernel is None or not plain_expression(kernel):
         what = f"kernel_size={arg.segment(kernel)}" if kernel is not None else "kernel_size (not in the call)"
         return fail("PL001", f"stride defaults to the kernel size in torch (1 in MindSpore), and {what} cannot be "
                              f"repeated here: write stride= explicitly")
-    return Conversion(Action.DERIVE, value="{arg:kernel_size}")
+    kernel_text = "{arg:kernel_size}"
+    if spatial_dims(arg.rule) == 1 and isinstance(kernel, (ast.Tuple, ast.List)) and len(kernel.elts) == 1:
+        kernel_text = escape(arg.segment(kernel.elts[0]))  # MaxPool1d takes an int only
+    if arg.node is not None and not _is_none(arg.node):  # a parameter that may be None
+        return Conversion(Action.DERIVE, value=f"{kernel_text} if {{arg:stride}} is None else {{arg:stride}}")
+    return Conversion(Action.DERIVE, value=kernel_text)
+
+
+def single_size(arg: Arg) -> Conversion:
+    """(k,) or [k] -> k where MindSpore takes an int only (its one-dimensional layers); else unchanged"""
+    node = arg.node
+    if spatial_dims(arg.rule) == 1 and isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 1 \
+            and not isinstance(node.elts[0], ast.Starred):
+        return replace(escape(arg.segment(node.elts[0])))
+    return KEEP
 
 
 def gelu_approximate(arg: Arg) -> Conversion:
@@ -469,15 +514,19 @@ def gelu_approximate(arg: Arg) -> Conversion:
 def softmax_dim(arg: Arg) -> Conversion:
     """None/omitted -> torch's implicit dim (0 for input rank 0, 1, 3; else 1), from '# torch2ms: input-rank=N' (else SM001)
 
-    MindSpore's default axis is -1."""
-    if arg.node is not None and not _is_none(arg.node):
+    MindSpore's default axis is -1. A dim that may be None (a parameter: its default, a call) ->
+    the implicit dim if it is None."""
+    if arg.node is not None and not _is_none(arg.node) and not arg.may_be_none:
         return KEEP
     rank = read_input_rank(arg.call_lines)
     if rank is None:
-        return fail("SM001", f"{arg.rule.torch_name} without dim: torch picks the dim from the input's rank (0 for "
+        without = "without dim" if arg.node is None or _is_none(arg.node) else f"with dim={arg.text} (may be None)"
+        return fail("SM001", f"{arg.rule.torch_name} {without}: torch picks the dim from the input's rank (0 for "
                              f"rank 0, 1 and 3, else 1), MindSpore uses -1. Write dim=, or add "
                              f"'# torch2ms: input-rank=N' to this line and run again")
     axis = "0" if rank in (0, 1, 3) else "1"
+    if arg.node is not None and not _is_none(arg.node):
+        return replace(f"{axis} if {escape(arg.text)} is None else {escape(arg.text)}")
     return Conversion(Action.REPLACE if arg.node is not None else Action.DERIVE, value=axis)
 
 
@@ -755,6 +804,7 @@ CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "one_minus": one_minus,
     "track_running_stats": track_running_stats,
     "float": to_float,
+    "single_size": single_size,
     "dtype": dtype,
     "required_tensor": required_tensor,
     "ones_like_running_mean": _like_running_mean("ones_like", "ones"),

@@ -15,14 +15,15 @@ RULES = default_rules()
 
 def convert(name: str, value: str | None, *, param: str = "momentum", layer: str = "torch.nn.BatchNorm2d",
             bound: dict[str, str] | None = None, lines: tuple[str, ...] = (), target: str | None = None,
-            positional: bool = True):
+            positional: bool = True, may_be_none: bool = False):
     rule = RULES.layers.get(layer) or RULES.methods[layer.rsplit(".", 1)[1]]
     node = ast.parse(value, mode="eval").body if value is not None else None
     reference = value if value is not None and value.startswith("torch.") else None
     bound_nodes = {k: ast.parse(v, mode="eval").body for k, v in (bound or {}).items()}
     arg = Arg(node, value or "", rule.params[param], rule, RULES.dtypes,
               {code: f.title for code, f in RULES.findings.items()}, reference, bound_nodes, lines,
-              segment=lambda n: ast.unparse(n) if n is not node else value, target=target, positional=positional)
+              segment=lambda n: ast.unparse(n) if n is not node else value, target=target, positional=positional,
+              may_be_none=may_be_none)
     return CONVERTERS[name](arg)
 
 
@@ -56,7 +57,8 @@ def test_track_running_stats_is_inverted(value, action, expected) -> None:
 
 @pytest.mark.parametrize("value,action,expected", [
     ("1", Action.REPLACE, "1.0"), ("-2", Action.REPLACE, "-2.0"), ("1e-3", Action.KEEP, None),
-    ("eps", Action.KEEP, None),
+    ("eps", Action.REPLACE, "float(eps)"), ("eps * 2", Action.REPLACE, "float(eps * 2)"),
+    ("eps / 2", Action.KEEP, None), ("2 * 1e-3", Action.KEEP, None), ("float(e)", Action.KEEP, None),
 ])
 def test_an_int_eps_becomes_a_float(value, action, expected) -> None:
     conversion = convert("float", value, param="eps")
@@ -197,6 +199,33 @@ def test_a_pool_stride_omitted_is_the_kernel_size(value, kernel, action, expecte
     assert (conversion.action, conversion.value) == (action, expected)
 
 
+def test_a_pool_stride_that_may_be_none_is_the_kernel_size_when_it_is() -> None:
+    conversion = convert("stride_or_kernel_size", "s", param="stride", layer="torch.nn.MaxPool2d",
+                         bound={"kernel_size": "k"}, may_be_none=True)
+    assert (conversion.action, conversion.value) == (Action.DERIVE, "{arg:kernel_size} if {arg:stride} is None else {arg:stride}")
+
+
+@pytest.mark.parametrize("layer,param,value,action,expected", [
+    ("torch.nn.Conv1d", "kernel_size", "(3,)", Action.REPLACE, "3"),
+    ("torch.nn.ConvTranspose1d", "stride", "[k]", Action.REPLACE, "k"),
+    ("torch.nn.Conv1d", "dilation", "2", Action.KEEP, None),
+    ("torch.nn.Conv2d", "kernel_size", "(3,)", Action.KEEP, None),  # not a 1-d layer
+    ("torch.nn.Conv1d", "kernel_size", "(*ks,)", Action.KEEP, None),
+])
+def test_a_one_tuple_size_of_a_one_dimensional_layer_is_an_int(layer, param, value, action, expected) -> None:
+    conversion = convert("single_size", value, param=param, layer=layer)
+    assert (conversion.action, conversion.value) == (action, expected)
+
+
+def test_a_max_pool_1d_stride_omitted_is_the_int_of_a_one_tuple_kernel() -> None:
+    conversion = convert("stride_or_kernel_size", None, param="stride", layer="torch.nn.MaxPool1d",
+                         bound={"kernel_size": "(3,)"})
+    assert (conversion.action, conversion.value) == (Action.DERIVE, "3")
+    given = convert("stride_or_kernel_size", "(2,)", param="stride", layer="torch.nn.MaxPool1d",
+                    bound={"kernel_size": "(3,)"})
+    assert (given.action, given.value) == (Action.REPLACE, "2")
+
+
 def test_a_pool_stride_omitted_with_a_kernel_size_that_is_a_call_is_refused() -> None:
     conversion = convert("stride_or_kernel_size", None, param="stride", layer="torch.nn.MaxPool2d",
                          bound={"kernel_size": "size()"})
@@ -224,19 +253,24 @@ def test_softmax_without_dim_needs_the_input_rank() -> None:
         assert (omitted.action, omitted.value) == (Action.DERIVE, axis)
         none = convert("softmax_dim", "None", param="dim", layer=layer, lines=hint)
         assert (none.action, none.value) == (Action.REPLACE, axis)
+        maybe = convert("softmax_dim", "d", param="dim", layer=layer, lines=hint, may_be_none=True)
+        assert (maybe.action, maybe.value) == (Action.REPLACE, f"{axis} if d is None else d")
+    maybe = convert("softmax_dim", "d", param="dim", layer=layer, may_be_none=True)
+    assert (maybe.action, maybe.code) == (Action.FAIL, "SM001")
 
 
 def test_elu_alpha_is_a_float_and_other_alphas_warn() -> None:
     one = convert("elu_alpha", "1", param="alpha", layer="torch.nn.ELU")
     assert (one.action, one.value, one.warnings) == (Action.REPLACE, "1.0", ())
     assert convert("elu_alpha", "1.0", param="alpha", layer="torch.nn.ELU").action is Action.KEEP
-    for value in ("0.5", "a"):
-        other = convert("elu_alpha", value, param="alpha", layer="torch.nn.ELU")
-        assert (other.action, [c for c, _ in other.warnings]) == (Action.KEEP, ["AC002"])
+    other = convert("elu_alpha", "0.5", param="alpha", layer="torch.nn.ELU")
+    assert (other.action, [c for c, _ in other.warnings]) == (Action.KEEP, ["AC002"])
+    other = convert("elu_alpha", "a", param="alpha", layer="torch.nn.ELU")
+    assert (other.action, other.value, [c for c, _ in other.warnings]) == (Action.REPLACE, "float(a)", ["AC002"])
 
 
 @pytest.mark.parametrize("value,action,expected,code", [
-    ("0.3", Action.KEEP, None, None), ("0", Action.REPLACE, "0.0", None), ("p", Action.KEEP, None, None),
+    ("0.3", Action.KEEP, None, None), ("0", Action.REPLACE, "0.0", None), ("p", Action.REPLACE, "float(p)", None),
     ("1.0", Action.FAIL, None, "DR001"), ("1", Action.FAIL, None, "DR001"),
 ])
 def test_dropout_p(value, action, expected, code) -> None:
@@ -429,7 +463,7 @@ def test_every_converter_is_tested_here() -> None:
     tested = {"identity", "one_minus", "track_running_stats", "float", "dtype", "required_tensor",
               "ones_like_running_mean", "zeros_like_running_mean", "shape_tuple",
               "conv_padding", "conv_transpose_padding", "folded_into_padding", "pool_padding",
-              "stride_or_kernel_size", "gelu_approximate", "softmax_dim", "elu_alpha", "dropout_p",
+              "stride_or_kernel_size", "single_size", "gelu_approximate", "softmax_dim", "elu_alpha", "dropout_p",
               "embedding_table", "padding_idx", "scale_factor", "recompute_scale_factor", "interpolation_mode",
               "divisible_output_size", "omit_none", "implicit_dim",
               "stride_from_kernel", "inplace", "interpolate_mode", "interpolate_scale", "interpolate_recompute",

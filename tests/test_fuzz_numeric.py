@@ -24,7 +24,7 @@ from tests.fuzz.grammar import CONTEXTS, FUNCTION_RULES, LAYER_RULES, MODE_CALLS
 from tests.fuzz.runner import MindSporeBlocked, TorchBlocked, initial_values, line_map, run
 
 COUNT = 500
-SEED = 17
+SEED = 18  # a seed whose 500 programs draw every feature of the grammar (the coverage test below)
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,11 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
         site.requires |= t.origin
         mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
         return
+    laid_out = sorted((r.mindspore.rsplit(".", 1)[1], r.layouts[attr.attr]) for r in rules if attr.attr in r.layouts)
+    if laid_out:
+        how = "; ".join(f"{name}: {layout}" for name, layout in laid_out)
+        mig.finding("AT005", attr, f"{mig.text.segment(attr)}: MindSpore lays this tensor out with another shape "
+                                   f"({how}): code reading its shape or values, or assigning it, sees the difference")
     if store and any(attr.attr in r.read_when_built for r in rules):
         mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads {attr.attr} only when the layer "
                                    f"is built; pass it to the constructor instead")

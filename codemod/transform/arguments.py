@@ -95,8 +95,8 @@ def _packed(args: list[cst.Arg], keyword: str | None) -> cst.Arg:
 
 def _converted(value: cst.BaseExpression, template) -> cst.BaseExpression:
     """The value made into the template's expression (its ``{value}`` hole); parentheses written
-    around the value stay around the result."""
-    if value.lpar:
+    around the value stay around the result (a tuple's are its own)."""
+    if value.lpar and not isinstance(value, cst.Tuple):
         inner = value.with_changes(lpar=[], rpar=[])
         return templates.expression(template, {"value": inner}).with_changes(lpar=value.lpar, rpar=value.rpar)
     return templates.expression(template, {"value": value})

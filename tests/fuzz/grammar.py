@@ -77,7 +77,9 @@ APPROXIMATE_LAYERS = ("Tanh",)
 VARIABLES = {
     "c": [4],
     "g": [2],
-    "ks": [3, 2],  # not k: the factories' **k
+    # not k: the factories' **k. Not (2,): a 1-tuple through a variable reaches a one-dimensional
+    # MindSpore layer as written (tests/fuzz/causes/one_tuple_size_through_variable.py).
+    "ks": [3, 2],
     "m": [0.3, 0.05, 0.1],
     "eps": [1e-3, 0.01],
     "flag": [True, False],
@@ -86,7 +88,7 @@ VARIABLES = {
     "dt": ["torch.float32"],  # source text: a dtype variable (TM004)
     "shape": [4, (4,)],
     "slope": [0.2, 0.01],
-    "rate": [0.0],
+    "rate": [0.0, 0],
     "n": [10, 12],
 }
 
@@ -98,9 +100,7 @@ VARIABLES = {
 # MindSpore takes it) mostly: any other p makes its training-mode results random (see LayerSpec.random).
 OPTIONS = {
     "num_groups": ["2", "g", "1", "4"],
-    # Excluded: an int eps (through a factory's parameter it reaches MindSpore's epsilon as an int, which
-    # raises with no finding): tests/fuzz/causes/int_eps_through_parameter.py.
-    "eps": ["1e-3", "0.01", "1e-05", "eps", "eps * 2", "1.0", "1e-3 + 0"],
+    "eps": ["1e-3", "0.01", "1e-05", "eps", "eps * 2", "1.0", "1e-3 + 0", "1"],
     "momentum": ["0.1", "0.3", "0.05", "m", "m / 2", "1 - 0.8", "0.5 * m", "(0.2)", "0.1", "0.3", "m", "None"],
     "affine": ["True", "True", "True", "flag", "not flag", "False"],
     "track_running_stats": ["True", "False", "track", "not track"],
@@ -115,12 +115,9 @@ OPTIONS = {
     "negative_slope": ["0.01", "0.2", "slope", "0.1 * 2", "1e-2"],
     "alpha": ["1.0", "0.5", "1", "2 * 0.25"],
     "approximate": ["'none'", "'tanh'", "'none'", "\"tanh\""],
-    # Excluded: int values of the parameters converted with "float" (PReLU's init, the dropouts' p): an
-    # int through a variable or a factory's parameter reaches MindSpore as an int, which raises with no
-    # finding (tests/fuzz/causes/float_param_int_variable.py).
-    "init": ["0.25", "0.1", "1.0", "0.5 / 2"],
+    "init": ["0.25", "0.1", "1.0", "0.5 / 2", "1"],
     # dropout
-    "p": ["0.0", "0.0", "rate", "0.0 * 2", "1.0", "0.5"],
+    "p": ["0.0", "0.0", "rate", "0.0 * 2", "1.0", "0.5", "0"],
     # convolutions
     "out_channels": ["4", "c", "2 * c", "8", "4"],
     "dilation": ["1", "1", "2", "(1 + 1)"],
@@ -218,15 +215,7 @@ def _channels(shape, values, rule):
     return int_forms(shape[1]) if len(shape) > 1 else ["4"]
 
 
-# Excluded: 1-tuple sizes of these one-dimensional layers (the tool copies them, MindSpore takes an int
-# and raises with no finding): tests/fuzz/causes/conv1d_tuple_sizes.py,
-# tests/fuzz/causes/maxpool1d_tuple_sizes.py.
-NO_ONE_TUPLE_SIZES = ("Conv1d", "ConvTranspose1d", "MaxPool1d")
-
-
 def _tuples(shape, rule, *forms) -> list[str]:
-    if len(shape) == 3 and rule.torch_name in NO_ONE_TUPLE_SIZES:
-        return []
     return [spatial_tuple(shape, values) for values in forms]
 
 
@@ -235,9 +224,8 @@ def _kernel(shape, values, rule):
 
 
 def _stride(shape, values, rule):
-    # Excluded: stride=None of the pools (through a factory's parameter it reaches MindSpore as None,
-    # which raises with no finding): tests/fuzz/causes/pool_stride_none_through_parameter.py.
-    return ["1", "2", "1"] + _tuples(shape, rule, [2, 1])
+    options = ["1", "2", "1"] + _tuples(shape, rule, [2, 1])
+    return options + ["None"] if "Pool" in rule.torch_name else options
 
 
 def _padding(shape, values, rule):
@@ -433,9 +421,7 @@ class LayerSpec:
         return attr in self.present
 
     def readable(self) -> list[str]:
-        # Excluded: parameters MindSpore lays out otherwise (Conv1d's weight has an axis more): read as
-        # they are, with no finding (tests/fuzz/causes/conv1d_weight_shape.py).
-        return [a for a in self.rule.attributes if self.has(a) and a not in self.rule.inserted_axes] + ["training"]
+        return [a for a in self.rule.attributes if self.has(a)] + ["training"]
 
     def writable(self) -> list[str]:
         out = [a for a in ("momentum", "eps") if a in self.rule.attributes]
@@ -693,8 +679,6 @@ def draw_spec(b: Builder, rule: LayerRule, feed: Feed | None = None) -> LayerSpe
     keyword_order = b.shuffle(keyword_order)
     keywords = [(p, texts[p]) for p in keyword_order]
     extra_values = [evaluate(t, b.env) for t in extra]
-    if excluded(rule, values):
-        return None
     tried = dry_run(rule, {p: values[p] for p in texts}, extra_values, feed)
     if tried is None:
         return None
@@ -730,23 +714,6 @@ def draw_spec(b: Builder, rule: LayerRule, feed: Feed | None = None) -> LayerSpe
         spec.star_args, spec.positional = f"*{name}", []
         b.features.add("args:*tuple")
     return spec
-
-
-def _per_dim(value, d: int) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * d
-
-
-def excluded(rule: LayerRule, values: dict) -> bool:
-    """Argument combinations left out because they trigger a known cause (see the file named)."""
-    if rule.torch_name.startswith("ConvTranspose") and not any(_per_dim(values.get("padding", 0), 1)):
-        # tests/fuzz/causes/convtranspose_kernel_below_stride.py: pad_mode='valid' gives
-        # another shape where the dilated kernel is smaller than the stride.
-        d = 2 if rule.torch_name.endswith("2d") else 1
-        kernel = _per_dim(values["kernel_size"], d)
-        stride = _per_dim(values.get("stride", 1), d)
-        dilation = _per_dim(values.get("dilation", 1), d)
-        return any(dl * (k - 1) + 1 < s for k, s, dl in zip(kernel, stride, dilation))
-    return False
 
 
 def variant(spec: LayerSpec, param: str, text: str, env) -> LayerSpec | None:
