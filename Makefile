@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(VENV)/bin/torch2ms migrate examples/ --out build/demo --report build/demo/report.md
 	@echo "--- migrated copy written to build/demo/, report in build/demo/report.md"
 	cd examples && ../$(PY) run_tinynet.py --save ../build/demo/tinynet.pth
-	$(VENV)/bin/torch2ms convert-ckpt build/demo/tinynet.pth build/demo/tinynet.ckpt --source examples/tinynet/
+	$(VENV)/bin/torch2ms convert-ckpt build/demo/tinynet.pth build/demo/tinynet.ckpt --source examples/tinynet/ \
+		--verify --model 'TinyNet()' --input-shape 2,3,32,32
 	$(VENV)/bin/torch2ms verify examples/tinynet/model.py --model 'TinyNet()' --input-shape 2,3,32,32
 	$(VENV)/bin/torch2ms verify examples/
 

@@ -733,3 +733,105 @@ def test_a_built_model_takes_conv1d_weights_with_the_inserted_axis(frameworks, t
     assert "outputs match" in result.output
     shapes = {k: tuple(v.shape) for k, v in frameworks.mindspore.load_checkpoint(str(ckpt)).items()}
     assert shapes["conv.weight"] == (8, 3, 1, 5) and shapes["up.weight"] == (8, 4, 1, 4)
+
+
+PACKAGE_BLOCKS = """\
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c, momentum=0.3)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).relu() + x
+"""
+
+PACKAGE_NET = """\
+import torch.nn as nn
+
+from .blocks import Block
+
+
+class Net(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.blocks = nn.Sequential(Block(c), Block(c))
+        self.act = nn.PReLU(c)
+
+    def forward(self, x):
+        return self.act(self.blocks(x))
+"""
+
+
+def package_model(frameworks, root: Path) -> Path:
+    """pkg/net.py builds its Net of pkg/blocks.py's Block; the torch model's weights, saved."""
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "pkg/__init__.py").write_text("")
+    (root / "pkg/blocks.py").write_text(PACKAGE_BLOCKS)
+    (root / "pkg/net.py").write_text(PACKAGE_NET)
+    sys.path.insert(0, str(root))
+    try:
+        import importlib
+        model = importlib.import_module("pkg.net").Net(3)
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n == "pkg" or n.startswith("pkg.")]:
+            del sys.modules[name]
+    torch = frameworks.torch
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.3)
+    return save_state_dict(frameworks, model, root / "net.pth")
+
+
+def test_verify_runs_a_model_built_from_other_files_of_its_package(frameworks, tmp_path):
+    # The model's file imports Block from its package: both models are imported as the package they
+    # are (the migrated one from a copy of the tree, each file migrated with the project's knowledge).
+    pth = package_model(frameworks, tmp_path)
+    ckpt = tmp_path / "net.ckpt"
+
+    result = run(pth, ckpt, "--source", tmp_path / "pkg", "--verify", "--model", "Net(3)", "--input-shape", "2,3,5,5",
+                 "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["verify"]["ok"] is True, report["verify"]
+    assert not [w for w in report["warnings"] if "cannot build" in w], report["warnings"]
+    assert ckpt.exists()
+    assert not [m for m in sys.modules if m == "pkg" or m.startswith("pkg.")]
+
+
+def test_verify_runs_a_package_migrated_in_place_against_its_original(frameworks, tmp_path):
+    pth = package_model(frameworks, tmp_path / "torch")
+    migrated = CliRunner().invoke(main, ["migrate", str(tmp_path / "torch"), "--out", str(tmp_path / "ms")],
+                                  catch_exceptions=False)
+    assert migrated.exit_code == 0, migrated.output
+
+    result = run(pth, tmp_path / "net.ckpt", "--source", tmp_path / "ms/pkg", "--verify", "--model", "Net(3)",
+                 "--input-shape", "2,3,5,5", "--original", tmp_path / "torch/pkg", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verify"]["ok"] is True
+
+
+def test_verify_fails_a_package_model_whose_migrated_block_computes_something_else(frameworks, tmp_path):
+    pth = package_model(frameworks, tmp_path / "torch")
+    CliRunner().invoke(main, ["migrate", str(tmp_path / "torch"), "--out", str(tmp_path / "ms")], catch_exceptions=False)
+    blocks = tmp_path / "ms/pkg/blocks.py"
+    text = blocks.read_text()
+    assert text.count(" + x") == 1
+    blocks.write_text(text.replace(" + x", " - x"))
+
+    result = run(pth, tmp_path / "net.ckpt", "--source", tmp_path / "ms/pkg", "--verify", "--model", "Net(3)",
+                 "--input-shape", "2,3,5,5", "--original", tmp_path / "torch/pkg")
+
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "net.ckpt").exists()

@@ -15,9 +15,10 @@ import itertools
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from ..model import MigrationResult
+from ..project_model import ProjectFiles, imported, written_tree
 from ..ruleset import RuleSet
 from .frameworks import CkptError, import_mindspore, import_torch
 from .keys import CellLayout
@@ -111,17 +112,26 @@ class Code:
     path: str
 
 
-def cell_layout_of(migrated: Code, spec: ModelSpec, rules: RuleSet) -> CellLayout:
+@dataclass(frozen=True)
+class ProjectCode:
+    """A model file that imports from its project: the files it needs, imported as the packages they
+    are, from where they lie (``codes`` None) or from a copy of the tree holding ``codes`` (file ->
+    its migrated text)."""
+
+    files: ProjectFiles
+    codes: Mapping[str, str] | None = None
+
+    @property
+    def path(self) -> str:
+        return self.files.module
+
+
+def cell_layout_of(migrated: Code | ProjectCode, spec: ModelSpec, rules: RuleSet) -> CellLayout:
     """Build the MindSpore model and read what it holds."""
     import_mindspore()
-    registered: list[str] = []
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            net = _build(_execute(migrated.text, migrated.path, "migrated", registered), spec, "migrated")
-            return cell_layout(net, rules, f"{spec} (built from {migrated.path})")
-    finally:
-        for name in registered:
-            sys.modules.pop(name, None)
+    with contextlib.ExitStack() as stack, contextlib.redirect_stdout(sys.stderr):
+        net = _build(_module(migrated, "migrated", stack), spec, "migrated")
+        return cell_layout(net, rules, f"{spec} (built from {migrated.path})")
 
 
 def cell_layout(net, rules: RuleSet, model: str) -> CellLayout:
@@ -149,33 +159,29 @@ def cell_layout(net, rules: RuleSet, model: str) -> CellLayout:
     return CellLayout(model, cells, params)
 
 
-def verify(*, original: Code, migrated: Code, spec: ModelSpec, torch_state: dict,
+def verify(*, original: Code | ProjectCode, migrated: Code | ProjectCode, spec: ModelSpec, torch_state: dict,
            ckpt_path: str, input_shape: tuple[int, ...], tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
-    """``original``: the PyTorch code of the model's file; ``migrated``: its MindSpore code (all
-    MindSpore: the caller makes sure)."""
+    """``original``: the PyTorch code of the model's file (and of the project files it imports);
+    ``migrated``: its MindSpore code (all MindSpore: the caller makes sure)."""
     torch = import_torch()
     ms = import_mindspore()
     import numpy as np
 
-    registered: list[str] = []
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # what the user's code prints must not break --json
-            model = _build(_execute(original.text, original.path, "torch", registered), spec, "torch")
-            net = _build(_execute(migrated.text, migrated.path, "migrated", registered), spec, "migrated")
-            try:
-                model.load_state_dict(torch_state, strict=True)
-            except (RuntimeError, ValueError) as exc:
-                raise CannotVerify(f"the checkpoint does not fit the torch model {spec}: {_first_line(exc)}") from None
-            kept_initial = _load_mindspore(ms, net, ckpt_path, spec)
-            model.eval()
-            net.set_train(False)
-            sample = np.random.default_rng(_SEED).standard_normal(input_shape).astype(np.float32)
-            with torch.no_grad():
-                expected = _run(lambda: model(torch.from_numpy(sample.copy())), f"the torch model {spec}", input_shape)
-            got = _run(lambda: net(ms.Tensor(sample.copy())), f"the migrated model {spec}", input_shape)
-    finally:
-        for name in registered:
-            sys.modules.pop(name, None)
+    # What the user's code prints must not break --json.
+    with contextlib.ExitStack() as stack, contextlib.redirect_stdout(sys.stderr):
+        model = _build(_module(original, "torch", stack), spec, "torch")
+        net = _build(_module(migrated, "migrated", stack), spec, "migrated")
+        try:
+            model.load_state_dict(torch_state, strict=True)
+        except (RuntimeError, ValueError) as exc:
+            raise CannotVerify(f"the checkpoint does not fit the torch model {spec}: {_first_line(exc)}") from None
+        kept_initial = _load_mindspore(ms, net, ckpt_path, spec)
+        model.eval()
+        net.set_train(False)
+        sample = np.random.default_rng(_SEED).standard_normal(input_shape).astype(np.float32)
+        with torch.no_grad():
+            expected = _run(lambda: model(torch.from_numpy(sample.copy())), f"the torch model {spec}", input_shape)
+        got = _run(lambda: net(ms.Tensor(sample.copy())), f"the migrated model {spec}", input_shape)
     error, problem = _max_abs_error(np, expected, got)
     return Verdict(str(spec), tuple(input_shape), tolerance, error, [tuple(a.shape) for a in expected],
                    kept_initial, problem)
@@ -190,18 +196,25 @@ def _run(call, what: str, input_shape) -> list:
     return _arrays(output)
 
 
-def _execute(code: str, path: str, label: str, registered: list[str]) -> types.ModuleType:
-    """Run ``code`` as a fresh module, registered in sys.modules while in use (dataclasses and the
-    like look their module up); ``registered`` collects the names to remove afterwards."""
+def _module(code: Code | ProjectCode, label: str, stack: contextlib.ExitStack) -> types.ModuleType:
+    """The model's module, run fresh, and gone from sys.modules when ``stack`` closes."""
+    version = "original" if label == "torch" else "migrated"
+    if isinstance(code, ProjectCode):
+        base = code.files.base if code.codes is None else stack.enter_context(written_tree(code.files, code.codes))
+        try:
+            return stack.enter_context(imported(base, code.files.module, code.files.tops))
+        except Exception as exc:  # the user's code, any error
+            raise CannotVerify(f"importing the {version} {code.files.module} failed: {type(exc).__name__}: "
+                               f"{_first_line(exc)}") from None
+    # Registered in sys.modules while in use: dataclasses and the like look their module up.
     name = f"_torch2ms_ckpt_{label}_{next(_counter)}"
     module = types.ModuleType(name)
-    module.__file__ = path
+    module.__file__ = code.path
     sys.modules[name] = module
-    registered.append(name)
+    stack.callback(sys.modules.pop, name, None)
     try:
-        exec(compile(code, path, "exec"), module.__dict__)
+        exec(compile(code.text, code.path, "exec"), module.__dict__)
     except Exception as exc:  # the user's code, any error
-        version = "original" if label == "torch" else "migrated"
         raise CannotVerify(f"the {version} source failed to run: {type(exc).__name__}: {_first_line(exc)}") from None
     return module
 

@@ -262,7 +262,12 @@ def _mindspore_code(root):
 
     if root.framework == "mindspore":
         reason, code = still_torch(root.file.analysis.torch_names()), root.file.text
+        if reason is None:
+            return _project_code(root.file.display, code, migrate=False) or Code(code, root.file.display)
     else:
+        project = _project_code(root.file.display, root.file.text, migrate=True)
+        if project is not None:
+            return project
         try:
             migration = migrate_source(root.file.text, path=root.file.display)
         except MigrationError as exc:
@@ -271,6 +276,48 @@ def _mindspore_code(root):
     if reason is not None:
         raise CannotVerify(reason)
     return Code(code, root.file.display)
+
+
+def _project_code(path: str, text: str, *, migrate: bool):
+    """The model's file with the files of its project it imports (None: it imports none), run as
+    the packages they are: as they lie, or each migrated with the project's knowledge (as
+    ``torch2ms migrate`` does). Raises CannotVerify while a migrated one is not all MindSpore."""
+    import ast
+
+    from ..engine import migrate_source
+    from ..facts.project import Project
+    from ..model import Config, MigrationError
+    from ..project_model import needed_files, project_imports
+    from .check import CannotVerify, ProjectCode, why_not_mindspore
+
+    project = Project.around([path])
+    try:
+        imports = project_imports(ast.parse(text), path, project)
+    except SyntaxError:
+        return None
+    if not imports:
+        return None
+    files = needed_files(path, project)
+    if files is None:
+        raise CannotVerify(f"{path} imports {', '.join(imports)} from its project but cannot itself be imported by "
+                           "a dotted name there")
+    if not migrate:
+        return ProjectCode(files)
+    codes = {}
+    for file in files.files:
+        where = files.relative(file)
+        original = project.text(file)
+        if original is None:
+            raise CannotVerify(f"cannot read {where}, which the model's file imports")
+        try:
+            migration = migrate_source(original, path=file, config=Config(project=project))
+        except MigrationError as exc:
+            raise CannotVerify(f"{where}: {exc}") from None
+        reason = why_not_mindspore(migration)
+        if reason is not None:
+            raise CannotVerify(f"{where}: {reason}")
+        codes[file] = migration.code
+    return ProjectCode(files, codes)
 
 
 def _original_code(root, original_path: Path | None, rules):
@@ -283,7 +330,7 @@ def _original_code(root, original_path: Path | None, rules):
         if original_path is not None:
             raise CkptError(f"--original: {root.name} ({root.where}) is PyTorch code already, the torch model is "
                             "built from it; --original is for a migrated --source")
-        return Code(root.file.text, root.file.display)
+        return _project_code(root.file.display, root.file.text, migrate=False) or Code(root.file.text, root.file.display)
     if original_path is None:
         raise CannotVerify(f"cannot verify: {root.name} ({root.where}) is MindSpore code (a migrated source); "
                            "--verify builds the torch model from the original PyTorch source: give it with "
@@ -296,7 +343,8 @@ def _original_code(root, original_path: Path | None, rules):
         raise CannotVerify(f"cannot verify: --original {original_path} defines {len(found) or 'no'} PyTorch module "
                            f"class(es) named {root.name!r}{where}; it takes the source {root.file.display} was "
                            "migrated from")
-    return Code(found[0].file.text, found[0].file.display)
+    original = found[0].file
+    return _project_code(original.display, original.text, migrate=False) or Code(original.text, original.display)
 
 
 def _verify(plan, spec, state, ckpt: Path, input_shape, tolerance, original_path: Path | None, rules):

@@ -132,6 +132,10 @@ class Layout:
                     package = os.path.dirname(package)
                 tops.add(os.path.dirname(package))
         self.search += sorted(t for t in tops if t not in self.search and t.startswith(self.root))
+        if os.path.join(self.root, "__init__.py") in self.files and os.path.basename(self.root).isidentifier():
+            # The root is itself a package (a run over pkg/ with no pyproject.toml above): it is
+            # imported from the directory that holds it.
+            self.search = [os.path.dirname(self.root) if s == self.root else s for s in self.search]
 
     def add(self, path: str) -> None:
         path = os.path.abspath(path)

@@ -32,8 +32,8 @@ from ..model import Config, MigrationError, MigrationResult
 from ..ruleset import RuleSet, rules_of
 from .compare import Comparison, Tolerance, compare_arrays
 from .frameworks import Frameworks, load_frameworks
+from ..project_model import ProjectFiles, imported, needed_files, project_imports, written_tree
 from .harness import sample_array
-from .project_model import ProjectFiles, imported, needed_files, written_tree
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 EXIT_CODES = {PASS: 0, FAIL: 1, ERROR: 2}
@@ -331,19 +331,6 @@ def _unchanged_lines(original: str, code: str) -> dict[int, int]:
         if tag == "equal":
             out.update((j1 + k + 1, i1 + k + 1) for k in range(j2 - j1))
     return out
-
-
-def project_imports(tree: ast.Module, path: str | None, project) -> list[str]:
-    """The modules ``tree`` imports from other files of its project (any relative import is one)."""
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            found.append("." * node.level + (node.module or ""))
-        elif project is not None and path is not None:
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
-            found.extend(n for n in names if project.layout.find(n, path) is not None)
-    return list(dict.fromkeys(found))
 
 
 def _parse(source: str) -> ast.Module:

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from ..facts.project import Project, absolute_module
+from .facts.project import Project, absolute_module
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,19 @@ class ProjectFiles:
     def tops(self) -> frozenset[str]:
         """The top-level names these files are imported under (cleared from sys.modules around a run)."""
         return frozenset(self.relative(f).split(os.sep)[0].rsplit(".", 1)[0] for f in self.files)
+
+
+def project_imports(tree: ast.Module, path: str | None, project) -> list[str]:
+    """The modules ``tree`` imports from other files of its project (any relative import is one)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found.append("." * node.level + (node.module or ""))
+        elif project is not None and path is not None:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            found.extend(n for n in names if project.layout.find(n, path) is not None)
+    return list(dict.fromkeys(found))
 
 
 def needed_files(path: str, project: Project) -> ProjectFiles | None:
