@@ -110,6 +110,12 @@ class Migration:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)
 
+    def statement_of(self, node: ast.AST) -> ast.stmt | None:
+        """The statement ``node`` is in (itself, if it is one)."""
+        while node is not None and not isinstance(node, ast.stmt):
+            node = self.parent(node)
+        return node
+
     def scope_of_load(self, name: ast.Name):
         """The scope a name is read in (a load the walk recorded), or None."""
         for node, scope in self.index.loads.get(name.id, ()):
@@ -125,7 +131,7 @@ class Migration:
         """A file is migrated when it uses an API the rules cover: it references a torch layer, calls
         a torch function the rules map, or calls a tensor method the rules map on a value known to be
         a tensor; or when it is part way through a migration (it imports MindSpore and still
-        references torch's nn.Module & co.). A torch function named without being called (passed to
+        references torch's nn.Module & co.), or defines module classes and nothing else of torch. A torch function named without being called (passed to
         ``vmap``, say) does not count: calls are what the rules map."""
         layers = self.rules.layers
         if any(self._covers(r.qual, r.node) for r in self.refs) or any(self._covers(a.qual, a.node) for a in self.ambiguous):
@@ -135,7 +141,19 @@ class Migration:
         if (any(is_mindspore(b.qual) for b in self.index.imports)
                 and any(r.qual in self.rules.names for r in self.refs)) or self.uses_project:
             return True
+        if self._module_classes_only():
+            return True
         return self.rules.methods and self.types is not None and bool(self.types.tensor_method_calls())
+
+    def _module_classes_only(self) -> bool:
+        """The file defines torch module classes (``class Seq(nn.Sequential): ...``) and names nothing
+        of torch but what the rules map: its classes become Cells (the files that subclass or build
+        them take them for Cells), and nothing in it stays torch."""
+        rules = self.rules
+        if not rules.complete or not self.refs or self.ambiguous \
+                or not any(isinstance(self.parent(r.node), ast.ClassDef) for r in self.refs):
+            return False
+        return all(r.qual in rules.names or r.qual in rules.layers or r.qual in rules.dtypes for r in self.refs)
 
     def _covers(self, qual: str, node: ast.AST) -> bool:
         rule = self.rules.layers.get(qual)

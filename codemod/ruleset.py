@@ -242,6 +242,9 @@ class RuleSet:
     trigger_words: frozenset[str] = field(default=frozenset())
     # The finding codes a run reports (a selection can leave some out); None: every one.
     reported: frozenset[str] | None = None
+    # Every API is converted (no --select/--ignore of APIs): a file whose only torch is module
+    # classes is migrated then (a selection that leaves APIs out keeps such files as they are).
+    complete: bool = True
 
     methods: Mapping[str, LayerRule] = field(default_factory=dict)  # tensor methods, by method name
     # Methods of torch modules that Cells spell otherwise, called with no arguments: name -> the
@@ -308,7 +311,7 @@ class RuleSet:
         return replace(self, layers=MappingProxyType(layers), methods=MappingProxyType(methods),
                        names=MappingProxyType(names),
                        trigger_words=_triggers(layers, names),
-                       reported=frozenset(reported))
+                       reported=frozenset(reported), complete=not api_select and not api_ignore)
 
     @functools.cached_property
     def groups(self) -> frozenset[str]:
@@ -330,9 +333,10 @@ class RuleSet:
 
 def _triggers(layers: Mapping[str, LayerRule], names: Mapping[str, NameMapping]) -> frozenset[str]:
     """The prefilter's words: a file is parsed only if its text names something a rule triggers on: a
-    layer, a function, or the module base class (tensor methods are found in the classes built on it)."""
+    layer, a function, the module base class (tensor methods are found in the classes built on it), or
+    a container (a class built on one becomes a Cell)."""
     words = {q.rsplit(".", 1)[1] for q in layers}
-    words |= {n.torch.rsplit(".", 1)[1] for n in names.values() if n.kind == "module_base"}
+    words |= {n.torch.rsplit(".", 1)[1] for n in names.values() if n.kind in ("module_base", "container")}
     return frozenset(words)
 
 

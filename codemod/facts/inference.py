@@ -297,6 +297,7 @@ class Types:
         self._mindspore_layers = frozenset(
             r.mindspore for r in mig.rules.layers.values() if r.kind == "layer"
         ) if self._ms_containers or any((b.qual or "").startswith("mindspore") for b in mig.index.imports) else frozenset()
+        self._mindspore_modules = self._ms_containers | self._mindspore_layers  # what builds a fresh cell
         for node, scope in mig.index.classes:
             self.classes[id(node)] = ClassInfo(node, scope)
         self._resolve_hierarchy()
@@ -1153,8 +1154,8 @@ class Types:
             return isinstance(self.of(call, scope), (ModuleT, MaybeLayerT))
         if isinstance(func, ast.Attribute) and func.attr in SELF_RETURNING:
             return False  # m.to(device): m itself, when m is a module
-        if (self._ms_containers or self._mindspore_layers) and isinstance(func, (ast.Name, ast.Attribute)) \
-                and self.mig.qualified(func, scope) in (self._ms_containers | self._mindspore_layers):
+        if self._mindspore_modules and isinstance(func, (ast.Name, ast.Attribute)) \
+                and self.mig.qualified(func, scope) in self._mindspore_modules:
             return True  # a MindSpore layer or container built (a file migrated part way)
         callee = self.of(func, scope)
         if isinstance(callee, External):  # a class or a function of another file of the project
@@ -1379,17 +1380,11 @@ def _may_be_tensor(arg: ast.arg, default: ast.expr | None) -> bool:
     return arg.annotation is None or "Tensor" in ast.unparse(arg.annotation)
 
 
-def _statement_of(mig: "Migration", node: ast.AST) -> ast.AST:
-    while not isinstance(node, ast.stmt):
-        node = mig.parent(node)
-    return node
-
-
 def _binding_statement(mig: "Migration", b: Binding) -> ast.AST | None:
     """The statement that binds (the function itself for a parameter)."""
     if b.kind == "param":
         return mig.parent(mig.parent(b.node))
-    return _statement_of(mig, b.node) if b.node is not None else None
+    return mig.statement_of(b.node) if b.node is not None else None
 
 
 def _dominates(mig: "Migration", stmt: ast.AST, use: ast.AST) -> bool:
@@ -1421,7 +1416,7 @@ def _reaching(mig: "Migration", load: ast.Name, bindings: list[Binding]) -> list
     runs before it (an assignment earlier in its block, or one around it; a parameter), those between
     that one and the use, and those later in a loop the use is in. None when no binding certainly
     runs first."""
-    use = _statement_of(mig, load)
+    use = mig.statement_of(load)
     placed = []
     for b in bindings:
         stmt = _binding_statement(mig, b)

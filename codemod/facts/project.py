@@ -76,6 +76,8 @@ class ClassSummary:
     mindspore_norm: str | None = None  # the rule of a MindSpore normalization base (migrated already)
     init: bool = False  # defines __init__ (or a same-file base does)
     bases: tuple = ()  # bases imported from elsewhere (Refs)
+    torch_bases: tuple = ()  # torch base classes (qualified), through same-file bases
+    mindspore_bases: tuple = ()  # MindSpore base classes (qualified), through same-file bases
     attributes: dict = field(default_factory=dict)  # self.<attr> in __init__ -> Spec
 
 
@@ -445,6 +447,8 @@ class _Reader:
         cs.torch_module = bool(info.is_module and info.origin)
         cs.norm = info.norm_rule.torch if info.norm_rule is not None else None
         cs.init = info.overrides_init()
+        cs.torch_bases = tuple(q for c in info.mro() for q in c.torch_bases)
+        cs.mindspore_bases = tuple(q for c in info.mro() for q in c.mindspore_bases)
         bases = []
         for c in info.mro():
             for base in c.node.bases:
@@ -496,6 +500,7 @@ class ProjectClass(External):
         self.convertible = convertible
         self.origin: frozenset = frozenset()
         self.local_bases = bases
+        self.torch_bases, self.mindspore_bases = cs.torch_bases, cs.mindspore_bases
         self.init = _HAS_INIT if cs.init else None
         self.init_assigns: dict = {}
         self.methods: dict = {}

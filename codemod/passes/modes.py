@@ -148,14 +148,14 @@ def _mode_call_follows(mig: Migration, stmt: ast.stmt, target: ast.expr) -> bool
     """Whether the statement right after ``stmt`` sets the mode of ``target`` (``x.train(...)``,
     ``x.eval()``, ``x.set_train(...)``: a second run sees the one the first wrote)."""
     parent = mig.parent(stmt)
-    for field in ("body", "orelse", "finalbody", "handlers"):
+    for field in ("body", "orelse", "finalbody"):
         block = getattr(parent, field, None)
         if isinstance(block, list) and any(item is stmt for item in block):
             i = next(i for i, item in enumerate(block) if item is stmt)
             following = block[i + 1] if i + 1 < len(block) else None
             call = following.value if isinstance(following, ast.Expr) else None
             return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                    and call.func.attr in ("train", "eval", "set_train")
+                    and call.func.attr in _MODE_METHOD_NAMES
                     and ast.unparse(call.func.value) == ast.unparse(target))
     return False
 

@@ -215,7 +215,7 @@ def _is_container_init(mig: Migration, call: ast.Call) -> bool:
     containers = {q for q, n in mig.rules.names.items() if n.kind == "container"}
     containers |= {n.mindspore for n in mig.rules.names.values() if n.kind == "container"}
     return cls is not None and any(q in containers for c in cls.mro()
-                                   for q in (*c.torch_bases, *getattr(c, "mindspore_bases", ())))
+                                   for q in (*c.torch_bases, *c.mindspore_bases))
 
 
 def _stored_as_child(mig: Migration, call: ast.Call, arg: ast.AST, scope: Scope) -> bool:

@@ -110,7 +110,7 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     # this point do not matter, and ``bn = bn.to(device)`` is the same module.
     bindings = [b for b in found[1] if (b.node.lineno, b.node.col_offset) < here]
     values = {id(b): b.value if b.value is not None else _unpacked_value(mig, b) for b in bindings}
-    statements = {id(b): b.stmt if b.stmt is not None else _statement_of(mig, b.node) for b in bindings}
+    statements = {id(b): b.stmt if b.stmt is not None else mig.statement_of(b.node) for b in bindings}
     if any(b.kind != "assign" or values[id(b)] is None or statements[id(b)] is None for b in bindings) \
             or not bindings:
         return False
@@ -144,12 +144,6 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
         if not _harmless(mig, load, s):
             return False
     return True
-
-
-def _statement_of(mig: Migration, node: ast.AST) -> ast.stmt | None:
-    while node is not None and not isinstance(node, ast.stmt):
-        node = mig.parent(node)
-    return node
 
 
 def _unpacked_value(mig: Migration, b) -> ast.expr | None:
