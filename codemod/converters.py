@@ -212,10 +212,17 @@ def track_running_stats(arg: Arg) -> Conversion:
 def to_float(arg: Arg) -> Conversion:
     """an int literal becomes a float literal, an expression that may be an int float(e) (MindSpore insists on a float)"""
     if is_int_literal(arg.node):
-        return replace(format_decimal(literal_number(arg.node, arg.segment)))
+        return float_literal(arg)
     if arg.node is None or _is_none(arg.node) or certainly_float(arg.node):
         return KEEP
     return replace(f"float({escape(arg.text)})")
+
+
+def float_literal(arg: Arg) -> Conversion:
+    """an int literal becomes a float literal (MindSpore takes an int too: other values as they are)"""
+    if is_int_literal(arg.node):
+        return replace(format_decimal(literal_number(arg.node, arg.segment)))
+    return KEEP
 
 
 def certainly_float(node: ast.expr) -> bool:
@@ -541,11 +548,11 @@ def elu_alpha(arg: Arg) -> Conversion:
 
 
 def dropout_p(arg: Arg) -> Conversion:
-    """a float literal (MindSpore insists on a float); p >= 1 -> error DR001"""
+    """an int literal becomes a float literal; p >= 1 -> error DR001 (MindSpore's Dropout takes an int p too)"""
     number = literal_number(arg.node, arg.segment)
     if number is not None and number >= 1:
         return fail("DR001", f"p={arg.text}: {arg.titles['DR001']}")
-    return to_float(arg)
+    return float_literal(arg)
 
 
 def embedding_table(arg: Arg) -> Conversion:
@@ -804,6 +811,7 @@ CONVERTERS: dict[str, Callable[[Arg], Conversion]] = {
     "one_minus": one_minus,
     "track_running_stats": track_running_stats,
     "float": to_float,
+    "float_literal": float_literal,
     "single_size": single_size,
     "dtype": dtype,
     "required_tensor": required_tensor,

@@ -65,6 +65,14 @@ def test_an_int_eps_becomes_a_float(value, action, expected) -> None:
     assert (conversion.action, conversion.value) == (action, expected)
 
 
+@pytest.mark.parametrize("value,action,expected", [
+    ("0", Action.REPLACE, "0.0"), ("0.1", Action.KEEP, None), ("rate", Action.KEEP, None),
+])
+def test_a_parameter_mindspore_also_takes_as_int_gets_floats_for_int_literals_only(value, action, expected) -> None:
+    conversion = convert("float_literal", value, param="dropout", layer="torch.nn.MultiheadAttention")
+    assert (conversion.action, conversion.value) == (action, expected)
+
+
 def test_a_torch_dtype_becomes_its_mindspore_name() -> None:
     conversion = convert("dtype", "torch.float32", param="dtype")
     assert (conversion.action, conversion.reference, conversion.warnings) == (Action.KEEP, "mindspore.float32", ())
@@ -270,7 +278,7 @@ def test_elu_alpha_is_a_float_and_other_alphas_warn() -> None:
 
 
 @pytest.mark.parametrize("value,action,expected,code", [
-    ("0.3", Action.KEEP, None, None), ("0", Action.REPLACE, "0.0", None), ("p", Action.REPLACE, "float(p)", None),
+    ("0.3", Action.KEEP, None, None), ("0", Action.REPLACE, "0.0", None), ("p", Action.KEEP, None, None),
     ("1.0", Action.FAIL, None, "DR001"), ("1", Action.FAIL, None, "DR001"),
 ])
 def test_dropout_p(value, action, expected, code) -> None:
@@ -463,7 +471,7 @@ def test_every_converter_is_tested_here() -> None:
     tested = {"identity", "one_minus", "track_running_stats", "float", "dtype", "required_tensor",
               "ones_like_running_mean", "zeros_like_running_mean", "shape_tuple",
               "conv_padding", "conv_transpose_padding", "folded_into_padding", "pool_padding",
-              "stride_or_kernel_size", "single_size", "gelu_approximate", "softmax_dim", "elu_alpha", "dropout_p",
+              "stride_or_kernel_size", "single_size", "float_literal", "gelu_approximate", "softmax_dim", "elu_alpha", "dropout_p",
               "embedding_table", "padding_idx", "scale_factor", "recompute_scale_factor", "interpolation_mode",
               "divisible_output_size", "omit_none", "implicit_dim",
               "stride_from_kernel", "inplace", "interpolate_mode", "interpolate_scale", "interpolate_recompute",
