@@ -74,6 +74,7 @@ class Arg:
     bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call
     call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
     may_be_none: bool = False  # a parameter of a function of the file that may be None (default, call sites)
+    passed: tuple[ast.expr, ...] = ()  # what such a parameter is given in the file (its default, the calls)
     segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
     target: str | None = None  # what the call's result is assigned to (``x`` of ``x = F.relu(x)``), if anything
     positional: bool = True  # the argument is given by position (not by keyword)
@@ -548,10 +549,13 @@ def elu_alpha(arg: Arg) -> Conversion:
 
 
 def dropout_p(arg: Arg) -> Conversion:
-    """an int literal becomes a float literal; p >= 1 -> error DR001 (MindSpore's Dropout takes an int p too)"""
+    """an int literal becomes a float literal; p >= 1 (written, or passed to the parameter it is) -> error DR001 (MindSpore's Dropout takes an int p too)"""
     number = literal_number(arg.node, arg.segment)
     if number is not None and number >= 1:
         return fail("DR001", f"p={arg.text}: {arg.titles['DR001']}")
+    if any((n := literal_number(v, arg.segment)) is not None and n >= 1 for v in arg.passed):
+        return fail("DR001", f"p={arg.text} may be 1 or more here (its default, or a call of the function passes "
+                             f"it): {arg.titles['DR001']}")
     return float_literal(arg)
 
 

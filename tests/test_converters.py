@@ -286,6 +286,17 @@ def test_dropout_p(value, action, expected, code) -> None:
     assert (conversion.action, conversion.value, conversion.code) == (action, expected, code)
 
 
+def test_dropout_p_that_a_call_passes_as_1_is_refused() -> None:
+    passed = (ast.parse("1.0", mode="eval").body, ast.parse("0.5", mode="eval").body)
+    rule = RULES.layers["torch.nn.Dropout"]
+    arg = Arg(ast.parse("p", mode="eval").body, "p", rule.params["p"], rule, RULES.dtypes,
+              {code: f.title for code, f in RULES.findings.items()}, passed=passed, segment=ast.unparse)
+    conversion = CONVERTERS["dropout_p"](arg)
+    assert (conversion.action, conversion.code) == (Action.FAIL, "DR001")
+    arg = Arg(arg.node, "p", arg.param, rule, RULES.dtypes, arg.titles, passed=passed[1:], segment=ast.unparse)
+    assert CONVERTERS["dropout_p"](arg).action is Action.KEEP
+
+
 def test_embedding_table_carries_torchs_initialiser() -> None:
     layer = "torch.nn.Embedding"
     for value in (None, "None"):

@@ -864,25 +864,29 @@ class Types:
     def may_be_none(self, name: ast.expr, scope: Scope) -> bool:
         """Whether ``name``, a parameter of a same-file function or lambda, may be None: its default is
         None, or a call of the function in this file passes None for it."""
+        return any(isinstance(v, ast.Constant) and v.value is None for v in self.values_passed(name, scope))
+
+    def values_passed(self, name: ast.expr, scope: Scope) -> tuple[ast.expr, ...]:
+        """What ``name``, a parameter of a same-file function or lambda, is given by this file: its
+        default and the arguments the calls of the function in this file pass for it (empty for
+        anything else)."""
         if not isinstance(name, ast.Name):
-            return False
+            return ()
         found = scope.resolve(name.id)
         if found is None or len(found[1]) != 1 or found[1][0].kind != "param":
-            return False
+            return ()
         arg = found[1][0].node
         args = self.mig.parent(arg)
         fn = self.mig.parent(args)
         default = _default_of(args, arg)
-        if isinstance(default, ast.Constant) and default.value is None:
-            return True
         positional = args.posonlyargs + args.args
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "__init__":
             positional = positional[1:]
         sites = self._sites.get(id(fn))
         if sites is None:
             sites = self._sites[id(fn)] = self._call_sites(fn)
-        return any(isinstance(v := _argument_for(call, positional, arg), ast.Constant) and v.value is None
-                   for call, _scope in sites)
+        passed = [_argument_for(call, positional, arg) for call, _scope in sites]
+        return tuple(v for v in (default, *passed) if v is not None)
 
     def _call_sites(self, fn: ast.AST) -> list[tuple[ast.Call, Scope]]:
         """The calls of ``fn`` by name in this file: a function, a lambda assigned to a name, or the

@@ -347,7 +347,8 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
                   mig.titles, ref.qual if ref is not None else None,
                   by_param, call_lines, segment=mig.text.segment, target=site.target, positional=is_positional,
-                  may_be_none=scope is not None and mig.types.may_be_none(value, scope))
+                  may_be_none=scope is not None and mig.types.may_be_none(value, scope),
+                  passed=mig.types.values_passed(value, scope) if scope is not None else ())
         return CONVERTERS[converter](arg)
 
     # New MindSpore names are imported next to the callee's torch import (a method has none: next to
