@@ -539,7 +539,7 @@ def softmax_dim(arg: Arg) -> Conversion:
 
 
 def elu_alpha(arg: Arg) -> Conversion:
-    """a float literal (MindSpore insists on a float); alpha != 1 -> warning AC002 (no CPU kernel)"""
+    """a float (as the float converter); alpha != 1 -> warning AC002 (no CPU kernel)"""
     converted = to_float(arg)
     number = literal_number(arg.node, arg.segment) if arg.node is not None else None
     if number == 1:

@@ -497,7 +497,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
                                              f"with no argument left over; convert by hand")
         return site
     else:
-        pack = _positions(mig, site, rule, bound, arguments)
+        pack = _positions(mig, site, rule, bound, arguments, _partial_keywords(rule, factory))
         if pack is False:
             return site
         if rule.kind == "method" and rule.mindspore_name != rule.torch_name:
@@ -548,12 +548,27 @@ def _rewrite(rule: LayerRule, bound, arguments: list[Argument], added) -> str | 
     return None
 
 
-def _positions(mig: Migration, site: Site, rule: LayerRule, bound, arguments: list[Argument]):
+def _partial_keywords(rule: LayerRule, factory) -> frozenset[str]:
+    """The MindSpore parameters the converted partial a call goes through may spell as keywords:
+    its own keywords, and the defaults its conversion writes out (a superset is safe: an argument
+    given by keyword means the same). Empty for anything but a call of a partial."""
+    if factory is None or factory.partial is None:
+        return frozenset()
+    given = {k.arg for k in factory.partial.keywords if k.arg}
+    spelled = {rule.params[p].to for p in given if p in rule.params}
+    spelled |= {spec.to for p, spec in rule.params.items()
+                if p not in given and (spec.emit_when_omitted is not None or spec.when_omitted is not None)}
+    return frozenset(n for n in spelled if n)
+
+
+def _positions(mig: Migration, site: Site, rule: LayerRule, bound, arguments: list[Argument],
+               partial_keywords: frozenset[str] = frozenset()):
     """Which arguments MindSpore takes by position: past the point where the torch and MindSpore
-    signatures diverge, arguments become keywords. torch's ``*size`` is passed on as MindSpore's
-    ``*size``, or packed into one tuple for a parameter that takes the sequence whole; a keyword for
-    a MindSpore ``*size`` becomes positional. Returns the span to pack (or None), False when the
-    call cannot be written (the site is then left unconverted)."""
+    signatures diverge, arguments become keywords, as do those a partial the call goes through sets
+    by keyword (``partial(f, alpha=0.01)(0.2)`` gives alpha twice). torch's ``*size`` is passed on
+    as MindSpore's ``*size``, or packed into one tuple for a parameter that takes the sequence whole;
+    a keyword for a MindSpore ``*size`` becomes positional. Returns the span to pack (or None), False
+    when the call cannot be written (the site is then left unconverted)."""
     ms_vararg = varargs(rule.mindspore_params)
     vararg = rule.varargs
     group = [i for i, (param, _value, is_positional) in enumerate(bound) if is_positional and param == vararg]
@@ -585,7 +600,7 @@ def _positions(mig: Migration, site: Site, rule: LayerRule, bound, arguments: li
             # The rest of torch's *size: packed with the first, or passed on by position after it.
             planned.keyword = None
             continue
-        if aligned and rule.mindspore_position(ms_name) == out_position:
+        if aligned and ms_name not in partial_keywords and rule.mindspore_position(ms_name) == out_position:
             planned.keyword = None
             out_position += 1
         else:
