@@ -71,13 +71,21 @@ class Arg:
     dtypes: Mapping[str, str]  # torch dtype -> MindSpore dtype
     titles: Mapping[str, str]  # finding code -> its title
     reference: str | None = None  # the torch name the value spells, if it is one
-    bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call
+    bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call (**dict entries too)
     call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
     may_be_none: bool = False  # a parameter of a function of the file that may be None (default, call sites)
     passed: tuple[ast.expr, ...] = ()  # what such a parameter is given in the file (its default, the calls)
     segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
     target: str | None = None  # what the call's result is assigned to (``x`` of ``x = F.relu(x)``), if anything
     positional: bool = True  # the argument is given by position (not by keyword)
+    # The parameters the call passes itself, which a DERIVE template may name (``{arg:<param>}``);
+    # None: every one of ``bound``.
+    holes: frozenset[str] | None = None
+
+
+def _hole(arg: Arg, param: str) -> bool:
+    """Whether a DERIVE template may name ``param`` (the call passes it itself, not through a **dict)."""
+    return param in (arg.bound if arg.holes is None else arg.holes)
 
 
 def escape(text: str) -> str:
@@ -282,7 +290,7 @@ def _like_running_mean(function: str, filler: str):
         if arg.node is not None and not (isinstance(arg.node, ast.Constant) and arg.node.value is None):
             return KEEP
         running_mean = arg.bound.get("running_mean")
-        if running_mean is None or not _plain_reference(running_mean):
+        if running_mean is None or not _plain_reference(running_mean) or not _hole(arg, "running_mean"):
             return fail("FB002", f"{arg.param.name} is required by MindSpore's batch_norm and the channel count "
                                  f"cannot be read off running_mean here: pass {filler} of shape (C,) by hand")
         message = (f"{arg.param.name} synthesised as {function}(running_mean): torch uses {filler} when "
@@ -488,7 +496,7 @@ def stride_or_kernel_size(arg: Arg) -> Conversion:
     if arg.node is not None and not _is_none(arg.node) and not arg.may_be_none:
         return single_size(arg)
     kernel = arg.bound.get("kernel_size")
-    if kernel is None or not plain_expression(kernel):
+    if kernel is None or not plain_expression(kernel) or not _hole(arg, "kernel_size"):
         what = f"kernel_size={arg.segment(kernel)}" if kernel is not None else "kernel_size (not in the call)"
         return fail("PL001", f"stride defaults to the kernel size in torch (1 in MindSpore), and {what} cannot be "
                              f"repeated here: write stride= explicitly")
@@ -578,7 +586,7 @@ def padding_idx(arg: Arg) -> Conversion:
     count = arg.bound.get("num_embeddings")
     if literal_int(count) is not None:
         return Conversion(Action.REPLACE, value=str(literal_int(count) + index), warnings=warnings)
-    if count is None or not plain_expression(count):
+    if count is None or not plain_expression(count) or not _hole(arg, "num_embeddings"):
         return fail("EM006", f"padding_idx={arg.text}: {arg.titles['EM006']}")
     hole = operand(count, _ARITH).replace("value", "arg:num_embeddings")
     return Conversion(Action.DERIVE, value=f"{hole} - {-index}", warnings=warnings)
@@ -674,7 +682,7 @@ def stride_from_kernel(arg: Arg) -> Conversion:
     if arg.node is not None and not _is_none(arg.node):
         return KEEP
     kernel = arg.bound.get("kernel_size")
-    if kernel is None or not (_literal(kernel) or _plain_reference(kernel)):
+    if kernel is None or not (_literal(kernel) or _plain_reference(kernel)) or not _hole(arg, "kernel_size"):
         return fail("FN005", f"{arg.param.name} defaults to kernel_size in torch, to 1 in MindSpore, and kernel_size "
                              f"is not a literal or a name here: write {arg.param.name}= explicitly")
     return Conversion(Action.DERIVE, value="{arg:kernel_size}")

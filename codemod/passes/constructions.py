@@ -338,7 +338,10 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     added: list[tuple[str, Template]] = []
     freeze: dict[str, str] = {}
     infos: list[tuple[str, ast.AST, str]] = []
-    by_param = {param: value for param, value, _ in bound}
+    # Every value the call gives, its **dict's entries included (a converter reads the others);
+    # templates name only the call's own arguments.
+    by_param = {param: value for param, value, _ in (*bound, *from_dicts)}
+    holes = frozenset(param for param, _value, _positional in bound)
     call_lines = tuple(mig.text.line_text(n) for n in range(call.lineno, call.end_lineno + 1))
 
     def convert(converter: str, spec, value: ast.expr | None, is_positional: bool = True) -> Conversion:
@@ -347,6 +350,7 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
                   mig.titles, ref.qual if ref is not None else None,
                   by_param, call_lines, segment=mig.text.segment, target=site.target, positional=is_positional,
+                  holes=holes,
                   may_be_none=scope is not None and mig.types.may_be_none(value, scope),
                   passed=mig.types.values_passed(value, scope) if scope is not None else ())
         return CONVERTERS[converter](arg)
