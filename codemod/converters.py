@@ -501,7 +501,7 @@ def stride_or_kernel_size(arg: Arg) -> Conversion:
         return fail("PL001", f"stride defaults to the kernel size in torch (1 in MindSpore), and {what} cannot be "
                              f"repeated here: write stride= explicitly")
     kernel_text = "{arg:kernel_size}"
-    if spatial_dims(arg.rule) == 1 and isinstance(kernel, (ast.Tuple, ast.List)) and len(kernel.elts) == 1:
+    if spatial_dims(arg.rule) == 1 and _one_tuple(kernel):
         kernel_text = escape(arg.segment(kernel.elts[0]))  # MaxPool1d takes an int only
     if arg.node is not None and not _is_none(arg.node):  # a parameter that may be None
         return Conversion(Action.DERIVE, value=f"{kernel_text} if {{arg:stride}} is None else {{arg:stride}}")
@@ -509,12 +509,18 @@ def stride_or_kernel_size(arg: Arg) -> Conversion:
 
 
 def single_size(arg: Arg) -> Conversion:
-    """(k,) or [k] -> k where MindSpore takes an int only (its one-dimensional layers); else unchanged"""
-    node = arg.node
-    if spatial_dims(arg.rule) == 1 and isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 1 \
-            and not isinstance(node.elts[0], ast.Starred):
-        return replace(escape(arg.segment(node.elts[0])))
+    """(k,) or [k] -> k where MindSpore takes an int only (its one-dimensional layers); a parameter a call passes a 1-tuple -> error TM015; else unchanged"""
+    if spatial_dims(arg.rule) != 1:
+        return KEEP
+    if _one_tuple(arg.node):
+        return replace(escape(arg.segment(arg.node.elts[0])))
+    if any(_one_tuple(v) for v in arg.passed):
+        return fail("TM015", f"{arg.param.name}={arg.text}: {arg.titles['TM015']}")
     return KEEP
+
+
+def _one_tuple(node: ast.expr | None) -> bool:
+    return isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 1 and not isinstance(node.elts[0], ast.Starred)
 
 
 def gelu_approximate(arg: Arg) -> Conversion:

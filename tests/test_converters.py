@@ -225,6 +225,18 @@ def test_a_one_tuple_size_of_a_one_dimensional_layer_is_an_int(layer, param, val
     assert (conversion.action, conversion.value) == (action, expected)
 
 
+def test_a_one_tuple_that_a_call_passes_to_a_one_dimensional_size_is_refused() -> None:
+    rule = RULES.layers["torch.nn.Conv1d"]
+    titles = {code: f.title for code, f in RULES.findings.items()}
+    passed = (ast.parse("(3,)", mode="eval").body,)
+    arg = Arg(ast.parse("k", mode="eval").body, "k", rule.params["kernel_size"], rule, RULES.dtypes, titles,
+              passed=passed, segment=ast.unparse)
+    assert (CONVERTERS["single_size"](arg).action, CONVERTERS["single_size"](arg).code) == (Action.FAIL, "TM015")
+    ints = Arg(arg.node, "k", arg.param, rule, RULES.dtypes, titles, passed=(ast.parse("3", mode="eval").body,),
+               segment=ast.unparse)
+    assert CONVERTERS["single_size"](ints).action is Action.KEEP
+
+
 def test_a_max_pool_1d_stride_omitted_is_the_int_of_a_one_tuple_kernel() -> None:
     conversion = convert("stride_or_kernel_size", None, param="stride", layer="torch.nn.MaxPool1d",
                          bound={"kernel_size": "(3,)"})

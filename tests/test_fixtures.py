@@ -46,7 +46,7 @@ def test_fixture(case: Path) -> None:
     result = migrate_source(source, path=str(case), config=config)
     assert result.code == expected
     assert result.changed == (expected != source)
-    ast.parse(result.code)
+    compile(ast.parse(result.code), str(out), "exec")  # parses, and compiles (no keyword given twice)
     again = migrate_source(result.code, path=str(case), config=config)
     assert again.code == result.code, "a second run must change nothing"
     findings = expected_findings(case)

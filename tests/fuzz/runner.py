@@ -339,8 +339,9 @@ def static_problems(result, lines: dict[int, int], migrate) -> list[tuple[str, s
     reported = reported_lines(result.findings)
     try:
         tree = ast.parse(result.code)
+        compile(tree, "fuzz_program.py", "exec")  # what parses may still not compile (a keyword twice)
     except SyntaxError as exc:
-        return [("unparsable", f"the migration does not parse: {exc}")]
+        return [("unparsable", f"the migration does not compile: {exc}")]
     again = migrate(result.code, path="fuzz_program.py")
     if again.code != result.code:
         problems.append(("unstable", "a second migration changes the code:\n" + "".join(
