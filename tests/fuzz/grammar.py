@@ -1100,6 +1100,10 @@ def ctx_container(b: Builder) -> list[Handle]:
     ents = [b.fresh("L") for _ in specs]
     sent = b.fresh("S")
     tags = frozenset().union(*(b.tags_of(s, e) for s, e in zip(specs, ents))) | {sent}
+    if any(s.random for s in specs):
+        # Calling the container feeds a random layer's output to the next one: the running statistics
+        # of a norm layer there are random too, read through any handle of the container.
+        b.random_entities.add(sent)
     for s in specs:
         b.emit_prelude(s, tags)
     calls = [s.call(b.nn(s.rule.torch_name)) for s in specs]
