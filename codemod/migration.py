@@ -110,12 +110,6 @@ class Migration:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.index.parents.get(node)
 
-    def statement_of(self, node: ast.AST) -> ast.stmt | None:
-        """The statement ``node`` is in (itself, if it is one)."""
-        while node is not None and not isinstance(node, ast.stmt):
-            node = self.parent(node)
-        return node
-
     def scope_of_load(self, name: ast.Name):
         """The scope a name is read in (a load the walk recorded), or None."""
         for node, scope in self.index.loads.get(name.id, ()):

@@ -84,8 +84,11 @@ async def test_a_user_of_a_workspace_model_gets_the_project_migration(editor):
 async def test_diagnostics_follow_a_change_of_the_model_on_disk(editor):
     uri = (WORKSPACE / "train.py").as_uri()
     models = WORKSPACE / "models.py"
-    # Net without a normalization layer: models.py is not migrated, Net stays a torch module.
-    models.write_text("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n")
+    # Net with a layer the rules do not map and no normalization layer: models.py is not migrated,
+    # Net stays a torch module. (A file whose only torch is module classes is migrated.)
+    models.write_text("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                      "        super().__init__()\n        self.act = nn.Softplus()\n\n"
+                      "    def forward(self, x):\n        return self.act(x)\n")
     mark = len(editor.published)
     editor.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
         changes=[types.FileEvent(uri=models.as_uri(), type=types.FileChangeType.Changed)]))

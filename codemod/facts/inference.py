@@ -1388,7 +1388,7 @@ def _binding_statement(mig: "Migration", b: Binding) -> ast.AST | None:
     """The statement that binds (the function itself for a parameter)."""
     if b.kind == "param":
         return mig.parent(mig.parent(b.node))
-    return mig.statement_of(b.node) if b.node is not None else None
+    return mig.index.statement_of(b.node) if b.node is not None else None
 
 
 def _dominates(mig: "Migration", stmt: ast.AST, use: ast.AST) -> bool:
@@ -1420,7 +1420,7 @@ def _reaching(mig: "Migration", load: ast.Name, bindings: list[Binding]) -> list
     runs before it (an assignment earlier in its block, or one around it; a parameter), those between
     that one and the use, and those later in a loop the use is in. None when no binding certainly
     runs first."""
-    use = mig.statement_of(load)
+    use = mig.index.statement_of(load)
     placed = []
     for b in bindings:
         stmt = _binding_statement(mig, b)

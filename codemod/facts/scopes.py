@@ -179,6 +179,12 @@ class Index:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(node)
 
+    def statement_of(self, node: ast.AST) -> ast.stmt | None:
+        """The statement ``node`` is in (itself, if it is one)."""
+        while node is not None and not isinstance(node, ast.stmt):
+            node = self.parents.get(node)
+        return node
+
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
         p = self.parents.get(node)
         while p is not None:

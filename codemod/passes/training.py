@@ -110,7 +110,7 @@ def _trained_name(mig: Migration, name: ast.Name, scope: Scope, depth: int) -> b
     # this point do not matter, and ``bn = bn.to(device)`` is the same module.
     bindings = [b for b in found[1] if (b.node.lineno, b.node.col_offset) < here]
     values = {id(b): b.value if b.value is not None else _unpacked_value(mig, b) for b in bindings}
-    statements = {id(b): b.stmt if b.stmt is not None else mig.statement_of(b.node) for b in bindings}
+    statements = {id(b): b.stmt if b.stmt is not None else mig.index.statement_of(b.node) for b in bindings}
     if any(b.kind != "assign" or values[id(b)] is None or statements[id(b)] is None for b in bindings) \
             or not bindings:
         return False
