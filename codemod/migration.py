@@ -125,8 +125,9 @@ class Migration:
         """A file is migrated when it uses an API the rules cover: it references a torch layer, calls
         a torch function the rules map, or calls a tensor method the rules map on a value known to be
         a tensor; or when it is part way through a migration (it imports MindSpore and still
-        references torch's nn.Module & co.), or defines module classes and nothing else of torch. A torch function named without being called (passed to
-        ``vmap``, say) does not count: calls are what the rules map."""
+        references torch's nn.Module & co.); or when it defines module classes and names nothing else
+        of torch. A torch function named without being called (passed to ``vmap``, say) does not
+        count: calls are what the rules map."""
         layers = self.rules.layers
         if any(self._covers(r.qual, r.node) for r in self.refs) or any(self._covers(a.qual, a.node) for a in self.ambiguous):
             return True
