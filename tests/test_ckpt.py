@@ -22,6 +22,7 @@ from codemod import migrate_source
 from codemod.ckpt import convert_ckpt
 from codemod.cli import main
 from codemod.ruleset import default_rules
+from tests.test_verify_model import PROJECT_BLOCKS  # the same Block, built here by a package
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ckpt"
 BN_MODELS = FIXTURES / "bn_models.py"
@@ -735,20 +736,6 @@ def test_a_built_model_takes_conv1d_weights_with_the_inserted_axis(frameworks, t
     assert shapes["conv.weight"] == (8, 3, 1, 5) and shapes["up.weight"] == (8, 4, 1, 4)
 
 
-PACKAGE_BLOCKS = """\
-import torch.nn as nn
-
-
-class Block(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(c, momentum=0.3)
-
-    def forward(self, x):
-        return self.bn(self.conv(x)).relu() + x
-"""
-
 PACKAGE_NET = """\
 import torch.nn as nn
 
@@ -771,7 +758,7 @@ def package_model(frameworks, root: Path) -> Path:
     (root / "pkg").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
     (root / "pkg/__init__.py").write_text("")
-    (root / "pkg/blocks.py").write_text(PACKAGE_BLOCKS)
+    (root / "pkg/blocks.py").write_text(PROJECT_BLOCKS)
     (root / "pkg/net.py").write_text(PACKAGE_NET)
     sys.path.insert(0, str(root))
     try:
