@@ -73,14 +73,19 @@ class Arg:
     reference: str | None = None  # the torch name the value spells, if it is one
     bound: Mapping[str, ast.expr] = field(default_factory=dict)  # torch parameter -> value, whole call (**dict entries too)
     call_lines: tuple[str, ...] = ()  # the source lines of the call (for hints written on them)
-    may_be_none: bool = False  # a parameter of a function of the file that may be None (default, call sites)
-    passed: tuple[ast.expr, ...] = ()  # what such a parameter is given in the file (its default, the calls)
+    # A parameter of a function of the file: what the file gives it (its default, the calls' arguments).
+    passed: tuple[ast.expr, ...] = ()
     segment: Callable[[ast.AST], str] = str  # the source text of a node of the call
     target: str | None = None  # what the call's result is assigned to (``x`` of ``x = F.relu(x)``), if anything
     positional: bool = True  # the argument is given by position (not by keyword)
     # The parameters the call passes itself, which a DERIVE template may name (``{arg:<param>}``);
     # None: every one of ``bound``.
     holes: frozenset[str] | None = None
+
+
+def _may_be_given_none(arg: Arg) -> bool:
+    """Whether the value is a parameter that the file may give None (its default, or a call)."""
+    return any(_is_none(v) for v in arg.passed)
 
 
 def _hole(arg: Arg, param: str) -> bool:
@@ -192,7 +197,7 @@ def one_minus(arg: Arg) -> Conversion:
     node = arg.node
     if isinstance(node, ast.Constant) and node.value is None:
         return fail("BN003", "momentum=None (cumulative moving average) has no MindSpore equivalent")
-    if arg.may_be_none:
+    if _may_be_given_none(arg):
         return fail("BN003", f"momentum={arg.text} may be None here (its default, or a call of the function "
                              f"passes None): a cumulative moving average has no MindSpore equivalent")
     number = literal_number(node, arg.segment)
@@ -493,7 +498,7 @@ def pool_padding(arg: Arg) -> Conversion:
 
 def stride_or_kernel_size(arg: Arg) -> Conversion:
     """None/omitted -> the kernel_size (torch's default; MindSpore's is 1); s that may be None -> kernel_size if s is None else s"""
-    if arg.node is not None and not _is_none(arg.node) and not arg.may_be_none:
+    if arg.node is not None and not _is_none(arg.node) and not _may_be_given_none(arg):
         return single_size(arg)
     kernel = arg.bound.get("kernel_size")
     if kernel is None or not plain_expression(kernel) or not _hole(arg, "kernel_size"):
@@ -538,7 +543,7 @@ def softmax_dim(arg: Arg) -> Conversion:
 
     MindSpore's default axis is -1. A dim that may be None (a parameter: its default, a call) ->
     the implicit dim if it is None."""
-    if arg.node is not None and not _is_none(arg.node) and not arg.may_be_none:
+    if arg.node is not None and not _is_none(arg.node) and not _may_be_given_none(arg):
         return KEEP
     rank = read_input_rank(arg.call_lines)
     if rank is None:

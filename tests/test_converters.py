@@ -23,7 +23,7 @@ def convert(name: str, value: str | None, *, param: str = "momentum", layer: str
     arg = Arg(node, value or "", rule.params[param], rule, RULES.dtypes,
               {code: f.title for code, f in RULES.findings.items()}, reference, bound_nodes, lines,
               segment=lambda n: ast.unparse(n) if n is not node else value, target=target, positional=positional,
-              may_be_none=may_be_none)
+              passed=(ast.Constant(None),) if may_be_none else ())
     return CONVERTERS[name](arg)
 
 

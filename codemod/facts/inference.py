@@ -861,11 +861,6 @@ class Types:
         self._passed[key] = found
         return found
 
-    def may_be_none(self, name: ast.expr, scope: Scope) -> bool:
-        """Whether ``name``, a parameter of a same-file function or lambda, may be None: its default is
-        None, or a call of the function in this file passes None for it."""
-        return any(isinstance(v, ast.Constant) and v.value is None for v in self.values_passed(name, scope))
-
     def values_passed(self, name: ast.expr, scope: Scope) -> tuple[ast.expr, ...]:
         """What ``name``, a parameter of a same-file function or lambda, is given by this file: its
         default and the arguments the calls of the function in this file pass for it (empty for

@@ -347,12 +347,12 @@ def convert_call(mig: Migration, call: ast.Call, rule: LayerRule, *, ref=None, s
     def convert(converter: str, spec, value: ast.expr | None, is_positional: bool = True) -> Conversion:
         ref = mig.ref(value) if value is not None else None
         scope = mig.scope_of_load(value) if isinstance(value, ast.Name) else None
+        passed = mig.types.values_passed(value, scope) if scope is not None else ()
         arg = Arg(value, mig.text.segment(value) if value is not None else "", spec, rule, mig.rules.dtypes,
                   mig.titles, ref.qual if ref is not None else None,
                   by_param, call_lines, segment=mig.text.segment, target=site.target, positional=is_positional,
                   holes=holes,
-                  may_be_none=scope is not None and mig.types.may_be_none(value, scope),
-                  passed=mig.types.values_passed(value, scope) if scope is not None else ())
+                  passed=passed)
         return CONVERTERS[converter](arg)
 
     # New MindSpore names are imported next to the callee's torch import (a method has none: next to
