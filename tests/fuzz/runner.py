@@ -254,21 +254,45 @@ def run(source: str, framework: str, fw) -> Run:
 
 
 def line_map(original: str, migrated: str) -> dict[int, int]:
-    """Each line of the migration (1-based) to the line of the original it comes from. Within a block
-    of changed lines, the alignment that keeps the order and makes the lines most alike (a line the
-    migration added, ``x.set_train()``, goes with an original line next to it)."""
+    """Each line of the migration (1-based) to the line of the original it comes from. Unchanged lines
+    are paired by the longest common subsequence; within a block of changed lines, the alignment that
+    keeps the order and makes the lines most alike (a line the migration added, ``x.set_train()``, goes
+    with the original line before it)."""
     a = original.splitlines()
     b = [MARKER.sub("", line) for line in migrated.splitlines()]  # what the tool appended to a line
     out: dict[int, int] = {}
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            out.update({j + 1: i1 + (j - j1) + 1 for j in range(j1, j2)})
-        elif tag == "insert" or i1 == i2:
-            out.update({j + 1: max(i1, 1) for j in range(j1, j2)})
-        elif tag == "replace":
-            for j, i in _align(a[i1:i2], b[j1:j2]):
-                out[j1 + j + 1] = i1 + i + 1
+    i0 = j0 = 0
+    for i1, j1 in [*_common_lines(a, b), (len(a), len(b))]:
+        if j0 < j1:
+            if i0 == i1:
+                out.update({j + 1: max(i0, 1) for j in range(j0, j1)})
+            else:
+                out.update({j0 + j + 1: i0 + i + 1 for j, i in _align(a[i0:i1], b[j0:j1])})
+        if i1 < len(a):
+            out[j1 + 1] = i1 + 1
+        i0, j0 = i1 + 1, j1 + 1
     return out
+
+
+def _common_lines(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """(index in a, index in b) of the equal lines of a longest common subsequence. Not difflib's
+    matching blocks: those anchor on the longest common run first, which pairs a repeated opening
+    (``def __init__(self):``) with the wrong copy and leaves every line between misplaced."""
+    longest = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]  # longest[i][j]: of a[i:] and b[j:]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            longest[i][j] = (longest[i + 1][j + 1] + 1 if a[i] == b[j]
+                             else max(longest[i + 1][j], longest[i][j + 1]))
+    pairs, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif longest[i + 1][j] >= longest[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def _align(a: list[str], b: list[str]) -> list[tuple[int, int]]:
