@@ -25,22 +25,35 @@ def plan_attributes(mig: Migration) -> None:
             _known_layer(mig, attr, t)
         elif isinstance(t, ModuleT) and (t.cls is not None or t.container):
             continue  # a module of another known kind: its attributes are its own
-        elif _renamed_on(attr.attr, t) and mig.in_scope:
-            maybe = t.maybe if isinstance(t, ModuleT) else t.rules
-            layers = ", ".join(sorted(r.torch_name for r in maybe))
-            mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver may be a {layers} (not pinned "
-                                       f"down); if it is, rename .{attr.attr} by hand")
-        elif attr.attr in NORM_SPECIFIC and mig.in_scope:
-            kind = "may be a normalization layer" if isinstance(t, MaybeLayerT) else "is of unknown type"
-            mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver {kind}; if it is a torch "
-                                       f"normalization layer, rename .{attr.attr} by hand")
+        elif mig.in_scope:
+            _maybe_layer(mig, attr, t)
 
 
-def _renamed_on(name: str, t) -> bool:
-    """Whether a layer the receiver may be (built by a factory the file does not pin down, an item of
-    a container) spells the attribute differently in MindSpore."""
-    maybe = t.maybe if isinstance(t, ModuleT) else t.rules if isinstance(t, MaybeLayerT) else ()
-    return any(r.attributes.get(name, name) != name for r in maybe)
+def _maybe_layer(mig: Migration, attr: ast.Attribute, t) -> None:
+    """A receiver that may be one of some layers (built by a factory the file does not pin down, an
+    item of a container) or of unknown type: what differs on any of them is reported, nothing renamed."""
+    maybe = t.maybe if isinstance(t, ModuleT) else t.rules if isinstance(t, MaybeLayerT) else frozenset()
+    _report_layouts(mig, attr, maybe, maybe=True)
+    if any(r.attributes.get(attr.attr, attr.attr) != attr.attr for r in maybe):
+        layers = ", ".join(sorted(r.torch_name for r in maybe))
+        mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver may be a {layers} (not pinned "
+                                   f"down); if it is, rename .{attr.attr} by hand")
+    elif attr.attr in NORM_SPECIFIC:
+        kind = "may be a normalization layer" if isinstance(t, MaybeLayerT) else "is of unknown type"
+        mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver {kind}; if it is a torch "
+                                   f"normalization layer, rename .{attr.attr} by hand")
+
+
+def _report_layouts(mig: Migration, attr: ast.Attribute, rules, maybe: bool = False) -> None:
+    """AT005 where a layer the receiver is (or may be) holds this tensor with another shape."""
+    laid_out = sorted((r.torch_name, r.mindspore.rsplit(".", 1)[1], r.layouts[attr.attr])
+                      for r in rules if attr.attr in r.layouts)
+    if not laid_out:
+        return
+    how = "; ".join(f"{name}: {layout}" for _, name, layout in laid_out)
+    which = f"the receiver may be a {' or '.join(torch for torch, _, _ in laid_out)}; " if maybe else ""
+    mig.finding("AT005", attr, f"{mig.text.segment(attr)}: {which}MindSpore lays this tensor out with another shape "
+                               f"({how}): code reading its shape or values, or assigning it, sees the difference")
 
 
 def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
@@ -62,11 +75,7 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
         site.requires |= t.origin
         mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
         return
-    laid_out = sorted((r.mindspore.rsplit(".", 1)[1], r.layouts[attr.attr]) for r in rules if attr.attr in r.layouts)
-    if laid_out:
-        how = "; ".join(f"{name}: {layout}" for name, layout in laid_out)
-        mig.finding("AT005", attr, f"{mig.text.segment(attr)}: MindSpore lays this tensor out with another shape "
-                                   f"({how}): code reading its shape or values, or assigning it, sees the difference")
+    _report_layouts(mig, attr, rules)
     if store and any(attr.attr in r.read_when_built for r in rules):
         mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads {attr.attr} only when the layer "
                                    f"is built; pass it to the constructor instead")
