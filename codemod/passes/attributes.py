@@ -33,7 +33,7 @@ def _maybe_layer(mig: Migration, attr: ast.Attribute, t) -> None:
     """A receiver that may be one of some layers (built by a factory the file does not pin down, an
     item of a container) or of unknown type: what differs on any of them is reported, nothing renamed."""
     maybe = t.maybe if isinstance(t, ModuleT) else t.rules if isinstance(t, MaybeLayerT) else frozenset()
-    _report_layouts(mig, attr, maybe, maybe=True)
+    _report_differences(mig, attr, maybe, maybe=True)
     if any(r.attributes.get(attr.attr, attr.attr) != attr.attr for r in maybe):
         layers = ", ".join(sorted(r.torch_name for r in maybe))
         mig.finding("AT003", attr, f"{mig.text.segment(attr)}: the receiver may be a {layers} (not pinned "
@@ -44,16 +44,21 @@ def _maybe_layer(mig: Migration, attr: ast.Attribute, t) -> None:
                                    f"normalization layer, rename .{attr.attr} by hand")
 
 
-def _report_layouts(mig: Migration, attr: ast.Attribute, rules, maybe: bool = False) -> None:
-    """AT005 where a layer the receiver is (or may be) holds this tensor with another shape."""
-    laid_out = sorted((r.torch_name, r.mindspore.rsplit(".", 1)[1], r.layouts[attr.attr])
-                      for r in rules if attr.attr in r.layouts)
-    if not laid_out:
-        return
-    how = "; ".join(f"{name}: {layout}" for _, name, layout in laid_out)
-    which = f"the receiver may be a {' or '.join(torch for torch, _, _ in laid_out)}; " if maybe else ""
-    mig.finding("AT005", attr, f"{mig.text.segment(attr)}: {which}MindSpore lays this tensor out with another shape "
-                               f"({how}): code reading its shape or values, or assigning it, sees the difference")
+def _report_differences(mig: Migration, attr: ast.Attribute, rules, maybe: bool = False) -> None:
+    """What differs where the receiver is (or may be) one of ``rules`` though the name stays: AT005,
+    MindSpore holds the tensor with another shape; AT002, an assignment MindSpore never reads."""
+    which = f"the receiver may be a {' or '.join(sorted(r.torch_name for r in rules))}; " if maybe else ""
+    laid_out = sorted((r.mindspore.rsplit(".", 1)[1], r.layouts[attr.attr]) for r in rules if attr.attr in r.layouts)
+    if laid_out:
+        how = "; ".join(f"{name}: {layout}" for name, layout in laid_out)
+        mig.finding("AT005", attr, f"{mig.text.segment(attr)}: {which}MindSpore lays this tensor out with another "
+                                   f"shape ({how}): code reading its shape or values, or assigning it, sees the "
+                                   f"difference")
+    parent = mig.parent(attr)
+    store = isinstance(attr.ctx, ast.Store) or (isinstance(parent, ast.AugAssign) and parent.target is attr)
+    if store and any(attr.attr in r.read_when_built for r in rules):
+        mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: {which}MindSpore reads {attr.attr} only when "
+                                   f"the layer is built; pass it to the constructor instead")
 
 
 def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
@@ -68,17 +73,12 @@ def _known_layer(mig: Migration, attr: ast.Attribute, t: ModuleT) -> None:
                                    f"({spelled}): not renamed")
         return
     (target,) = mapped
-    store = isinstance(attr.ctx, ast.Store) or (
-        isinstance(mig.parent(attr), ast.AugAssign) and mig.parent(attr).target is attr)
     if target == "":
         site = mig.site("attribute", attr, message=f".{attr.attr} has no MindSpore equivalent")
         site.requires |= t.origin
         mig.unconverted(site, "AT001", attr, f"{mig.text.segment(attr)}: {attr.attr} has no MindSpore equivalent")
         return
-    _report_layouts(mig, attr, rules)
-    if store and any(attr.attr in r.read_when_built for r in rules):
-        mig.finding("AT002", attr, f"{mig.text.segment(attr)} = ...: MindSpore reads {attr.attr} only when the layer "
-                                   f"is built; pass it to the constructor instead")
+    _report_differences(mig, attr, rules)
     if target != attr.attr:
         site = mig.site("attribute", attr, message=f".{attr.attr} -> .{target}")
         site.requires |= t.origin
