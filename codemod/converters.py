@@ -227,9 +227,14 @@ def to_float(arg: Arg) -> Conversion:
     """an int literal becomes a float literal, an expression that may be an int float(e) (MindSpore insists on a float)"""
     if is_int_literal(arg.node):
         return float_literal(arg)
-    if arg.node is None or _is_none(arg.node) or certainly_float(arg.node):
+    if not may_be_int(arg.node):
         return KEEP
     return replace(f"float({escape(arg.text)})")
+
+
+def may_be_int(node: ast.expr | None) -> bool:
+    """Whether a value given where MindSpore takes a float only may be an int (which it refuses)."""
+    return not (node is None or _is_none(node) or certainly_float(node))
 
 
 def float_literal(arg: Arg) -> Conversion:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail
+from ..converters import CONVERTERS, Action, Arg, Conversion, describe, escape, fail, may_be_int
 from ..facts.inference import FactoryT, MaybeLayerT, ModuleT, is_partial
 from ..migration import Migration
 from ..model import Site
@@ -146,7 +146,7 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
     if not rules:
         return
     # **dd whose entries the file shows count as the keywords they are; *args and other **kwargs hide.
-    shown: list[str] = []
+    shown: dict[str, ast.expr] = {}
     hidden = any(isinstance(a, ast.Starred) for a in call.args)
     for k in call.keywords:
         if k.arg is None:
@@ -154,8 +154,9 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
             if isinstance(entries, str):
                 hidden = True
             else:
-                shown += [key for key, _value in entries]
-    given = {k.arg for k in call.keywords if k.arg} | set(shown)
+                shown.update(entries)
+    keywords = {k.arg: k.value for k in call.keywords if k.arg} | shown
+    given = set(keywords)
     parts = []
     ordered = sorted(rules, key=lambda r: r.torch)
     for rule in ordered:
@@ -164,10 +165,10 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
         if hidden:  # any argument may be there
             needs = [p for p in rule.torch_params if p != "*" and _differs(rule, p, None)]
         for i, a in enumerate(call.args):
-            if i < len(positional) and not isinstance(a, ast.Starred) and _differs(rule, positional[i], i):
+            if i < len(positional) and not isinstance(a, ast.Starred) and _differs(rule, positional[i], i, a):
                 needs.append(positional[i])
-        for key in [k.arg for k in call.keywords if k.arg] + shown:
-            if key in rule.params and _differs(rule, key, None):
+        for key, value in keywords.items():
+            if key in rule.params and _differs(rule, key, None, value):
                 needs.append(key)
         named = given | set(positional[: len(call.args)])
         for param, spec in rule.params.items():
@@ -186,9 +187,13 @@ def _warn_indirect(mig: Migration, call: ast.Call, rules: frozenset) -> None:
         mig.handled.add(id(call))
 
 
-def _differs(rule: LayerRule, param: str, position: int | None) -> bool:
+def _differs(rule: LayerRule, param: str, position: int | None, value: ast.expr | None = None) -> bool:
+    """Whether converting the argument by hand takes more than passing it by keyword. ``value``: the
+    argument, where the call shows it (a value MindSpore takes as a float only may be an int there)."""
     spec = rule.params.get(param)
     if spec is None:
+        return True
+    if spec.convert == "float" and value is not None and may_be_int(value):
         return True
     if spec.to is None or spec.convert not in ("identity", "float"):
         return True
@@ -218,7 +223,7 @@ def _what_to_do(rule: LayerRule, param: str, omitted: bool = False) -> str:
     parts = []
     if spec.to != param:
         parts.append(f"becomes {spec.to}")
-    if spec.convert not in ("identity", "float"):
+    if spec.convert != "identity":
         parts.append(describe(spec.convert))
     return f"{param}: " + ", ".join(parts) if parts else f"{param}: pass it by keyword"
 
