@@ -82,3 +82,17 @@ def test_a_record_missing_on_one_side_fails(fw) -> None:
     result = {c.phase: c for c in compare_records(expected, actual)}
     assert result["a"].passed and not result["b"].passed
     assert "not recorded under MindSpore" in result["b"].detail
+
+
+@pytest.mark.parametrize("framework", ["torch", "mindspore"])
+def test_a_record_keeps_the_value_it_was_given(framework, fw) -> None:
+    # torch's .numpy() shares the tensor's memory: a running statistic recorded before a training
+    # pass would be compared with its value after it (found by the fuzzer: a BatchNorm3d's running_var
+    # recorded, then updated in place by a forward pass, differed from MindSpore's recorded copy).
+    program = ("import torch\n" if framework == "torch" else "import mindspore\n") + (
+        "x = sample(3, seed=1)\n"
+        "record('before', x)\n"
+        + ("x.add_(1.0)\n" if framework == "torch" else "x.assign_value(x + 1.0)\n")
+        + "record('after', x)\n")
+    run = run_program(program, framework, fw)
+    assert abs(run["after"] - run["before"] - 1.0).max() < 1e-6

@@ -35,8 +35,8 @@ def to_numpy(value: Any):
     """A torch tensor, a MindSpore tensor or parameter, or anything numpy takes, as an array."""
     import numpy as np
 
-    if hasattr(value, "detach"):  # torch
-        return value.detach().cpu().numpy()
+    if hasattr(value, "detach"):  # torch: .numpy() shares the tensor's memory, which may change in place
+        return value.detach().cpu().numpy().copy()
     if hasattr(value, "asnumpy"):  # MindSpore
         return value.asnumpy()
     return np.asarray(value)
