@@ -1231,6 +1231,10 @@ def ctx_module_class(b: Builder) -> list[Handle]:
     b.emit("\n    def forward(self, x):", {kent})
     b.lines.extend(forward)
     b.emit("        return x\n", {kent})
+    if any(spec.random for _expr, spec, _tags in members[:-1]):
+        # forward() feeds a random layer's output to the members after it: their running statistics
+        # are random too once the whole module has run, read through any handle of it.
+        b.random_entities.add(nent)
     all_tags = frozenset(all_tags | {nent})
     how = b.pick(["plain", "plain", "eval", "train", "immediate"])
     b.features.add(f"ctx:module-class-{how}")
