@@ -35,10 +35,12 @@ def to_numpy(value: Any):
     """A torch tensor, a MindSpore tensor or parameter, or anything numpy takes, as an array."""
     import numpy as np
 
-    if hasattr(value, "detach"):  # torch: .numpy() shares the tensor's memory, which may change in place
+    # Copies: both frameworks' arrays may share a tensor's memory (torch's .numpy(), MindSpore's
+    # .asnumpy() of a parameter), which a later training pass updates in place.
+    if hasattr(value, "detach"):  # torch
         return value.detach().cpu().numpy().copy()
     if hasattr(value, "asnumpy"):  # MindSpore
-        return value.asnumpy()
+        return value.asnumpy().copy()
     return np.asarray(value)
 
 
